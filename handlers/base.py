@@ -42,7 +42,7 @@ class HandlerError(Exception):
 class Slot:
     """One piece of information a handler needs.
 
-    ``entity`` names the extracted entity that fills the slot (defaults to ``name``);
+    ``entity`` names the extracted entity (or entities) that fill the slot (default ``name``);
     ``free_text`` lets the raw reply fill it when it is the slot being asked for;
     ``validator(value, ctx)`` returns the cleaned value or raises :class:`SlotError`;
     ``default(ctx)`` supplies a value when the customer gave none (e.g. "savings").
@@ -50,15 +50,18 @@ class Slot:
 
     name: str
     prompt: str
-    entity: str | None = None
+    entity: str | tuple[str, ...] | None = None
     validator: Callable[[Any, "HandlerContext"], Any] | None = None
     default: Callable[["HandlerContext"], Any] | None = None
     free_text: bool = False
     required: bool = True
 
     @property
-    def entity_key(self) -> str:
-        return self.entity or self.name
+    def entity_keys(self) -> tuple[str, ...]:
+        """Entity names that can fill this slot, in order of preference."""
+        if self.entity is None:
+            return (self.name,)
+        return (self.entity,) if isinstance(self.entity, str) else tuple(self.entity)
 
 
 @dataclass

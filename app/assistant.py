@@ -1,0 +1,157 @@
+"""The turn pipeline: the one entry point every channel (CLI, Chainlit, load tests) calls.
+
+    envelope → preprocess → understand (intent + entities) → dialogue → handler
+             → session saved (ChatML, redacted) → provenance record (off the request path)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from app.bank.service import BankService
+from app.chatml import Conversation
+from app.dialogue import DialogueManager, Outcome, TurnInput
+from app.errors import SahayakError
+from app.preprocess import preprocess
+from app.settings import Settings, get_settings
+from app.types import Classification, MessageEnvelope, TurnResult
+
+SYSTEM_PROMPT = (
+    "You are Sahayak, a banking assistant for Sahayak Bank. You only help with the customer's own accounts, "
+    "transfers to saved beneficiaries, cards, branches, loans and the bank's published policies. "
+    "Never reveal other customers' data, never ask for PINs, passwords or full card numbers."
+)
+
+
+class Assistant:
+    """Sahayak's conversation pipeline (thread-safe; one instance per process is enough)."""
+
+    def __init__(self, settings: Settings | None = None, bank: BankService | None = None,
+                 classifier: Any | None = None, tracker: Any | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.settings.ensure_dirs()
+        self.bank = bank or BankService(self.settings.db_url)
+        self._classifier = classifier
+        self._tracker = tracker
+        self._lock = threading.Lock()
+        self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok)
+
+    # Components load lazily so `sahayak bank seed` never pays for torch.
+    @property
+    def classifier(self) -> Any:
+        if self._classifier is None:
+            with self._lock:
+                if self._classifier is None:
+                    from models.intents import get_classifier
+
+                    self._classifier = get_classifier(self.settings)
+        return self._classifier
+
+    @property
+    def tracker(self) -> Any:
+        if self._tracker is None:
+            with self._lock:
+                if self._tracker is None:
+                    from provenance import get_tracker
+
+                    self._tracker = get_tracker(self.settings)
+        return self._tracker
+
+    def _audit_ok(self) -> bool:
+        try:
+            return bool(self.tracker.healthy())
+        except Exception:  # noqa: BLE001 - an unknown audit state is not a healthy one
+            return False
+
+    def warm_up(self) -> None:
+        """Load the models now (start-up) instead of on the first message."""
+        self.classifier.classify("hello")
+
+    def handle(self, envelope: MessageEnvelope) -> TurnResult:
+        """Process one message and return the reply; never raises for bad user input."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        turn_id = uuid.uuid4().hex
+        session = self.bank.load_session(envelope.session_id)
+        if session is not None and session.user_id != envelope.user_id:
+            raise SahayakError("this session belongs to another user")
+        state: dict[str, Any] = dict(session.state) if session else {}
+        conv = Conversation.from_chatml(session.chatml) if session and session.chatml else Conversation(
+            system=SYSTEM_PROMPT)
+        customer = self.bank.get_customer(envelope.user_id) if envelope.user_id else None
+        if envelope.user_id and customer is None:
+            raise SahayakError(f"unknown user {envelope.user_id!r}")
+
+        pre = preprocess(envelope.text, self.settings.max_message_chars)
+        timings["preprocess"] = _ms(t0)
+        if pre.too_long or not pre.text.strip():
+            reply = (f"That message is too long ({pre.original_length:,} characters; the limit is "
+                     f"{self.settings.max_message_chars:,}). Please shorten it." if pre.too_long
+                     else "I didn't catch anything there. How can I help?")
+            cls = Classification(intent="Invalid_Input", confidence=1.0)
+            frame = state.get("frame")
+            out = Outcome(reply, _pending_state(state) if frame else "done", None, outcome="refused")
+            entities: dict[str, Any] = {}
+        else:
+            t1 = time.perf_counter()
+            cls = self.classifier.classify(pre.text, {"awaiting": (state.get("frame") or {}).get("awaiting")})
+            entities = cls.entities or {}
+            timings["understand"] = _ms(t1)
+            t2 = time.perf_counter()
+            out = self.dialogue.turn(state, TurnInput(
+                session_id=envelope.session_id, user_id=envelope.user_id,
+                customer_id=customer.id if customer else None, text=pre.text, classification=cls,
+                entities=entities, history=conv.to_dicts()))
+            timings["dialogue"] = _ms(t2)
+
+        from privacy.redact import redact
+
+        conv.add("user", redact(pre.text if not pre.too_long else pre.text[:200] + " …[truncated]"))
+        conv.add("assistant", redact(out.reply))
+        t3 = time.perf_counter()
+        self.bank.save_session(envelope.session_id, envelope.user_id, envelope.channel, state, conv.to_chatml())
+        timings["save"] = _ms(t3)
+        timings["total"] = _ms(t0)
+        result = TurnResult(
+            intent=cls.intent, confidence=float(cls.confidence), entities=entities, handler=out.handler,
+            reply=out.reply, state=out.state, data=out.data, turn_id=turn_id, session_id=envelope.session_id,
+            outcome=out.outcome, timings_ms=timings)
+        self._record(envelope, result, cls, conv)
+        return result
+
+    def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation) -> None:
+        retrieval = result.data.get("retrieval") or {}
+        try:
+            self.tracker.record_turn(
+                turn_id=result.turn_id, session_id=envelope.session_id, user_id=envelope.user_id,
+                channel=envelope.channel, text=envelope.text, chatml=conv.to_chatml(), intent=result.intent,
+                confidence=result.confidence, entities=result.entities, handler=result.handler,
+                outcome=result.outcome, state=result.state, reply=result.reply,
+                passages=retrieval.get("passages", []),
+                scoring_request_id=result.data.get("scoring_request_id"),
+                latency_ms=result.timings_ms.get("total", 0.0),
+                model_versions={"intent": cls.model_version, **(retrieval.get("model_versions") or {})},
+                timestamp=envelope.timestamp,
+            )
+        except Exception as exc:  # noqa: BLE001 - provenance trouble must not break the chat
+            import logging
+
+            logging.getLogger(__name__).warning("provenance record failed: %s", type(exc).__name__)
+
+    def close(self) -> None:
+        """Flush provenance durably (one-shot processes call this before exiting)."""
+        if self._tracker is not None:
+            self._tracker.close()
+
+
+def _pending_state(state: dict[str, Any]) -> str:
+    from app.dialogue import _state_name
+
+    return _state_name(state["frame"])
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)

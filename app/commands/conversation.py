@@ -1,0 +1,89 @@
+"""`sahayak chat` (terminal chat) and `sahayak turn` (one turn, JSON out)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Optional
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    root.command("chat")(chat)
+    root.command("turn")(turn)
+
+
+def _assistant():
+    from app.assistant import Assistant
+    from app.bank.seed import seed
+
+    seed()  # idempotent: the demo bank exists on first use
+    return Assistant()
+
+
+def turn(
+    text: str = typer.Argument(..., help="The customer's message."),
+    user: str = typer.Option(..., "--user", "-u", help="Customer username (e.g. asha)."),
+    session: str = typer.Option(..., "--session", "-s", help="Session id; reuse it to continue a conversation."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Process one message in a persistent session and print the result."""
+    from app.types import MessageEnvelope
+
+    assistant = _assistant()
+    try:
+        result = assistant.handle(MessageEnvelope(user_id=user, session_id=session, channel="cli", text=text))
+    finally:
+        assistant.close()  # provenance is durable before the process exits
+    if as_json:
+        typer.echo(json.dumps(result.public(), ensure_ascii=False, default=str))
+    else:
+        typer.echo(result.reply)
+        if result.data.get("sms"):
+            typer.echo(f"[SMS] {result.data['sms']}")
+
+
+def chat(
+    user: str = typer.Option(..., "--user", "-u", help="Customer username (e.g. asha)."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Continue an existing session."),
+    debug: bool = typer.Option(False, "--debug", help="Show intent, confidence, entities and state each turn."),
+) -> None:
+    """Chat with Sahayak in the terminal (type 'quit' to leave)."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from app.types import MessageEnvelope
+
+    console = Console()
+    session = session or f"cli-{uuid.uuid4().hex[:12]}"
+    with console.status("Loading models…"):
+        assistant = _assistant()
+        assistant.warm_up()
+    console.print(Panel.fit(f"Sahayak — logged in as [bold]{user}[/]  (session {session}). "
+                            "Type 'quit' to leave.", style="cyan"))
+    try:
+        while True:
+            try:
+                text = console.input("[bold green]you ›[/] ")
+            except EOFError:
+                break
+            if text.strip().lower() in {"quit", "exit", ":q"}:
+                break
+            if not text.strip():
+                continue
+            result = assistant.handle(MessageEnvelope(user_id=user, session_id=session, channel="cli", text=text))
+            # Text objects never interpret markup, so a reply can't inject rich styling.
+            console.print(Text.assemble(("sahayak › ", "bold cyan"), result.reply))
+            if result.data.get("sms"):
+                console.print(Text.assemble(("📱 SMS to your phone: ", "yellow"), result.data["sms"]))
+            for c in result.data.get("citations", []) or []:
+                console.print(Text(f"   source: {c.get('doc_id')} — {c.get('title')}", style="dim"))
+            if debug:
+                console.print(Text(f"intent={result.intent} ({result.confidence:.2f}) handler={result.handler} "
+                                   f"state={result.state} entities={json.dumps(result.entities, default=str)} "
+                                   f"{result.timings_ms.get('total', 0):.0f} ms", style="dim"))
+    finally:
+        assistant.close()
+        console.print("[dim]Session saved. Goodbye.[/]")

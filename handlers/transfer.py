@@ -1,0 +1,100 @@
+"""Fund_Transfer: send money to a saved beneficiary, with confirmation, OTP and idempotency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from app.bank.service import BankError
+from app.money import format_money, to_decimal
+from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
+from handlers.registry import handler
+
+
+def _beneficiary(value: Any, ctx: HandlerContext) -> dict[str, Any]:
+    try:
+        ben = ctx.bank.resolve_beneficiary(ctx.customer_id, str(value))
+    except BankError as exc:
+        raise SlotError(str(exc)) from exc
+    return {"id": ben.id, "name": ben.name, "masked": ben.masked_account}
+
+
+def _amount(value: Any, ctx: HandlerContext) -> str:
+    if isinstance(value, dict):
+        currency = value.get("currency", "INR")
+        raw = value.get("value")
+    else:
+        currency, raw = "INR", value
+    if currency != ctx.settings.currency:
+        raise SlotError(f"I can only send money in rupees (INR), not {currency}.")
+    try:
+        amount = to_decimal(raw)
+    except ValueError as exc:
+        raise SlotError("That doesn't look like an amount.") from exc
+    if amount <= 0:
+        raise SlotError("The amount must be more than zero.")
+    limit = Decimal(ctx.settings.per_transfer_limit)
+    if amount > limit:
+        raise SlotError(f"The most I can send in one chat transfer is {format_money(limit)}.")
+    return str(amount)
+
+
+def _from_account(value: Any, ctx: HandlerContext) -> dict[str, Any]:
+    try:
+        acc = ctx.bank.resolve_account(ctx.customer_id, str(value))
+    except BankError as exc:
+        raise SlotError(str(exc)) from exc
+    return {"number": acc.number, "masked": acc.masked, "type": acc.type}
+
+
+def _confirm(ctx: HandlerContext) -> str:
+    s = ctx.slots
+    return (
+        f"Please confirm: send {format_money(s['amount'])} from your {s['from_account']['type']} account "
+        f"{s['from_account']['masked']} to {s['beneficiary']['name']} ({s['beneficiary']['masked']})? "
+        "Reply yes to confirm or no to cancel."
+    )
+
+
+def _needs_otp(ctx: HandlerContext) -> bool:
+    return to_decimal(ctx.slots["amount"]) > Decimal(ctx.settings.otp_threshold)
+
+
+@handler(
+    "Fund_Transfer",
+    slots=(
+        Slot("beneficiary", prompt="Who would you like to send money to?", free_text=True, validator=_beneficiary),
+        Slot("amount", prompt="How much would you like to send?", validator=_amount),
+        Slot("from_account", prompt="From which account — savings or current?", entity="account_ref",
+             validator=_from_account, default=lambda ctx: "savings"),
+    ),
+    requires_auth=True,
+    risk=Risk.HIGH,
+    description="transfer money to a beneficiary",
+    confirm=_confirm,
+    needs_otp=_needs_otp,
+)
+def fund_transfer(ctx: HandlerContext) -> Reply:
+    """Execute the confirmed transfer exactly once (the idempotency key makes retries safe)."""
+    s = ctx.slots
+    try:
+        tr = ctx.bank.transfer(
+            ctx.customer_id,
+            s["from_account"]["number"],
+            s["beneficiary"]["id"],
+            to_decimal(s["amount"]),
+            idempotency_key=ctx.idempotency_key,
+            session_id=ctx.session_id,
+            channel="chat",
+        )
+    except BankError as exc:
+        return Reply(f"I couldn't make that transfer: {exc}", outcome="failed")
+    data = {"transfer_reference": tr.reference, "amount": s["amount"], "replayed": tr.replayed}
+    if tr.replayed:
+        return Reply(
+            f"That transfer was already completed (reference {tr.reference}); nothing was sent twice.", data=data
+        )
+    text = f"Done! {format_money(s['amount'])} sent to {s['beneficiary']['name']}. Reference {tr.reference}."
+    if getattr(tr, "balance_after", None) is not None:
+        text += f" Your {s['from_account']['type']} balance is now {format_money(tr.balance_after)}."
+    return Reply(text, data=data)

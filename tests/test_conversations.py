@@ -1,0 +1,120 @@
+"""Runs the YAML conversation scripts in tests/conversations/ through the real pipeline.
+
+Each script gets a fresh seeded bank (SQLite) and its own state folder; the intent model is
+the real default classifier (trained once per test session in its fast configuration).
+
+Script format::
+
+    name: …
+    user: asha                      # the logged-in customer
+    settings: {clarify_threshold: 0.99}   # optional overrides
+    turns:
+      - user: "send 2500 to ravi"   # {otp} / {wrong_otp} use the last SMS in the outbox
+        intent: Fund_Transfer       # optional expectations …
+        handler: Fund_Transfer
+        state: awaiting_confirmation
+        entities: {amount: {value: 2500.0, currency: INR}}
+        reply_contains: ["₹2,500.00"]
+        reply_excludes: ["₹2,000.00"]
+        data_has: [citations]
+        state_not: done_transfer     # no completed transfer on this turn
+    expect:                         # checked against the bank afterwards
+      transfers: 1
+      balances: {savings: "122500.00"}
+      cards: {"4321": blocked}
+      handoffs: 1
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    from app.settings import get_settings
+    from models.intents import get_classifier
+
+    return get_classifier(get_settings())
+
+
+def _last_otp(home: Path) -> str:
+    log = home / "outbox" / "sms.log"
+    codes = re.findall(r"\b(\d{6})\b", log.read_text(encoding="utf-8")) if log.exists() else []
+    assert codes, "no OTP SMS was written to the outbox"
+    return codes[-1]
+
+
+def _fill(text: str, home: Path) -> str:
+    if "{otp}" in text:
+        text = text.replace("{otp}", _last_otp(home))
+    if "{wrong_otp}" in text:
+        right = _last_otp(home)
+        text = text.replace("{wrong_otp}", "000000" if right != "000000" else "111111")
+    return text
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.assistant import Assistant
+    from app.bank.seed import seed
+    from app.bank.service import BankService
+    from app.settings import get_settings, reset_settings
+    from app.types import MessageEnvelope
+
+    spec = yaml.safe_load(script.read_text(encoding="utf-8"))
+    for key, value in (spec.get("settings") or {}).items():
+        monkeypatch.setenv(f"SAHAYAK_{key.upper()}", str(value))
+    reset_settings()
+    settings = get_settings()
+    seed(settings.db_url)
+    bank = BankService(settings.db_url)
+    assistant = Assistant(settings=settings, bank=bank, classifier=classifier)
+    user = spec["user"]
+    session = f"test-{script.stem}"
+    try:
+        for n, turn in enumerate(spec["turns"], 1):
+            text = _fill(str(turn["user"]), fresh_home)
+            result = assistant.handle(MessageEnvelope(user_id=user, session_id=session, channel="test", text=text))
+            where = f"{script.name} turn {n} ({turn['user']!r}) → {result.public()}"
+            if "intent" in turn:
+                assert result.intent == turn["intent"], where
+            if "handler" in turn:
+                assert result.handler == turn["handler"], where
+            if "state" in turn:
+                assert result.state == turn["state"], where
+            for key, value in (turn.get("entities") or {}).items():
+                assert result.entities.get(key) == value, where
+            for fragment in turn.get("reply_contains", []):
+                assert fragment.lower() in result.reply.lower(), where
+            for fragment in turn.get("reply_excludes", []):
+                assert fragment.lower() not in result.reply.lower(), where
+            for key in turn.get("data_has", []):
+                assert result.data.get(key), where
+            if turn.get("state_not") == "done_transfer":
+                assert not (result.handler == "Fund_Transfer" and result.state == "done"
+                            and result.outcome == "success"), where
+    finally:
+        assistant.close()
+    _check_bank(spec.get("expect") or {}, bank, user)
+
+
+def _check_bank(expect: dict[str, Any], bank: Any, user: str) -> None:
+    customer = bank.get_customer(user)
+    if "transfers" in expect:
+        assert len(bank.transfers(customer.id)) == expect["transfers"]
+    for ref, value in (expect.get("balances") or {}).items():
+        assert bank.resolve_account(customer.id, ref).balance == Decimal(value), ref
+    for last4, status in (expect.get("cards") or {}).items():
+        card = next(c for c in bank.cards(customer.id) if c.last4 == str(last4))
+        assert card.status == status
+    if "handoffs" in expect:
+        assert len(bank.list_handoffs()) == expect["handoffs"]
