@@ -44,6 +44,12 @@ def _from_account(value: Any, ctx: HandlerContext) -> dict[str, Any]:
         acc = ctx.bank.resolve_account(ctx.customer_id, str(value))
     except BankError as exc:
         raise SlotError(str(exc)) from exc
+    # Say so before confirmation and OTP; the bank re-checks atomically when it executes.
+    if "amount" in ctx.slots and acc.balance < to_decimal(ctx.slots["amount"]):
+        raise SlotError(
+            f"Your {acc.type} account {acc.masked} has {format_money(acc.balance)}, not enough for "
+            f"{format_money(ctx.slots['amount'])}."
+        )
     return {"number": acc.number, "masked": acc.masked, "type": acc.type}
 
 
