@@ -16,6 +16,7 @@ from app.chatml import Conversation
 from app.dialogue import DialogueManager, Outcome, TurnInput
 from app.errors import SahayakError
 from app.preprocess import preprocess
+from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
 from app.types import Classification, MessageEnvelope, TurnResult
 
@@ -38,6 +39,7 @@ class Assistant:
         self._tracker = tracker
         self._lock = threading.Lock()
         self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok)
+        self.message_limiter = RateLimiter(self.settings.rate_limit_messages_per_minute, 60)
 
     # Components load lazily so `sahayak bank seed` never pays for torch.
     @property
@@ -87,14 +89,21 @@ class Assistant:
 
         pre = preprocess(envelope.text, self.settings.max_message_chars)
         timings["preprocess"] = _ms(t0)
-        if pre.too_long or not pre.text.strip():
+        limited = not self.message_limiter.allow(envelope.user_id or envelope.session_id)
+        if limited:
+            wait = int(self.message_limiter.retry_after(envelope.user_id or envelope.session_id)) + 1
+            cls = Classification(intent="Rate_Limited", confidence=1.0)
+            out = Outcome(f"You're sending messages faster than I can safely handle. Please wait {wait} seconds.",
+                          _pending_state(state) if state.get("frame") else "done", None, outcome="refused")
+            entities: dict[str, Any] = {}
+        elif pre.too_long or not pre.text.strip():
             reply = (f"That message is too long ({pre.original_length:,} characters; the limit is "
                      f"{self.settings.max_message_chars:,}). Please shorten it." if pre.too_long
                      else "I didn't catch anything there. How can I help?")
             cls = Classification(intent="Invalid_Input", confidence=1.0)
             frame = state.get("frame")
             out = Outcome(reply, _pending_state(state) if frame else "done", None, outcome="refused")
-            entities: dict[str, Any] = {}
+            entities = {}
         else:
             t1 = time.perf_counter()
             cls = self.classifier.classify(pre.text, {"awaiting": (state.get("frame") or {}).get("awaiting")})

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.bank.service import BankError, BankService
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.types import Classification
 from handlers.base import HandlerContext, HandlerSpec, Reply, Risk, SlotError
@@ -75,6 +76,7 @@ class DialogueManager:
         # Money never moves when the audit trail cannot be written (provenance health check).
         self.audit_ok = audit_ok or (lambda: True)
         self.services = services or {}
+        self.sensitive_limiter = RateLimiter(settings.rate_limit_sensitive_per_hour, 3600)
 
     # ------------------------------------------------------------------ entry point
     def turn(self, state: dict[str, Any], inp: TurnInput) -> Outcome:
@@ -131,6 +133,12 @@ class DialogueManager:
             return self._finish(state, Outcome(
                 f"Please log in first so I can {spec.description or 'help with that'}.", "done", spec.intent,
                 outcome="refused"))
+        if spec.risk is Risk.HIGH and not self.sensitive_limiter.allow(str(inp.user_id)):
+            minutes = int(self.sensitive_limiter.retry_after(str(inp.user_id)) // 60) + 1
+            return self._finish(state, Outcome(
+                f"For your security I can only start {self.settings.rate_limit_sensitive_per_hour} transfers or card "
+                f"changes per hour. Please try again in about {minutes} minutes, or ask for a colleague.", "done",
+                spec.intent, outcome="refused", data={"rate_limited": True}))
         frame = {"intent": spec.intent, "slots": {}, "awaiting": "", "idempotency_key": None,
                  "otp_challenge": None, "confirmed": False}
         state["frame"] = frame
