@@ -1,0 +1,56 @@
+"""Adding a handler needs only a decorated function: the dialogue routes to it unchanged."""
+
+from __future__ import annotations
+
+from app.types import Classification
+from handlers.base import Reply, Risk, Slot, SlotError
+from handlers.registry import all_handlers, get_handler, handler
+
+EXPECTED = {"Check_Balance", "Fund_Transfer", "Open_Account", "Loan_Enquiry", "Card_Block", "Branch_Location",
+            "FAQ", "Human_Handoff", "Greeting", "Goodbye", "Out_Of_Scope"}
+
+
+def test_every_product_handler_is_registered():
+    assert EXPECTED <= set(all_handlers())
+
+
+def test_high_risk_handlers_confirm_and_need_auth():
+    for spec in all_handlers().values():
+        if spec.risk is Risk.HIGH:
+            assert spec.confirm is not None and spec.requires_auth, spec.intent
+
+
+def _even(value, ctx):
+    if int(value) % 2:
+        raise SlotError("That number is odd.")
+    return int(value)
+
+
+@handler("Test_Echo", slots=(Slot("number", prompt="Which even number?", free_text=True, validator=_even),),
+         description="echo an even number")
+def _echo(ctx):
+    return Reply(f"You said {ctx.slots['number']}.")
+
+
+def test_new_handler_is_routed_with_slot_validation(fresh_home):
+    from app.bank.seed import seed
+    from app.bank.service import BankService
+    from app.dialogue import DialogueManager, TurnInput
+    from app.settings import get_settings
+
+    settings = get_settings()
+    seed(settings.db_url)
+    dm = DialogueManager(settings, BankService(settings.db_url))
+    state: dict = {}
+
+    def say(text: str, intent: str = "Test_Echo", confidence: float = 0.95):
+        cls = Classification(intent=intent, confidence=confidence, ranking=[(intent, confidence)])
+        return dm.turn(state, TurnInput("s1", None, None, text, cls, {}, []))
+
+    assert get_handler("Test_Echo") is not None
+    out = say("echo please")
+    assert out.state == "awaiting_slot" and "even number" in out.reply
+    out = say("3", intent="Out_Of_Scope", confidence=0.2)
+    assert out.state == "awaiting_slot" and "odd" in out.reply
+    out = say("4", intent="Out_Of_Scope", confidence=0.2)
+    assert out.state == "done" and out.reply == "You said 4."
