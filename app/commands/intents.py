@@ -1,0 +1,129 @@
+"""`sahayak intents train|eval|export-feedback` and the top-level `sahayak classify`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+intents_app = typer.Typer(help="Train, evaluate and improve the intent classifier.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(intents_app, name="intents")
+    root.command("classify")(classify)
+
+
+@intents_app.command("train")
+def train(
+    data: Path = typer.Option(Path("data/intents"), "--data", help="YAML intent folder or a CSV with text + label columns."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    approach: str = typer.Option("frozen", "--approach", help="frozen | finetune | zeroshot | llm"),
+    label_column: str = typer.Option("label", "--label-column", help="Label column of a CSV."),
+    text_column: str = typer.Option("text", "--text-column", help="Text column of a CSV."),
+    fast: bool = typer.Option(False, "--fast", help="Fast configuration (tests, smoke runs)."),
+    seed: int = typer.Option(13, "--seed"),
+) -> None:
+    """Train an intent model into OUT (weights, config, metrics, lineage.json, model_card.md)."""
+    from models.intents import load_dataset, train_model
+
+    ds = load_dataset(data, label_column=label_column, text_column=text_column)
+    typer.echo(f"training {approach} on {len(ds)} examples, {len(ds.label_set)} labels …", err=True)
+    model_dir = train_model(approach, ds, out, fast=fast, seed=seed)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    summary = {k: metrics.get(k) for k in ("val_accuracy", "val_macro_f1", "val_oos_recall", "temperature",
+                                           "ece_before", "ece_after", "oos_threshold", "training_seconds")}
+    typer.echo(json.dumps({"model_dir": str(model_dir), **summary}))
+
+
+@intents_app.command("eval")
+def eval_cmd(
+    model: Path = typer.Option(..., "--model", help="Trained model directory."),
+    data: Path = typer.Option(Path("data/intents_eval"), "--data", help="CSV or YAML folder to evaluate on."),
+    label_column: str = typer.Option("label", "--label-column"),
+    text_column: str = typer.Option("text", "--text-column"),
+    png: Optional[Path] = typer.Option(None, "--png", help="Confusion matrix image (default: <model>/confusion.png)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON report (one line)."),
+) -> None:
+    """Evaluate a model: accuracy, macro-F1, OOS recall, single-query latency, confusion matrix."""
+    from models.intents import load_dataset, load_model
+    from models.intents.train import confusion_png
+
+    clf = load_model(model)
+    ds = load_dataset(data, label_column=label_column, text_column=text_column)
+    metrics, y_true, y_pred = evaluate_with_progress(clf, ds)
+    png_path = confusion_png(y_true, y_pred, png or Path(model) / "confusion.png", title=f"{clf.model_version} on {Path(data).name}")
+    metrics["confusion_png"] = str(png_path)
+    metrics["data"] = str(data)
+    try:  # keep the latest evaluation with the model (the model card points at it)
+        (Path(model) / "eval.json").write_text(json.dumps(metrics, indent=2))
+    except OSError:
+        pass
+    if not as_json:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{clf.model_version} on {data}")
+        table.add_column("label")
+        table.add_column("F1", justify="right")
+        for lab, f1 in metrics["per_label_f1"].items():
+            table.add_row(lab, f"{f1:.3f}")
+        Console(stderr=True).print(table)
+    typer.echo(json.dumps(metrics))
+
+
+def evaluate_with_progress(clf, ds):  # noqa: ANN001, ANN201 - thin wrapper
+    from models.intents import evaluate
+
+    return evaluate(clf, ds, progress=True)
+
+
+@intents_app.command("export-feedback")
+def export_feedback(
+    out: Path = typer.Option(..., "--out", help="YAML file to write."),
+    include_unlabelled: bool = typer.Option(False, "--include-unlabelled",
+                                            help="Also list thumbs-down turns without a correction (for review)."),
+) -> None:
+    """Export misclassified turns flagged by users/staff as YAML training data."""
+    from models.intents.feedback import export_feedback_yaml, load_feedback_rows
+
+    rows = load_feedback_rows()
+    summary = export_feedback_yaml(rows, out, include_unlabelled=include_unlabelled)
+    typer.echo(json.dumps(summary))
+
+
+def classify(
+    text: Optional[str] = typer.Argument(None, help="Message to classify (omit with --jsonl)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Trained model directory (default: the configured classifier)."),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Read one text per line from stdin; write one JSON object per line."),
+) -> None:
+    """Classify messages: intent, calibrated confidence and entities as JSON."""
+    from app.errors import SahayakError
+
+    if model is not None:
+        from models.intents import load_model
+
+        clf = load_model(model)
+    else:
+        from models.intents import get_classifier
+
+        clf = get_classifier()
+    if jsonl:
+        for line in sys.stdin:
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            c = clf.classify(line)
+            sys.stdout.write(json.dumps({"text": line, "intent": c.intent, "confidence": round(c.confidence, 4),
+                                         "entities": c.entities}, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.flush()
+        return
+    if text is None:
+        raise SahayakError("give a message to classify, or --jsonl to read messages from stdin")
+    c = clf.classify(text)
+    typer.echo(json.dumps({"text": text, "intent": c.intent, "confidence": round(c.confidence, 4),
+                           "entities": c.entities, "ranking": c.ranking, "model_version": c.model_version,
+                           "latency_ms": c.latency_ms}, ensure_ascii=False, default=str))

@@ -1,0 +1,98 @@
+"""Approach 1 (baseline and fallback): frozen MiniLM embeddings + multinomial logistic regression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.intents.base import IntentClassifier
+from models.intents.data import Dataset
+from models.intents.encoder import get_encoder
+
+
+class FrozenClassifier(IntentClassifier):
+    """Embeds with the (int8) MiniLM encoder and scores with a linear head stored as numpy arrays."""
+
+    approach = "frozen"
+
+    def __init__(self, model_dir: Path, config: dict[str, Any]) -> None:
+        super().__init__(model_dir, config)
+        head = np.load(Path(model_dir) / "head.npz")
+        self.coef = head["coef"].astype(np.float32)  # (k, dim)
+        self.intercept = head["intercept"].astype(np.float32)  # (k,)
+        self.encoder = get_encoder(config.get("embedding_model"), int(config["max_length"]), bool(config["quantize"]))
+        self.encoder.encode(["warm up"])  # first forward allocates; keep that off the first chat turn
+
+    def _scores(self, texts: list[str]) -> np.ndarray:
+        x = self.encoder.encode(texts)
+        return x @ self.coef.T + self.intercept
+
+
+def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, seed: int):  # noqa: ANN202 - sklearn estimator
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=3000, random_state=seed).fit(x, y)
+
+
+def _full_head(clf, k: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """(k, dim) weights and (k,) biases whose softmax equals the fitted model's probabilities.
+
+    A binary model stores one weight row (softmax over [0, w·x+b] is its sigmoid), and a fold
+    may lack a rare label entirely (its logit is pinned very low).
+    """
+    coef = np.zeros((k, clf.coef_.shape[1]))
+    intercept = np.full(k, -1e4)
+    if len(clf.classes_) == 2:
+        coef[clf.classes_[1]] = clf.coef_[0]
+        intercept[clf.classes_] = [0.0, clf.intercept_[0]]
+    else:
+        coef[clf.classes_] = clf.coef_
+        intercept[clf.classes_] = clf.intercept_
+    return coef, intercept
+
+
+def train_frozen(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Fit the head; return validation logits (out-of-fold, so every row is used) for calibration.
+
+    C is chosen by 5-fold cross-validated log-loss from a small grid (one value in fast mode);
+    the final head is refit on all rows.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    max_length = int(params.get("max_length", 64))
+    quantize = bool(params.get("quantize", True))
+    encoder = get_encoder(params.get("embedding_model"), max_length, quantize)
+    x = encoder.encode(data.texts, progress=True)
+    y = np.array([labels.index(lab) for lab in data.labels])
+    grid = [float(params["C"])] if "C" in params else ([16.0] if fast else [4.0, 16.0, 64.0])
+    n_splits = 3 if fast else 5
+    min_count = int(np.bincount(y).min())
+    folds = list(StratifiedKFold(n_splits=max(2, min(n_splits, min_count)), shuffle=True, random_state=seed).split(x, y))
+    best: tuple[float, float, np.ndarray] | None = None
+    from models.intents.calibration import nll
+
+    for c in grid:
+        oof = np.zeros((len(y), len(labels)), dtype=np.float64)
+        for tr, va in folds:
+            clf = _fit_lr(x[tr], y[tr], c, seed)
+            # classes_ may miss a label in a tiny fold: scatter into the full label space.
+            coef, intercept = _full_head(clf, len(labels))
+            oof[va] = x[va] @ coef.T + intercept
+        score = nll(oof, y, 1.0)
+        if best is None or score < best[1]:
+            best = (c, score, oof)
+    assert best is not None
+    c, _, oof = best
+    final = _fit_lr(x, y, c, seed)
+    coef, intercept = _full_head(final, len(labels))
+    np.savez(out / "head.npz", coef=coef.astype(np.float32), intercept=intercept.astype(np.float32))
+    return {
+        "val_logits": oof,
+        "val_y": y,
+        "val_kind": f"{len(folds)}-fold out-of-fold predictions on the training data",
+        "hyperparameters": {"C": c, "C_grid": grid, "max_length": max_length, "quantize_int8": quantize,
+                            "cv_folds": len(folds), "solver": "lbfgs", "seed": seed},
+        "config": {"max_length": max_length, "quantize": quantize, "embedding_model": params.get("embedding_model")},
+    }

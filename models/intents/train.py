@@ -1,0 +1,217 @@
+"""Training, loading and evaluating intent models (one model directory per trained model).
+
+A model directory holds the approach's weights, ``config.json`` (labels, temperature, OOS
+threshold, approach settings), ``metrics.json``, ``lineage.json`` and ``model_card.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from app.errors import SahayakError
+from models.intents.base import IntentClassifier, read_config
+from models.intents.calibration import (
+    apply_oos_threshold, choose_oos_threshold, ece, fit_temperature, softmax, threshold_table,
+)
+from models.intents.data import OOS_LABEL, Dataset
+from models.intents.lineage import write_lineage, write_model_card
+
+APPROACHES = ("frozen", "finetune", "zeroshot", "llm")
+
+
+def _trainer(approach: str) -> Callable[..., dict[str, Any]]:
+    if approach == "frozen":
+        from models.intents.frozen import train_frozen
+        return train_frozen
+    if approach == "finetune":
+        from models.intents.finetune import train_finetune
+        return train_finetune
+    if approach == "zeroshot":
+        from models.intents.zeroshot import train_zeroshot
+        return train_zeroshot
+    if approach == "llm":
+        from models.intents.llm_intents import train_llm
+        return train_llm
+    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACHES)}")
+
+
+def _classifier_class(approach: str) -> type[IntentClassifier]:
+    if approach == "frozen":
+        from models.intents.frozen import FrozenClassifier
+        return FrozenClassifier
+    if approach == "finetune":
+        from models.intents.finetune import FinetuneClassifier
+        return FinetuneClassifier
+    if approach == "zeroshot":
+        from models.intents.zeroshot import ZeroShotClassifier
+        return ZeroShotClassifier
+    if approach == "llm":
+        from models.intents.llm_intents import LLMClassifier
+        return LLMClassifier
+    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACHES)}")
+
+
+def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-label F1 and, when Out_Of_Scope is a label, OOS recall and in-scope accuracy."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    out: dict[str, Any] = {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
+        "n": len(y_true),
+    }
+    per = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    out["per_label_f1"] = {lab: round(float(f), 4) for lab, f in zip(labels, per)}
+    if OOS_LABEL in labels:
+        oos = [p for t, p in zip(y_true, y_pred) if t == OOS_LABEL]
+        ins = [(t, p) for t, p in zip(y_true, y_pred) if t != OOS_LABEL]
+        out["oos_recall"] = round(sum(p == OOS_LABEL for p in oos) / len(oos), 4) if oos else None
+        out["in_scope_accuracy"] = round(sum(t == p for t, p in ins) / len(ins), 4) if ins else None
+    return out
+
+
+def train_model(approach: str, data: Dataset, out: str | Path, *, fast: bool = False, seed: int = 13,
+                params: dict[str, Any] | None = None) -> Path:
+    """Train ``approach`` on ``data`` into the directory ``out`` (written atomically) and return it."""
+    params = dict(params or {})
+    out = Path(out)
+    labels = data.label_set
+    if len(labels) < 2:
+        raise SahayakError("training data needs at least two labels")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        t0 = time.perf_counter()
+        result = _trainer(approach)(data, tmp, labels, fast, seed, params)
+        train_s = time.perf_counter() - t0
+        logits, y = np.asarray(result["val_logits"], dtype=np.float64), np.asarray(result["val_y"])
+        temperature = fit_temperature(logits, y)
+        probs_raw, probs = softmax(logits, 1.0), softmax(logits, temperature)
+        oos_index = labels.index(OOS_LABEL) if OOS_LABEL in labels else None
+        oos_threshold = choose_oos_threshold(probs, y, oos_index) if oos_index is not None else 0.0
+        pred = apply_oos_threshold(probs, oos_index, oos_threshold)
+        val = classification_metrics([labels[i] for i in y], [labels[i] for i in pred], labels)
+        weights_digest = _digest_dir(tmp)
+        model_version = f"intents-{approach}-{weights_digest[:12]}"
+        config = {
+            "approach": approach, "labels": labels, "temperature": round(temperature, 6),
+            "oos_threshold": oos_threshold, "model_version": model_version, "fast": fast,
+            "descriptions": {lab: data.descriptions.get(lab, lab) for lab in labels},
+            **result.get("config", {}),
+        }
+        metrics = {
+            "validation": result["val_kind"], "val_n": int(len(y)),
+            "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
+            "val_accuracy_argmax": round(float((probs.argmax(1) == y).mean()), 4),
+            "val_oos_recall": val.get("oos_recall"), "val_in_scope_accuracy": val.get("in_scope_accuracy"),
+            "per_label_f1": val["per_label_f1"],
+            "temperature": round(temperature, 4), "oos_threshold": oos_threshold,
+            "ece_before": round(ece(probs_raw, y), 4), "ece_after": round(ece(probs, y), 4),
+            "clarify_threshold_table": threshold_table(probs, y),
+            "training_seconds": round(train_s, 2),
+            **result.get("metrics", {}),
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        lineage = write_lineage(tmp, approach=approach, data=data, hyperparameters=result["hyperparameters"],
+                                training_seconds=train_s, model_version=model_version,
+                                extra={"fast": fast, "validation": result["val_kind"]})
+        write_model_card(tmp, approach=approach, data=data, metrics=metrics, lineage=lineage)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _digest_dir(d: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in d.rglob("*") if p.is_file()):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def load_model(model_dir: str | Path) -> IntentClassifier:
+    """Load a trained model directory (any approach)."""
+    d = Path(model_dir)
+    if not (d / "config.json").exists():
+        raise SahayakError(f"{d} is not a trained intent model (no config.json); train one with `sahayak intents train`")
+    config = read_config(d)
+    return _classifier_class(config["approach"])(d, config)
+
+
+def evaluate(clf: IntentClassifier, data: Dataset, *, batch_size: int = 64, latency_queries: int = 200,
+             progress: bool = False) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Accuracy/macro-F1 on ``data`` (batched) plus single-query latency p50/p95 (one text per call).
+
+    Returns (metrics, y_true, y_pred). Labels unknown to the model count as errors.
+    """
+    preds: list[str] = []
+    starts = range(0, len(data), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="evaluating", unit="batch", leave=False)
+    for s in starts:
+        preds.extend(lab for lab, _ in clf.predict(data.texts[s : s + batch_size]))
+    labels = sorted(set(clf.labels) | set(data.labels))
+    metrics = classification_metrics(data.labels, preds, labels)
+    # Single-query latency, as the chat path sees it (warm-up first).
+    rng = np.random.default_rng(0)
+    sample = [data.texts[i] for i in rng.choice(len(data), size=min(latency_queries, len(data)), replace=False)]
+    for t in sample[:5]:
+        clf.classify(t)
+    lat = []
+    for t in sample:
+        t0 = time.perf_counter()
+        clf.classify(t)
+        lat.append((time.perf_counter() - t0) * 1000.0)
+    metrics["latency_ms_p50"] = round(float(np.percentile(lat, 50)), 3)
+    metrics["latency_ms_p95"] = round(float(np.percentile(lat, 95)), 3)
+    metrics["latency_queries"] = len(lat)
+    metrics["model_version"] = clf.model_version
+    metrics["approach"] = clf.approach
+    return metrics, list(data.labels), preds
+
+
+def confusion_png(y_true: list[str], y_pred: list[str], path: str | Path, title: str = "") -> Path:
+    """Save a confusion matrix image (rows true, columns predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    labels = sorted(set(y_true) | set(y_pred))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    size = max(6.0, 0.28 * len(labels) + 3)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7 if len(labels) > 20 else 9)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7 if len(labels) > 20 else 9)
+    if len(labels) <= 20:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
