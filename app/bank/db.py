@@ -1,0 +1,245 @@
+"""Database plumbing for the bank core: engines, sessions, schema creation, retries.
+
+Any SQLAlchemy URL works (``SAHAYAK_DATABASE_URL``); the default is SQLite under
+``settings.home``. SQLite gets WAL mode, a busy timeout and foreign keys, and write
+transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue for the write lock
+instead of failing half-way (a deferred transaction that reads and then writes cannot
+upgrade its lock if another writer committed in between). PostgreSQL uses row locks
+(``SELECT … FOR UPDATE``) taken by the service.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Iterator, TypeVar
+
+from sqlalchemy import Dialect, Engine, Integer, Numeric, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import DateTime, TypeDecorator
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_WRITE_OPTION = "sahayak_write"  # execution option: this transaction will write (SQLite: BEGIN IMMEDIATE)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every bank table."""
+
+
+class Money(TypeDecorator[Decimal]):
+    """An INR amount with two decimals, always a :class:`~decimal.Decimal` in Python.
+
+    PostgreSQL (and any other server) stores ``NUMERIC(14, 2)``. SQLite has no decimal
+    type (its NUMERIC affinity would turn the value into a binary float), so there the
+    amount is stored exactly as an integer number of paise.
+    """
+
+    impl = Numeric(14, 2)
+    cache_ok = True
+    _CENT = Decimal("0.01")
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Integer())
+        return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = Decimal(value).quantize(self._CENT)
+        if dialect.name == "sqlite":
+            return int(amount * 100)
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 100).quantize(self._CENT)
+        return Decimal(value).quantize(self._CENT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use datetime.now(timezone.utc)")
+        value = value.astimezone(timezone.utc)
+        # SQLite stores text without an offset: keep it UTC and naive there.
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+_lock = threading.Lock()
+_initialised: set[str] = set()
+
+
+def _resolve_url(url: str | None) -> str:
+    if url:
+        return url
+    from app.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    return settings.db_url
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=8,
+            max_overflow=24,
+            pool_timeout=120,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control away from the sqlite3 module so SQLAlchemy's
+            # "begin" event below decides between BEGIN and BEGIN IMMEDIATE.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            write = conn.get_execution_options().get(_WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24, pool_timeout=120)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` (default: ``settings.db_url``), created once per URL."""
+    url = _resolve_url(url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached engine (tests and CLI commands that drop databases call this)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _factories.clear()
+        _initialised.clear()
+
+
+def session_factory(url: str | None = None, *, write: bool = False) -> sessionmaker[Session]:
+    """A session maker bound to the engine for ``url``.
+
+    ``write=True`` marks its transactions as writing: on SQLite they begin with
+    ``BEGIN IMMEDIATE`` (one writer at a time, waiting up to the busy timeout).
+    """
+    url = _resolve_url(url)
+    key = f"{'w' if write else 'r'}|{url}"
+    with _lock:
+        factory = _factories.get(key)
+    if factory is None:
+        engine = get_engine(url)
+        bind = engine.execution_options(**{_WRITE_OPTION: True}) if write else engine
+        factory = sessionmaker(bind=bind, expire_on_commit=False)
+        with _lock:
+            _factories.setdefault(key, factory)
+    return factory
+
+
+@contextmanager
+def session_scope(url: str | None = None, *, write: bool = False) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on any error."""
+    session = session_factory(url, write=write)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def init_db(url: str | None = None) -> Engine:
+    """Create every bank table that does not exist yet (idempotent) and return the engine."""
+    from app.bank import models  # noqa: F401 - registers the tables on Base.metadata
+
+    url = _resolve_url(url)
+    engine = get_engine(url)
+    if url not in _initialised:
+        Base.metadata.create_all(engine)
+        with _lock:
+            _initialised.add(url)
+    return engine
+
+
+def drop_all(url: str | None = None) -> None:
+    """Drop every bank table (used by ``reset``)."""
+    from app.bank import models  # noqa: F401
+
+    url = _resolve_url(url)
+    Base.metadata.drop_all(get_engine(url))
+    with _lock:
+        _initialised.discard(url)
+
+
+# PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock timeout.
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that a retry of the whole transaction can fix."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(orig).lower()
+        return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+    return False
+
+
+def with_retry(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.02, max_delay: float = 1.0) -> T:
+    """Run ``fn`` (one whole transaction), retrying transient lock/serialization errors.
+
+    Backoff is exponential with full jitter so that retrying writers do not collide again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            time.sleep(random.uniform(0, min(max_delay, base_delay * 2 ** attempt)))
+    raise AssertionError("unreachable")
