@@ -1,0 +1,53 @@
+"""Fixtures for provenance tests: a tracker in a fresh SAHAYAK_HOME and a turn factory."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+_counter = itertools.count()
+
+
+def turn_fields(i: int | None = None, session: str = "sess-1", user: str | None = "asha", **over: Any) -> dict[str, Any]:
+    """Keyword arguments of one realistic record_turn call."""
+    i = next(_counter) if i is None else i
+    fields = dict(
+        turn_id=f"turn-{i}", session_id=session, user_id=user, channel="cli",
+        text=f"send 2500 to Ravi, my phone is 9876543210 ({i})",
+        chatml=[{"role": "system", "content": "You are Sahayak"}, {"role": "user", "content": "send 2500"}],
+        intent="Transfer_Money", confidence=0.91 - (i % 7) * 0.1, entities={"amount": {"value": 2500.0, "currency": "INR"},
+                                                                         "beneficiary": "Ravi"},
+        handler="transfer_money", outcome="success", state="done", reply="Sent ₹2,500 to Ravi.",
+        passages=[{"doc_id": "fees", "chunk_id": f"fees#{i % 3}", "chunk_hash": f"h{i % 3}",
+                   "scores": {"bm25": 3.2, "dense": 0.71, "rerank": 0.93}}],
+        scoring_request_id=None, latency_ms=12.5, model_versions={"intent": "frozen-minilm@1"}, timestamp=None,
+    )
+    fields.update(over)
+    return fields
+
+
+@pytest.fixture()
+def make_tracker(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Build trackers over the test's own SAHAYAK_HOME (closed at the end)."""
+    from app.settings import get_settings, reset_settings
+    from provenance.tracker import Tracker
+
+    made: list[Any] = []
+
+    def make(**env: Any) -> Tracker:
+        for k, v in env.items():
+            monkeypatch.setenv(f"SAHAYAK_{k.upper()}", str(v))
+        reset_settings()
+        t = Tracker(get_settings())
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        try:
+            t.close(timeout=10)
+        except Exception:  # noqa: BLE001 - tests that break the log on purpose
+            pass
