@@ -1,0 +1,210 @@
+"""Loan_Enquiry: indicative loan eligibility, scored under homomorphic encryption.
+
+The handler collects loan type, amount, tenure, monthly income and existing EMIs, asks the
+bank-side scoring client (``privacy.client``) to encrypt them and have the scoring service
+evaluate the model on the ciphertext, then explains the outcome with the main factors and
+the product's rate range. Nothing about the model's weights is said. If the service is down
+or slow, the customer is told so and offered a hand-off; nothing crashes.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
+from handlers.registry import handler
+
+_FACTS = Path(__file__).resolve().parents[1] / "data" / "bank_facts.yaml"
+_KINDS = ("home", "car", "personal", "education", "gold")
+_SYNONYMS = {"house": "home", "housing": "home", "flat": "home", "property": "home", "vehicle": "car",
+             "auto": "car", "bike": "car", "study": "education", "studies": "education", "college": "education",
+             "jewellery": "gold", "jewelry": "gold", "business": "personal", "wedding": "personal",
+             "medical": "personal"}
+_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "l": 1e5, "lac": 1e5, "lacs": 1e5, "lakh": 1e5, "lakhs": 1e5,
+                "cr": 1e7, "crore": 1e7, "crores": 1e7, "m": 1e6, "million": 1e6}
+_NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|lakhs?|lacs?|l|crores?|cr|million|m)?\b", re.I)
+_INCOME_CUE = re.compile(r"\b(earn\w*|salary|income|take[- ]home|per month|a month|monthly|p\.?m\.?)\b", re.I)
+_NONE = re.compile(r"^\s*(no|none|nil|zero|nothing|na|n/a|no emis?|i don'?t have any|don'?t have any)\b", re.I)
+
+
+def parse_inr(value: Any) -> float | None:
+    """A rupee amount from an entity dict, a number or text like "60k", "1.5 lakh", "₹60,000"."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, (int, float, Decimal)):
+        return float(value)
+    m = _NUMBER.search(str(value or ""))
+    if not m:
+        return None
+    number = float(m.group(1).replace(",", ""))
+    unit = (m.group(2) or "").lower()
+    return number * _MULTIPLIERS.get(unit, 1.0)
+
+
+def _product(kind: str, ctx: HandlerContext) -> dict[str, Any]:
+    """Rates and limits of a loan product: from the bank core, else from data/bank_facts.yaml."""
+    try:
+        p = ctx.bank.loan_product(kind)
+        return {"kind": p.kind, "name": p.name, "rate_min": float(p.rate_min), "rate_max": float(p.rate_max),
+                "max_tenure_years": int(p.max_tenure_years), "min_amount": float(p.min_amount),
+                "max_amount": float(p.max_amount)}
+    except Exception:  # noqa: BLE001 - the bank may not be seeded (CLI use); the facts file is the source
+        import yaml
+
+        facts = yaml.safe_load(_FACTS.read_text(encoding="utf-8"))["loans"][kind]
+        return {"kind": kind, "name": f"{kind.title()} Loan", "rate_min": float(facts["rate_pct_min"]),
+                "rate_max": float(facts["rate_pct_max"]), "max_tenure_years": int(facts["max_tenure_years"]),
+                "min_amount": float(facts["min_amount_inr"]), "max_amount": float(facts["max_amount_inr"])}
+
+
+def _loan_type(value: Any, ctx: HandlerContext) -> str:
+    text = str(value).lower()
+    for kind in _KINDS:
+        if kind in text:
+            return kind
+    for word, kind in _SYNONYMS.items():
+        if word in text:
+            return kind
+    raise SlotError("We offer home, car, personal, education and gold loans.")
+
+
+def _amount(value: Any, ctx: HandlerContext) -> float:
+    amount = parse_inr(value)
+    if amount is None or amount <= 0:
+        raise SlotError("That doesn't look like an amount.")
+    if isinstance(value, dict) and value.get("currency", "INR") != "INR":
+        raise SlotError("Our loans are in rupees (INR).")
+    # "I earn 60,000 a month" is an income, not the loan amount: keep it for the income slot.
+    if _INCOME_CUE.search(ctx.text or "") and len(_NUMBER.findall(ctx.text or "")) == 1:
+        ctx.slots.setdefault("monthly_income", amount)
+        raise SlotError("")
+    kind = ctx.slots.get("loan_type")
+    if kind:
+        from app.money import format_money
+
+        p = _product(kind, ctx)
+        if not p["min_amount"] <= amount <= p["max_amount"]:
+            raise SlotError(f"A {kind} loan can be between {format_money(p['min_amount'])} and "
+                            f"{format_money(p['max_amount'])}.")
+    return amount
+
+
+def _tenure(value: Any, ctx: HandlerContext) -> int:
+    text = str(value.get("value") if isinstance(value, dict) else value).lower()
+    m = re.search(r"(\d+(?:\.\d+)?)\s*(years?|yrs?|y|months?|mos?|m)?\b", text)
+    if not m:
+        raise SlotError("Please give the repayment period, e.g. '5 years' or '36 months'.")
+    n = float(m.group(1))
+    months = int(round(n if (m.group(2) or "").startswith("m") else n * 12))
+    if months < 6:
+        raise SlotError("The shortest repayment period is 6 months.")
+    kind = ctx.slots.get("loan_type")
+    if kind:
+        max_years = _product(kind, ctx)["max_tenure_years"]
+        if months > max_years * 12:
+            raise SlotError(f"A {kind} loan can run for at most {max_years} years.")
+    return months
+
+
+def _income(value: Any, ctx: HandlerContext) -> float:
+    income = parse_inr(value)
+    if income is None or income <= 0:
+        raise SlotError("Please tell me your monthly take-home income in rupees, e.g. '60,000'.")
+    if income > 1e8:
+        raise SlotError("That income looks too large; please give your monthly income.")
+    return income
+
+
+def _emis(value: Any, ctx: HandlerContext) -> float:
+    if not isinstance(value, (dict, int, float)) and _NONE.search(str(value)):
+        return 0.0
+    emis = parse_inr(value)
+    if emis is None or emis < 0:
+        raise SlotError("Please give the total of your current EMIs per month, or say 'none'.")
+    return emis
+
+
+def _emi(principal: float, annual_rate_pct: float, months: int) -> float:
+    r = annual_rate_pct / 1200.0
+    return principal * r * (1 + r) ** months / ((1 + r) ** months - 1)
+
+
+def _scoring_client(ctx: HandlerContext) -> Any:
+    client = ctx.services.get("scoring") if ctx.services else None
+    if client is None:
+        from privacy.client import get_client
+
+        client = get_client(ctx.settings)
+    return client
+
+
+@handler(
+    "Loan_Enquiry",
+    slots=(
+        Slot("loan_type", prompt="Which loan are you interested in — home, car, personal, education or gold?",
+             free_text=True, validator=_loan_type),
+        Slot("amount", prompt="How much would you like to borrow?", free_text=True, validator=_amount),
+        Slot("tenure_months", prompt="Over how many years would you like to repay it?", entity="tenure",
+             free_text=True, validator=_tenure),
+        Slot("monthly_income", prompt="What is your monthly take-home income?", free_text=True, validator=_income),
+        Slot("existing_emis", prompt="How much do you pay in EMIs on existing loans each month? (say 'none' if nothing)",
+             free_text=True, validator=_emis),
+    ),
+    risk=Risk.LOW,
+    description="check indicative loan eligibility (scored under homomorphic encryption)",
+)
+def loan_enquiry(ctx: HandlerContext) -> Reply:
+    """Score eligibility on encrypted data and explain the outcome."""
+    from app.errors import SahayakError
+    from app.money import format_money
+    from privacy.client import ScoringUnavailable
+
+    s = ctx.slots
+    product = _product(s["loan_type"], ctx)
+    mid_rate = (product["rate_min"] + product["rate_max"]) / 2
+    features = {
+        "monthly_income": float(s["monthly_income"]), "existing_emis": float(s["existing_emis"]),
+        "loan_amount": float(s["amount"]), "tenure_months": float(s["tenure_months"]),
+        "secured": 1.0 if s["loan_type"] in ("home", "car", "gold") else 0.0, "annual_rate_pct": mid_rate,
+    }
+    rate_text = f"{product['name']}s are at {product['rate_min']:.2f}–{product['rate_max']:.2f} % p.a."
+    try:
+        result = _scoring_client(ctx).score(features)
+    except ScoringUnavailable:
+        return Reply(
+            "I can't check your eligibility right now: our secure scoring service isn't responding. "
+            f"{rate_text} Would you like me to connect you with a loan officer?",
+            outcome="failed", data={"offer_handoff": True, "scoring_request_id": None, "timings": {},
+                                    "scoring_error": "unavailable"})
+    except SahayakError as exc:
+        return Reply(f"I couldn't score this request ({exc}). Would you like me to connect you with a loan officer?",
+                     outcome="failed", data={"offer_handoff": True, "scoring_request_id": None, "timings": {},
+                                             "scoring_error": "refused"})
+
+    amount, months = float(s["amount"]), int(s["tenure_months"])
+    years = f"{months // 12} years" if months % 12 == 0 else f"{months} months"
+    emi_low = _emi(amount, product["rate_min"], months)
+    factors = "; ".join(result.factors)
+    if result.approved:
+        text = (f"Good news: on what you've told me, you look eligible for a {s['loan_type']} loan of "
+                f"{format_money(round(amount))} over {years} (indicative score {result.probability:.0%}).")
+        if factors:
+            text += f" What helps: {factors}."
+    else:
+        text = (f"On what you've told me, a {s['loan_type']} loan of {format_money(round(amount))} over {years} "
+                f"is unlikely to be approved right now (indicative score {result.probability:.0%}).")
+        if factors:
+            text += f" The main factors: {factors}."
+        text += " A smaller amount or a longer tenure may help."
+    text += (f" {rate_text} At {product['rate_min']:.2f} % the EMI would be about {format_money(round(emi_low))}. "
+             "This is an indicative check, not a sanction; your details were encrypted before scoring.")
+    return Reply(text, outcome="success", data={
+        "scoring_request_id": result.request_id,
+        "timings": {k: round(v, 3) for k, v in result.timings.items()},
+        "approved": result.approved, "probability": round(result.probability, 4),
+        "factors": result.factors, "model_version": result.model_version,
+        "assumed_inputs": sorted(result.assumed), "loan_type": s["loan_type"],
+    })

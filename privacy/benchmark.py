@@ -1,0 +1,187 @@
+"""Encrypted-scoring benchmark: real HTTP on loopback, plaintext baseline in the same run.
+
+Used by ``sahayak scoring bench`` and ``bench/scoring.py``. The report is one JSON object:
+``single`` and ``batched`` latency/size/accuracy figures for the encrypted-logit protocol,
+``probability_mode`` for the encrypted polynomial sigmoid, the plaintext baseline and the
+overhead ratio, plus the top-level keys the project's bench summary reads.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 3) if values else float("nan")
+
+
+def test_set(artifact: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's held-out rows (same generator, seed and split as training)."""
+    from models.scoring.dataset import generate
+
+    d = artifact["dataset"]
+    ds = generate(d["n"], d["seed"])
+    order = np.random.default_rng(artifact.get("test_indices_seed", d["seed"] + 1)).permutation(d["n"])
+    idx = order[: int(d["n"] * d["test_fraction"])]
+    return ds.X[idx], ds.y[idx]
+
+
+def plaintext_scores(artifact: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Exact plaintext probabilities (the reference the encrypted results are compared with)."""
+    from privacy.ckks import sigmoid
+
+    b, s = artifact["bank"], artifact["server"]
+    Z = (X - np.asarray(b["mean"])) / np.asarray(b["std"])
+    return sigmoid(Z @ np.asarray(s["weights"]) + s["bias"])
+
+
+def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int = 50,
+                  progress: Callable[[str], None] | None = None, settings: Any = None) -> dict[str, Any]:
+    """Run the whole benchmark against ``base_url`` (or a child service on a free port)."""
+    from models.scoring.train import load_artifact
+    from privacy import ckks
+    from privacy.client import ScoringClient
+    from privacy.service import start_in_background
+
+    say = progress or (lambda _m: None)
+    art = load_artifact(settings)
+    X, _y = test_set(art)
+    ref = plaintext_scores(art, X)
+    service = None
+    if base_url is None:
+        say("starting the scoring service on loopback")
+        service = start_in_background(host="127.0.0.1", port=free_port(), settings=settings)
+        base_url = service.base_url
+    try:
+        features = art["bank"]["features"]
+        client = ScoringClient(settings, base_url=base_url, artifact=art)
+        t = time.perf_counter()
+        client.keys  # noqa: B018 - key generation, timed on its own
+        keygen_ms = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        client.register()
+        register_ms = (time.perf_counter() - t) * 1e3
+
+        # --- single, encrypted logit, exact sigmoid after decryption --------------------
+        say(f"single: {n_single} encrypted requests")
+        n_single = min(n_single, len(X))
+        rows = [dict(zip(features, X[i])) for i in range(n_single)]
+        client.score(rows[0])  # warm-up (connection, code paths)
+        timing: dict[str, list[float]] = {k: [] for k in ("encrypt_ms", "server_ms", "decrypt_ms", "e2e_ms",
+                                                          "request_bytes", "response_bytes")}
+        probs = []
+        for row in rows:
+            r = client.score(row)
+            probs.append(r.probability)
+            for k in timing:
+                timing[k].append(r.timings[k])
+        probs_a = np.asarray(probs)
+        single_err = float(np.max(np.abs(probs_a - ref[:n_single])))
+        single_agree = float(np.mean((probs_a >= art["threshold"]) == (ref[:n_single] >= art["threshold"])))
+
+        # Plaintext baseline: the same per-customer work without encryption or network.
+        w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
+        plain_ms = []
+        for row in rows:
+            t = time.perf_counter()
+            x, _ = client.prepare(row)
+            float(ckks.sigmoid(client.standardise(x) @ w + bias))
+            plain_ms.append((time.perf_counter() - t) * 1e3)
+
+        # --- batched, feature-major -------------------------------------------------------
+        say(f"batched: {len(X)} customers, {client.keys.params.slot_count} per ciphertext")
+        t = time.perf_counter()
+        bprobs, btot = client.score_matrix(X)
+        batch_wall = time.perf_counter() - t
+        t = time.perf_counter()
+        plaintext_scores(art, X)
+        plain_batch_s = time.perf_counter() - t
+        batch_err = float(np.max(np.abs(bprobs - ref)))
+        batch_agree = float(np.mean((bprobs >= art["threshold"]) == (ref >= art["threshold"])))
+
+        # --- probability mode (polynomial sigmoid under encryption) -----------------------
+        say(f"probability mode: {n_prob} requests")
+        pclient = ScoringClient(settings, base_url=base_url, preset="probability", artifact=art)
+        pclient.score(rows[0], mode="probability")
+        pe2e, pserver, pprobs = [], [], []
+        for row in rows[:n_prob]:
+            r = pclient.score(row, mode="probability")
+            pe2e.append(r.timings["e2e_ms"])
+            pserver.append(r.timings["server_ms"])
+            pprobs.append(r.probability)
+        pprobs_a = np.asarray(pprobs)
+        pref = ref[: len(pprobs)]
+        Z = (X[: len(pprobs)] - np.asarray(art["bank"]["mean"])) / np.asarray(art["bank"]["std"])
+        poly_plain = np.clip(np.polynomial.polynomial.polyval(Z @ w + bias, ckks.sigmoid_poly_coefficients()), 0, 1)
+        pbatch, pbt = pclient.score_matrix(X, mode="probability")
+        client.close()
+        pclient.close()
+    finally:
+        if service is not None:
+            service.stop()
+
+    e2e_p50 = _pct(timing["e2e_ms"], 50)
+    plain_p50 = _pct(plain_ms, 50)
+    return {
+        "single": {
+            "encrypt_ms_p50": _pct(timing["encrypt_ms"], 50), "encrypt_ms_p95": _pct(timing["encrypt_ms"], 95),
+            "server_ms_p50": _pct(timing["server_ms"], 50), "server_ms_p95": _pct(timing["server_ms"], 95),
+            "decrypt_ms_p50": _pct(timing["decrypt_ms"], 50), "decrypt_ms_p95": _pct(timing["decrypt_ms"], 95),
+            "e2e_ms_p50": e2e_p50, "e2e_ms_p95": _pct(timing["e2e_ms"], 95),
+            "request_bytes": int(np.median(timing["request_bytes"])),
+            "response_bytes": int(np.median(timing["response_bytes"])),
+            "n": n_single, "max_abs_error": single_err, "decision_agreement": single_agree,
+        },
+        "batched": {
+            "batch_size": client.keys.params.slot_count, "customers": int(len(X)),
+            "requests": int(btot["requests"]),
+            "scores_per_s": round(len(X) / batch_wall, 1),
+            "encrypt_ms_per_request": round(btot["encrypt_ms"] / btot["requests"], 3),
+            "server_ms_per_request": round(btot["server_ms"] / btot["requests"], 3),
+            "decrypt_ms_per_request": round(btot["decrypt_ms"] / btot["requests"], 3),
+            "e2e_ms_per_request": round(btot["e2e_ms"] / btot["requests"], 3),
+            "request_bytes": int(btot["request_bytes"] / btot["requests"]),
+            "response_bytes": int(btot["response_bytes"] / btot["requests"]),
+            "max_abs_error": batch_err, "decision_agreement": batch_agree,
+            "plaintext_scores_per_s": round(len(X) / plain_batch_s, 1),
+        },
+        "probability_mode": {
+            "params": {"poly_modulus_degree": pclient.keys.params.poly_modulus_degree,
+                       "coeff_mod_bit_sizes": list(pclient.keys.params.coeff_mod_bit_sizes),
+                       "scale_bits": pclient.keys.params.scale_bits},
+            "polynomial": {"degree": ckks.SIGMOID_DEGREE, "interval": list(ckks.SIGMOID_INTERVAL),
+                           "max_abs_error_on_interval": round(ckks.sigmoid_poly_error(), 5)},
+            "e2e_ms_p50": _pct(pe2e, 50), "e2e_ms_p95": _pct(pe2e, 95), "server_ms_p50": _pct(pserver, 50),
+            "context_bytes": pclient.keys.context_bytes,
+            "max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pprobs_a - pref))),
+            "max_abs_error_vs_plain_polynomial": float(np.max(np.abs(pprobs_a - poly_plain))),
+            "decision_agreement": float(np.mean((pprobs_a >= 0.5) == (pref >= 0.5))),
+            "batched_scores_per_s": round(len(X) / (pbt["e2e_ms"] / 1e3), 1),
+            "batched_decision_agreement": float(np.mean((pbatch >= 0.5) == (ref >= 0.5))),
+            "batched_max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pbatch - ref))),
+        },
+        "params": {"poly_modulus_degree": client.keys.params.poly_modulus_degree,
+                   "coeff_mod_bit_sizes": list(client.keys.params.coeff_mod_bit_sizes),
+                   "scale_bits": client.keys.params.scale_bits, "galois_steps": list(ckks.ROTATION_STEPS),
+                   "security_bits": 128},
+        "context_bytes": client.keys.context_bytes,
+        "keygen_ms": round(keygen_ms, 1),
+        "register_ms": round(register_ms, 1),
+        "max_abs_error": max(single_err, batch_err),
+        "decision_agreement": min(single_agree, batch_agree),
+        "test_set_size": int(len(X)),
+        "plaintext_ms_p50": plain_p50,
+        "overhead_ratio": round(e2e_p50 / plain_p50, 1) if plain_p50 > 0 else None,
+        "model_version": art["version"],
+    }
