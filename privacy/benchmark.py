@@ -26,7 +26,7 @@ def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 3) if values else float("nan")
 
 
-def test_set(artifact: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def held_out_set(artifact: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The model's held-out rows (same generator, seed and split as training)."""
     from models.scoring.dataset import generate
 
@@ -56,7 +56,7 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
 
     say = progress or (lambda _m: None)
     art = load_artifact(settings)
-    X, _y = test_set(art)
+    X, _y = held_out_set(art)
     ref = plaintext_scores(art, X)
     service = None
     if base_url is None:

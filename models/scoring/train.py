@@ -33,13 +33,14 @@ def _rates(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[float, fl
 
 def fairness_report(pred: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
     """Demographic-parity and equal-opportunity differences (max minus min over groups)."""
-    per_group = {}
+    per_group, sels, tprs = {}, [], []
     for g in sorted(set(groups.tolist())):
         sel, tpr = _rates(pred, y, groups == g)
+        sels.append(sel)
+        tprs.append(tpr)
         per_group[g] = {"selection_rate": round(sel, 4), "true_positive_rate": round(tpr, 4),
                         "n": int((groups == g).sum())}
-    sels = [v["selection_rate"] for v in per_group.values()]
-    tprs = [v["true_positive_rate"] for v in per_group.values()]
+    # Differences from the unrounded rates (rounding first could shift the last digit).
     return {"groups": per_group,
             "demographic_parity_difference": round(max(sels) - min(sels), 4),
             "equal_opportunity_difference": round(max(tprs) - min(tprs), 4)}
