@@ -1,0 +1,261 @@
+"""A cross-encoder reranker trained in the project from the MiniLM weights, on the corpus being indexed.
+
+No pretrained cross-encoder can be downloaded here, so :func:`reranker_for_index` builds one:
+synthetic queries + hard negatives from :mod:`models.reranker.pairs`, a listwise (softmax over
+one positive and its negatives) fine-tune of MiniLM with a one-logit head, and a fusion weight
+between the cross-encoder and the first-stage (hybrid) score chosen on held-out *synthetic*
+queries, so nothing is tuned on the evaluation questions. The result is cached under
+``<models_dir>/reranker/<corpus fingerprint>-<config hash>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from retrieval.chunking import Chunk
+    from retrieval.index import LoadedIndex
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RerankerConfig:
+    """Training and inference knobs (their hash names the cache folder)."""
+
+    queries_per_chunk: int = 4
+    negatives: int = 3
+    max_groups: int = 640  # bounds training time on any corpus size
+    epochs: int = 1
+    batch_groups: int = 4
+    lr: float = 5e-5
+    max_length: int = 128
+    num_layers: int = 6  # leading MiniLM layers kept (fewer = faster, weaker)
+    quantize: bool = True  # int8 dynamic quantisation of Linear layers at inference
+    val_fraction: float = 0.1
+    seed: int = 0
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+
+    @classmethod
+    def fast(cls) -> "RerankerConfig":
+        """A test configuration that trains in well under a minute on two cores."""
+        return cls(queries_per_chunk=2, max_groups=48, num_layers=2, max_length=96, batch_groups=4)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+class CrossEncoderReranker:
+    """Scores (query, passage) pairs; fuses with the first-stage score; caches per (query, chunk hash)."""
+
+    def __init__(self, path: str | Path, cache_size: int = 4096) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.path = Path(path)
+        self.info = json.loads((self.path / "reranker.json").read_text(encoding="utf-8"))
+        cfg = self.info["config"]
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(str(self.path), local_files_only=True).eval()
+        if cfg.get("quantize"):
+            model = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        self.max_length = int(cfg["max_length"])
+        self.alpha = float(self.info.get("alpha", 1.0))
+        self.version = self.info["version"]
+        self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def score_texts(self, query: str, passages: list[str], batch_size: int = 32) -> np.ndarray:
+        """Raw cross-encoder logits for ``query`` against each passage."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(passages), batch_size):
+                b = passages[i : i + batch_size]
+                enc = self.tokenizer([query] * len(b), b, truncation="only_second", max_length=self.max_length,
+                                     padding=True, return_tensors="pt")
+                out.append(self.model(**enc).logits[:, 0].float().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def score(self, query: str, chunks: list["Chunk"]) -> np.ndarray:
+        keys = [(query, c.hash) for c in chunks]
+        with self._lock:
+            known = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        if todo:
+            fresh = self.score_texts(query, [chunks[i].embed_text for i in todo])
+            with self._lock:
+                for i, v in zip(todo, fresh):
+                    known[keys[i]] = float(v)
+                    self._cache[keys[i]] = float(v)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return np.array([known[k] for k in keys], dtype="float32")
+
+    def rerank(self, query: str, chunks: list["Chunk"], first_stage: list[float]) -> list[tuple[float, float]]:
+        """(cross-encoder logit, fused score) per candidate, in input order."""
+        if not chunks:
+            return []
+        ce = self.score(query, chunks)
+        fused = self.alpha * _zscore(ce) + (1 - self.alpha) * _zscore(np.asarray(first_stage, dtype="float32"))
+        return [(float(a), float(b)) for a, b in zip(ce, fused)]
+
+
+def train_cross_encoder(groups: list, out_dir: Path, config: RerankerConfig, progress: bool = True) -> None:
+    """Fine-tune MiniLM with a one-logit head on the groups (listwise softmax loss) and save it."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers.utils import logging as hf_logging
+
+    from models.embeddings import embedding_model_path
+
+    hf_logging.set_verbosity_error()  # the "classifier weights newly initialised" notice is expected
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    base = str(embedding_model_path())
+    tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
+    if config.num_layers < model.config.num_hidden_layers:
+        model.bert.encoder.layer = model.bert.encoder.layer[: config.num_layers]
+        model.config.num_hidden_layers = config.num_layers
+    model.train()
+    steps = max(1, (len(groups) + config.batch_groups - 1) // config.batch_groups) * config.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    sched = get_linear_schedule_with_warmup(opt, max(1, steps // 10), steps)
+    rng = random.Random(config.seed)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="training reranker", unit="step", leave=False)
+    size = 1 + config.negatives
+    for _ in range(config.epochs):
+        order = list(range(len(groups)))
+        rng.shuffle(order)
+        for s in range(0, len(order), config.batch_groups):
+            batch = [groups[i] for i in order[s : s + config.batch_groups]]
+            qs = [g.query for g in batch for _ in range(size)]
+            ps = [p for g in batch for p in [g.positive, *g.negatives]]
+            enc = tok(qs, ps, truncation="only_second", max_length=config.max_length, padding=True,
+                      return_tensors="pt")
+            logits = model(**enc).logits.view(len(batch), size)
+            loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            if bar:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+    if bar:
+        bar.close()
+    model.eval()
+    model.save_pretrained(str(out_dir))
+    tok.save_pretrained(str(out_dir))
+
+
+def _choose_alpha(reranker: CrossEncoderReranker, chunks: list["Chunk"], val: list,
+                  first_stage: Callable[[list[str], int], list[list[tuple[int, float]]]], top_k: int) -> dict:
+    """Pick the cross-encoder/first-stage fusion weight that maximises MRR on held-out synthetic queries."""
+    alphas = [0.0, 0.3, 0.5, 0.7, 0.85, 1.0]
+    mrr = {a: 0.0 for a in alphas}
+    if not val:
+        return {"alpha": 1.0, "val_mrr": {}}
+    ranked = first_stage([g.query for g in val], top_k)
+    for g, cand in zip(val, ranked):
+        if not cand:
+            continue
+        idx = [i for i, _ in cand]
+        ce = _zscore(reranker.score(g.query, [chunks[i] for i in idx]))
+        fs = _zscore(np.array([s for _, s in cand], dtype="float32"))
+        for a in alphas:
+            fused = a * ce + (1 - a) * fs
+            seen: list[str] = []
+            for j in np.argsort(-fused):
+                d = chunks[idx[j]].doc_id
+                if d not in seen:
+                    seen.append(d)
+            if g.doc_id in seen[:10]:
+                mrr[a] += 1.0 / (seen.index(g.doc_id) + 1)
+    mrr = {a: v / len(val) for a, v in mrr.items()}
+    best = max(alphas, key=lambda a: (round(mrr[a], 4), a))
+    return {"alpha": best, "val_mrr": {str(a): round(v, 4) for a, v in mrr.items()}}
+
+
+_LOCK = threading.Lock()
+
+
+def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = None,
+                       config: RerankerConfig | None = None,
+                       first_stage: Callable[[list[str], int], list[list[tuple[int, float]]]] | None = None,
+                       top_k: int = 20, progress: bool = True) -> CrossEncoderReranker:
+    """The reranker for ``index``'s corpus: loaded from the cache, or trained now (minutes, once).
+
+    ``first_stage(queries, n)`` returns each query's top-``n`` (chunk index, score) list; it is
+    used to mine hard negatives and to choose the fusion weight.
+    """
+    from app.settings import get_settings
+    from models.embeddings import embedding_model_version
+    from models.reranker.pairs import build_groups
+
+    config = config or RerankerConfig()
+    models_dir = Path(models_dir or get_settings().models_dir)
+    fp = index.meta["corpus"]["fingerprint"]
+    out = models_dir / "reranker" / f"{fp[:16]}-{config.key()}"
+    with _LOCK:
+        if (out / "reranker.json").exists():
+            return CrossEncoderReranker(out)
+        if first_stage is None:
+            raise ValueError("training a reranker needs a first-stage retriever")
+        t0 = time.perf_counter()
+        groups = build_groups(index.chunks, lambda qs, n: [[i for i, _ in r] for r in first_stage(qs, n)],
+                              queries_per_chunk=config.queries_per_chunk, negatives=config.negatives,
+                              max_groups=config.max_groups, seed=config.seed)
+        n_val = max(1, int(len(groups) * config.val_fraction)) if len(groups) > 10 else 0
+        val, train = groups[:n_val], groups[n_val:]
+        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        train_cross_encoder(train, tmp, config, progress=progress)
+        info = {
+            "format": FORMAT,
+            "config": asdict(config),
+            "base_model": embedding_model_version(),
+            "corpus_fingerprint": fp,
+            "train_groups": len(train),
+            "val_groups": len(val),
+            "query_kinds": dict(sorted({k: sum(g.kind == k for g in train) for k in {g.kind for g in train}}.items())),
+            "version": f"cross-encoder/minilm-l{config.num_layers}-{fp[:12]}-{config.key()}",
+            "alpha": 1.0,
+        }
+        (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+        rr = CrossEncoderReranker(tmp)
+        info.update(_choose_alpha(rr, index.chunks, val, first_stage, top_k))
+        info["train_seconds"] = round(time.perf_counter() - t0, 1)
+        (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+        if out.exists():  # another process finished first; keep its copy
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+        return CrossEncoderReranker(out)
