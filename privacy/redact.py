@@ -1,0 +1,280 @@
+"""PII redaction for everything Sahayak writes down (chat history, provenance, hand-offs, logs).
+
+``find_pii(text)`` returns the sensitive spans; ``redact(text)`` replaces them:
+
+=============  ====================================================  ==========================
+kind           what is found                                         replaced by
+=============  ====================================================  ==========================
+card           13–19 digits (spaces/dashes allowed in card-like       ``XXXX XXXX XXXX 1234``
+               groups: 4-4-4-4, 4-6-5, one block) passing Luhn
+account        9–18 digits after an account label (``a/c``,           ``XXXXXXXX1234``
+               ``account no``…); also a non-Luhn 13–19 digit number
+               after a card label (a mistyped card still leaks)
+aadhaar        12 digits (one block or 4-4-4), first digit 2–9:       ``XXXX XXXX 1234``
+               after an Aadhaar/UID label any such number; unlabelled
+               only when the Verhoeff check digit is right
+pan            ``ABCDE1234F`` (upper case; any case after "PAN")       ``[PAN]``
+phone          Indian mobile: 10 digits starting 6–9, optional         ``+91XXXXXX1234``
+               ``+91``/``91``/``0`` prefix, spaced or dashed
+email          ``name@domain.tld``                                    ``n***@domain.tld``
+cvv            3–4 digits after ``cvv``/``cvc``/``security code``      ``[CVV]``
+otp            4–8 digits after ``otp``/``one time password``/        ``[OTP]``
+               ``verification code``
+pin            4–6 digits after ``pin``/``mpin``/``upi pin``           ``[PIN]``
+               (not ``pin code``)
+=============  ====================================================  ==========================
+
+Left alone on purpose: IFSC codes (``SBIN0001234`` names a public branch, not a person, and
+support needs it), amounts (``₹1,20,000``), dates, times, pincodes, order and reference
+numbers (``order #4021 8812``, ``TXN20261124ABC``), short numbers, and long digit strings with
+no label that fail Luhn (an unlabelled 16-digit non-Luhn number is not a card; without a
+label it may be a reference, so it is kept). Labels are looked for in the 40 characters before
+a number; the nearest label wins.
+
+Only the digits are replaced, labels stay ("cvv [CVV]"), so redacted text still reads well.
+``redact`` is idempotent. All patterns are linear-time (no nested unbounded repetition).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+I = re.IGNORECASE
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of PII: ``text[start:end]`` is of ``kind``."""
+
+    kind: str
+    start: int
+    end: int
+
+
+# --- check digits ----------------------------------------------------------------------------
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn (mod 10) check used by payment card numbers."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+_VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+_VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
+
+
+def verhoeff_valid(digits: str) -> bool:
+    """The Verhoeff check used by Aadhaar numbers (the last digit checks the rest)."""
+    c = 0
+    for i, ch in enumerate(reversed(digits)):
+        c = _VERHOEFF_D[c][_VERHOEFF_P[i % 8][ord(ch) - 48]]
+    return c == 0
+
+
+# --- patterns --------------------------------------------------------------------------------
+
+# Digit groups separated by one space or dash; classified in Python, so the regex stays linear.
+_RUN = re.compile(r"\+?\d+(?:[ -]\d+)*")
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})(?![A-Za-z0-9-])")
+_PAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{5}\d{4}[A-Z](?![A-Za-z0-9])")
+_PAN_ANY_CASE = re.compile(r"\bpan\b(?:\s{0,3}(?:card|no\.?|number|is|:|-|#)){0,4}\s{0,3}([A-Za-z]{5}\d{4}[A-Za-z])(?![A-Za-z0-9])", I)
+_CODE_LABELS = {
+    "cvv": re.compile(r"\b(?:cvv2?|cvc2?|cvn|security\s+code|card\s+verification\s+(?:value|code))\b"
+                      r"(?:\s{0,3}(?:no\.?|number|code|is|:|=|-|#)){0,3}\s{0,3}(\d{3,4})(?!\d)", I),
+    "otp": re.compile(r"\b(?:otp|one[\s-]?time[\s-]?(?:password|passcode|pin|code)|verification\s+code|passcode)\b"
+                      r"(?:\s{0,3}(?:no\.?|number|code|is|was|:|=|-|#)){0,3}\s{0,3}(\d{4,8})(?!\d)", I),
+    "pin": re.compile(r"\b(?:m?pin|upi\s+pin|atm\s+pin|card\s+pin)\b(?!\s{0,2}code)"
+                      r"(?:\s{0,3}(?:no\.?|number|is|was|:|=|-|#)){0,3}\s{0,3}(\d{4,6})(?!\d)", I),
+}
+_LABELS = {
+    "account": re.compile(r"\b(?:a/c|acct|acc|account|ac\s+no|khata)\b|a/c", I),
+    "card": re.compile(r"\bcards?\b", I),
+    "aadhaar": re.compile(r"\b(?:aadhaa?r|adhaar|aadhar|uid|uidai)\b", I),
+    "phone": re.compile(r"\b(?:phone|mobile|mob|cell|call|whatsapp|contact|sms)\b", I),
+}
+
+
+_ANY_LABEL = re.compile("|".join(f"(?P<{name}>{p.pattern})" for name, p in _LABELS.items()), I)
+
+
+def _label_before(text: str, start: int) -> tuple[str | None, int]:
+    """The nearest label in the 40 characters before ``start`` on the same line, and where it ends."""
+    offset = max(0, start - 40)
+    window = text[offset:start]
+    nl = window.rfind("\n")
+    if nl >= 0:
+        offset += nl + 1
+        window = window[nl + 1:]
+    last = None
+    for last in _ANY_LABEL.finditer(window):
+        pass
+    return (last.lastgroup, offset + last.end()) if last else (None, -1)
+
+
+def _card_layout(lengths: list[int]) -> bool:
+    """Groupings people write card numbers in: one block, 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners)."""
+    if len(lengths) == 1:
+        return True
+    if lengths in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4
+
+
+def _classify(digits: str, lengths: list[int], plus: bool, label: str | None) -> str | None:
+    n = len(digits)
+    if label == "account" and 9 <= n <= 18:
+        return "account"
+    if label == "aadhaar" and n == 12 and digits[0] not in "01":
+        return "aadhaar"
+    if 13 <= n <= 19 and _card_layout(lengths):
+        if luhn_valid(digits):
+            return "card"
+        if label == "card":
+            return "account"  # a mistyped card number still leaks most of the card
+    if _is_phone(digits, lengths, plus):
+        return "phone"
+    if n == 12 and digits[0] not in "01" and lengths in ([12], [4, 4, 4]) and verhoeff_valid(digits):
+        return "aadhaar"
+    return None
+
+
+def _is_phone(digits: str, lengths: list[int], plus: bool) -> bool:
+    if plus:
+        return len(digits) == 12 and digits.startswith("91") and digits[2] in "6789"
+    if len(digits) == 10:
+        return digits[0] in "6789" and all(n >= 2 for n in lengths)
+    if len(digits) == 11:
+        return digits[0] == "0" and digits[1] in "6789" and lengths[0] in (1, 11, 5, 3)
+    if len(digits) == 12:
+        return digits.startswith("91") and digits[2] in "6789" and lengths[0] == 2
+    return False
+
+
+def _number_spans(text: str) -> list[Span]:
+    spans: list[Span] = []
+    for run in _RUN.finditer(text):
+        plus = run.group(0).startswith("+")
+        base = run.start() + (1 if plus else 0)
+        groups = [(m.start() + base, m.end() + base) for m in re.finditer(r"\d+", run.group(0)[1 if plus else 0:])]
+        # A run glued to letters on either side is part of an identifier (TXN2026…, IFSC): drop that group.
+        if groups and groups[0][0] > 0 and text[groups[0][0] - 1].isalpha() and not plus:
+            groups = groups[1:]
+        if groups and groups[-1][1] < len(text) and text[groups[-1][1]].isalpha():
+            groups = groups[:-1]
+        if not groups:
+            continue
+        run_label, run_label_end = _label_before(text, groups[0][0] - (1 if plus else 0))
+        lengths_all = [b - a for a, b in groups]
+        all_digits = "".join(text[a:b] for a, b in groups)
+        offsets = [0]
+        for n in lengths_all:
+            offsets.append(offsets[-1] + n)
+        i = 0
+        while i < len(groups):
+            hit = None
+            # Longest window of whole groups first; a window never exceeds 19 digits.
+            j = i
+            while j < len(groups) and offsets[j + 1] - offsets[i] <= 19:
+                j += 1
+            with_plus = plus and i == 0
+            if j > i and offsets[j] - offsets[i] >= 9:  # nothing we redact is shorter than 9 digits
+                # Runs hold only digits and separators, so a label for any group precedes the run.
+                label = run_label if groups[i][0] - run_label_end <= 40 else None
+                for k in range(j, i, -1):
+                    if offsets[k] - offsets[i] < 9:
+                        break
+                    if k - i > 5 and label != "account":
+                        continue  # only an account number is written in more than five groups
+                    kind = _classify(all_digits[offsets[i]:offsets[k]], lengths_all[i:k], with_plus, label)
+                    if kind:
+                        hit = Span(kind, groups[i][0] - (1 if with_plus else 0), groups[k - 1][1])
+                        i = k
+                        break
+            if hit:
+                spans.append(hit)
+            else:
+                i += 1
+    return spans
+
+
+def find_pii(text: str) -> list[Span]:
+    """Every PII span in ``text``, sorted and non-overlapping (labelled codes win over numbers)."""
+    candidates: list[Span] = []
+    for kind, pattern in _CODE_LABELS.items():
+        candidates += [Span(kind, m.start(1), m.end(1)) for m in pattern.finditer(text)]
+    candidates += [Span("pan", m.start(1), m.end(1)) for m in _PAN_ANY_CASE.finditer(text)]
+    candidates += [Span("pan", m.start(), m.end()) for m in _PAN.finditer(text)]
+    candidates += [Span("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    candidates += _number_spans(text)
+    chosen: list[Span] = []
+    covered = bytearray(len(text))
+    for span in candidates:  # earlier kinds take precedence
+        if not any(covered[span.start:span.end]):
+            chosen.append(span)
+            covered[span.start:span.end] = b"\x01" * (span.end - span.start)
+    return sorted(chosen, key=lambda s: s.start)
+
+
+def _replacement(kind: str, value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    last4 = digits[-4:]
+    if kind == "card":
+        return f"XXXX XXXX XXXX {last4}"
+    if kind == "aadhaar":
+        return f"XXXX XXXX {last4}"
+    if kind == "account":
+        return f"XXXXXXXX{last4}"
+    if kind == "phone":
+        return f"+91XXXXXX{last4}"
+    if kind == "email":
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return {"pan": "[PAN]", "cvv": "[CVV]", "otp": "[OTP]", "pin": "[PIN]"}[kind]
+
+
+def redact(text: str) -> str:
+    """``text`` with every PII span replaced (see the module table)."""
+    if not text or not isinstance(text, str):
+        return text
+    out: list[str] = []
+    pos = 0
+    for span in find_pii(text):
+        out.append(text[pos:span.start])
+        out.append(_replacement(span.kind, text[span.start:span.end]))
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def redact_obj(obj: Any) -> Any:
+    """Redact every string inside nested dicts, lists, tuples and sets (keys are kept as they are)."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {k: redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_obj(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(redact_obj(v) for v in obj)
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(redact_obj(v) for v in obj)
+    return obj
