@@ -139,6 +139,35 @@ def parse_context_proto(data: bytes) -> Any:
         raise ValueError("not a TenSEAL context") from exc
 
 
+@lru_cache(maxsize=1)
+def _vector_proto_class() -> Any:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    F = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(name="sahayak_tenseal_vector.proto", package="sahayak_tv",
+                                             syntax="proto3")
+    msg = fdp.message_type.add(name="CKKSVector")
+    msg.field.add(name="sizes", number=1, type=F.TYPE_UINT32, label=F.LABEL_REPEATED)
+    msg.field.add(name="ciphertexts", number=2, type=F.TYPE_BYTES, label=F.LABEL_REPEATED)
+    msg.field.add(name="scale", number=3, type=F.TYPE_DOUBLE, label=F.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("sahayak_tv.CKKSVector"))
+
+
+def with_logical_size(blob: bytes, size: int) -> bytes:
+    """Re-label a serialised CKKS vector's logical size without touching the ciphertext.
+
+    After a rotate-and-sum over a period-``size`` replicated vector every slot holds the
+    sum, but TenSEAL records the result as size 1; relabelling lets it be used element-wise
+    against size-``size`` vectors again (no level, no rotation spent on re-replication).
+    """
+    msg = _vector_proto_class().FromString(blob)
+    del msg.sizes[:]
+    msg.sizes.append(size)
+    return msg.SerializeToString()
+
+
 def _shm_dir() -> str | None:
     """A RAM-backed folder for the brief SEAL file I/O (SEAL's Python API loads from paths only)."""
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -177,8 +206,12 @@ class KeyPair:
         return len(self.public_bytes)
 
 
-def generate_keys(preset: str | CkksParams = "logit", rotations: bool = True, n_threads: int = 1) -> KeyPair:
-    """Create a fresh secret key and the matching public evaluation context (no secret key)."""
+def generate_keys(preset: str | CkksParams = "logit", rotations: bool = True, n_threads: int = 1,
+                  steps: tuple[int, ...] = ROTATION_STEPS) -> KeyPair:
+    """Create a fresh secret key and the matching public evaluation context (no secret key).
+
+    ``steps`` are the rotations the evaluator may perform (Galois keys for those only).
+    """
     import tenseal as ts
 
     params = PRESETS[preset] if isinstance(preset, str) else preset
@@ -194,8 +227,7 @@ def generate_keys(preset: str | CkksParams = "logit", rotations: bool = True, n_
                                                save_galois_keys=False, save_relin_keys=params.relin_keys))
     if rotations:
         public.public_context.galois_keys = _galois_keys_for_steps(
-            full.encryption_parameters, full.private_context.secret_key, ROTATION_STEPS,
-            params.poly_modulus_degree)
+            full.encryption_parameters, full.private_context.secret_key, steps, params.poly_modulus_degree)
     # A public context must not carry the private sub-message at all (TenSEAL then loads it
     # as evaluation-only, and there is nothing secret to leak).
     public.ClearField("private_context")
