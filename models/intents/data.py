@@ -49,20 +49,29 @@ def resolve_path(path: str | Path) -> Path:
     return alt if alt.exists() else p
 
 
-def _read_yaml(path: Path) -> tuple[str, str, list[str]]:
+def _read_yaml(path: Path) -> list[tuple[str, str, list[str]]]:
+    """(intent, description, examples) for each intent in a file.
+
+    A file is either one intent (``intent``/``description``/``examples``) or several under an
+    ``intents:`` list (the shape ``sahayak intents export-feedback`` writes).
+    """
     import yaml
 
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SahayakError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
-    if not isinstance(doc, dict) or "intent" not in doc or not isinstance(doc.get("examples"), list):
-        raise SahayakError(f"{path}: expected a mapping with 'intent', 'description' and an 'examples' list")
-    bad = [e for e in doc["examples"] if not isinstance(e, str)]
-    if bad:
-        # An unquoted "a: b" or a bare number silently becomes a mapping/int in YAML.
-        raise SahayakError(f"{path}: every example must be a string; quote {bad[0]!r}")
-    return str(doc["intent"]), str(doc.get("description") or ""), [e.strip() for e in doc["examples"] if e.strip()]
+    docs = doc.get("intents") if isinstance(doc, dict) and "intents" in doc else [doc]
+    out = []
+    for d in docs or []:
+        if not isinstance(d, dict) or "intent" not in d or not isinstance(d.get("examples"), list):
+            raise SahayakError(f"{path}: expected a mapping with 'intent', 'description' and an 'examples' list")
+        bad = [e for e in d["examples"] if not isinstance(e, str)]
+        if bad:
+            # An unquoted "a: b" or a bare number silently becomes a mapping/int in YAML.
+            raise SahayakError(f"{path}: every example must be a string; quote {bad[0]!r}")
+        out.append((str(d["intent"]), str(d.get("description") or ""), [e.strip() for e in d["examples"] if e.strip()]))
+    return out
 
 
 def load_dataset(path: str | Path, label_column: str = "label", text_column: str = "text") -> Dataset:
@@ -84,10 +93,11 @@ def load_dataset(path: str | Path, label_column: str = "label", text_column: str
     labels: list[str] = []
     descriptions: dict[str, str] = {}
     for f in files:
-        intent, description, examples = _read_yaml(f)
-        descriptions[intent] = description
-        texts.extend(examples)
-        labels.extend([intent] * len(examples))
+        for intent, description, examples in _read_yaml(f):
+            if description or intent not in descriptions:
+                descriptions[intent] = description
+            texts.extend(examples)
+            labels.extend([intent] * len(examples))
     return Dataset(texts, labels, files, descriptions)
 
 
