@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "root"
     neo4j_password: str = "sahayak-graph"
+    neo4j_database: str | None = Field(None, description="Graph database name; None = the server's default")
     graph_enabled: bool = True
 
     # --- web -----------------------------------------------------------------------------

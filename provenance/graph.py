@@ -1,0 +1,428 @@
+"""Import the verified provenance log into a Neo4j-compatible graph over Bolt.
+
+Nodes: Dataset, Model, Turn (an inference; keeps ``turn_id`` as ``id``), Passage, Document,
+Session, Agent, Event. Relations: (Dataset)-[:USED_IN]->(Model), (Model)-[:GENERATED]->(Turn),
+(Turn)-[:RETRIEVED {rank, score}]->(Passage)-[:PART_OF]->(Document),
+(Turn)-[:HANDLED_BY]->(Agent), (Turn|Event)-[:IN_SESSION]->(Session), (Turn)-[:NEXT]->(Turn).
+
+Every envelope is verified (signature by a trusted key, hash, chain continuing the cursor)
+before it is imported; the import stops at the first bad line. Writes are batched
+``UNWIND … MERGE`` in one transaction per batch, so re-importing is idempotent. The cursor
+(``provenance/graph-cursor.json``) only moves after a batch commits: a graph outage loses
+nothing, and the next run catches up. The Cypher sticks to what Neo4j and ArcadeDB share.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from app.errors import SahayakError
+from provenance.canonical import b64d, sha256_hex, stable_json
+from provenance.keys import load_public_pem, verify_signature
+from provenance.log import list_segments, read_lines
+from provenance.records import GENESIS_HASH
+
+log = logging.getLogger(__name__)
+
+LABELS = ("Dataset", "Model", "Turn", "Passage", "Document", "Session", "Agent", "Event")
+CURSOR_NAME = "graph-cursor.json"
+
+
+class GraphUnavailable(SahayakError):
+    """The graph server cannot be reached; nothing was imported and the cursor did not move."""
+
+
+class LogVerificationError(SahayakError):
+    """A line failed verification; the importer refuses to import it or anything after it."""
+
+
+def driver(settings: Any):
+    """A neo4j driver for ``settings.neo4j_uri`` (caller closes it)."""
+    from neo4j import GraphDatabase
+
+    return GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
+                                connection_timeout=5.0, max_transaction_retry_time=2.0)
+
+
+def ensure_schema(session: Any) -> None:
+    """Uniqueness constraints on every node key (idempotent)."""
+    for label in LABELS:
+        session.run(f"CREATE CONSTRAINT {label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE").consume()
+
+
+def _js(obj: Any) -> str:
+    return stable_json(obj)
+
+
+# ---------------------------------------------------------------------------------------
+# records -> rows
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Rows:
+    datasets: list[dict] = field(default_factory=list)
+    models: list[dict] = field(default_factory=list)
+    used_in: list[dict] = field(default_factory=list)
+    turns: list[dict] = field(default_factory=list)
+    generated: list[dict] = field(default_factory=list)
+    retrieved: list[dict] = field(default_factory=list)
+    next: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.datasets) + len(self.models) + len(self.turns) + len(self.events)
+
+
+def model_id(name: str, version: str) -> str:
+    """A model's graph id. Turns name models by the strings in ``model_versions``, so a trainer
+    should report ``model_version = f"{name}@{version}"`` for the two to meet."""
+    return f"{name}@{version}"
+
+
+def add_record(rows: Rows, rec: dict[str, Any], seq: int, sessions: dict[str, list]) -> None:
+    kind = rec.get("type")
+    base = {"record_id": rec["record_id"], "seq": seq, "timestamp": rec.get("timestamp")}
+    if kind == "dataset":
+        rows.datasets.append(base | {"id": rec["sha256"], "path": rec.get("path"), "description": rec.get("description")})
+    elif kind == "model":
+        mid = rec.get("model_id") or model_id(rec["name"], rec["version"])
+        rows.models.append(base | {
+            "id": mid, "name": rec["name"], "version": rec["version"], "hyperparameters": _js(rec.get("hyperparameters")),
+            "metrics": _js(rec.get("metrics")), "git_commit": rec.get("git_commit"),
+            "environment": _js(rec.get("environment")), "dataset_count": len(rec.get("dataset_hashes") or []),
+        })
+        rows.used_in += [{"d": h, "m": mid} for h in rec.get("dataset_hashes") or []]
+    elif kind == "turn":
+        tid = rec["turn_id"]
+        score = None
+        rows.turns.append(base | {
+            "id": tid, "session": rec.get("session"), "user": rec.get("user"), "channel": rec.get("channel"),
+            "input": rec.get("input"), "reply": rec.get("reply"), "intent": rec.get("intent"),
+            "confidence": rec.get("confidence"), "handler": rec.get("handler") or "none", "outcome": rec.get("outcome"),
+            "state": rec.get("state"), "latency_ms": rec.get("latency_ms"), "prompt_hash": rec.get("prompt_hash"),
+            "entities": _js(rec.get("entities")), "scoring_request_id": rec.get("scoring_request_id"),
+            "model_versions": _js(rec.get("model_versions")),
+        })
+        for name, version in (rec.get("model_versions") or {}).items():
+            if version:
+                rows.generated.append({"m": str(version), "name": str(name), "t": tid})
+        for rank, p in enumerate(rec.get("passages") or []):
+            scores = p.get("scores") or {}
+            score = next((scores[k] for k in ("rerank", "fused", "rrf", "dense", "bm25", "score") if k in scores), None)
+            cid = p.get("chunk_id") or p.get("chunk_hash")
+            if cid is None:
+                continue
+            rows.retrieved.append({"t": tid, "p": cid, "doc": p.get("doc_id") or "unknown", "hash": p.get("chunk_hash"),
+                                   "title": p.get("title"), "rank": p.get("rank", rank + 1), "score": score,
+                                   "scores": _js(scores)})
+        sess = rec.get("session")
+        if sess:
+            prev = sessions.get(sess)
+            if prev and prev[0] != tid:
+                rows.next.append({"a": prev[0], "b": tid})
+            sessions[sess] = [tid, seq]
+    elif kind == "event":
+        detail = {k: v for k, v in rec.items() if k not in ("record_id", "type", "timestamp", "schema_version", "kind",
+                                                             "session", "user", "turn_id", "new_public_pem")}
+        rows.events.append(base | {"id": rec["record_id"], "kind": rec.get("kind"), "session": rec.get("session"),
+                                   "user": rec.get("user"), "turn_id": rec.get("turn_id"), "detail": _js(detail),
+                                   "staff": detail.get("staff")})
+
+
+# Shared nodes (few distinct values per batch) are MERGEd; turns, the bulk, are looked up
+# first and only the new ones are CREATEd together with their relationships, in the same
+# transaction. So "the turn exists" implies "its links exist", re-imports change nothing,
+# and the expensive MERGE is never run per turn (see bench/provenance.py for the difference).
+CYPHER = {
+    "datasets": """UNWIND $rows AS r MERGE (d:Dataset {id: r.id})
+        SET d.path = r.path, d.description = r.description, d.record_id = r.record_id, d.timestamp = r.timestamp""",
+    "models": """UNWIND $rows AS r MERGE (m:Model {id: r.id})
+        SET m.name = r.name, m.version = r.version, m.hyperparameters = r.hyperparameters, m.metrics = r.metrics,
+            m.git_commit = r.git_commit, m.environment = r.environment, m.record_id = r.record_id,
+            m.timestamp = r.timestamp, m.dataset_count = r.dataset_count, m.recorded = true""",
+    "used_in": """UNWIND $rows AS r MERGE (d:Dataset {id: r.d}) MERGE (m:Model {id: r.m}) MERGE (d)-[:USED_IN]->(m)""",
+    "sessions": """UNWIND $rows AS r MERGE (s:Session {id: r.id}) SET s.user = r.user""",
+    "agents": """UNWIND $rows AS r MERGE (a:Agent {id: r.id}) SET a.kind = r.kind, a.name = r.name""",
+    "turn_models": """UNWIND $rows AS r MERGE (m:Model {id: r.id}) SET m.role = r.name""",
+    "passages": """UNWIND $rows AS r MERGE (p:Passage {id: r.p}) SET p.doc_id = r.doc, p.chunk_hash = r.hash
+        MERGE (d:Document {id: r.doc}) SET d.title = coalesce(r.title, d.title)
+        MERGE (p)-[:PART_OF]->(d)""",
+    "existing_turns": """UNWIND $ids AS id MATCH (t:Turn {id: id}) RETURN t.id AS id""",
+    "turns": """UNWIND $rows AS r CREATE (t:Turn {id: r.id, record_id: r.record_id, seq: r.seq,
+            timestamp: r.timestamp, session: r.session, user: r.user, channel: r.channel, input: r.input,
+            reply: r.reply, intent: r.intent, confidence: r.confidence, handler: r.handler, outcome: r.outcome,
+            state: r.state, latency_ms: r.latency_ms, prompt_hash: r.prompt_hash, entities: r.entities,
+            scoring_request_id: r.scoring_request_id, model_versions: r.model_versions})
+        WITH t, r MATCH (s:Session {id: r.session}) CREATE (t)-[:IN_SESSION]->(s)
+        WITH t, r MATCH (a:Agent {id: 'handler:' + r.handler}) CREATE (t)-[:HANDLED_BY]->(a)""",
+    "generated": """UNWIND $rows AS r MATCH (m:Model {id: r.m}) MATCH (t:Turn {id: r.t}) CREATE (m)-[:GENERATED]->(t)""",
+    "retrieved": """UNWIND $rows AS r MATCH (p:Passage {id: r.p}) MATCH (t:Turn {id: r.t})
+        CREATE (t)-[:RETRIEVED {rank: r.rank, score: r.score, scores: r.scores}]->(p)""",
+    "next": """UNWIND $rows AS r MATCH (a:Turn {id: r.a}) MATCH (b:Turn {id: r.b}) MERGE (a)-[:NEXT]->(b)""",
+    "events": """UNWIND $rows AS r MERGE (e:Event {id: r.id})
+        SET e.kind = r.kind, e.record_id = r.record_id, e.seq = r.seq, e.timestamp = r.timestamp,
+            e.session = r.session, e.user = r.user, e.turn_id = r.turn_id, e.detail = r.detail, e.staff = r.staff""",
+    "event_sessions": """UNWIND $rows AS r MATCH (e:Event {id: r.id}) MERGE (s:Session {id: r.session})
+        MERGE (e)-[:IN_SESSION]->(s)""",
+    "event_staff": """UNWIND $rows AS r MATCH (e:Event {id: r.id}) MERGE (a:Agent {id: 'staff:' + r.staff})
+        SET a.kind = 'staff', a.name = r.staff MERGE (e)-[:HANDLED_BY]->(a)""",
+}
+
+# The naive form (one MERGE per node and relation, per turn): kept as the benchmark baseline.
+NAIVE_TURN_MERGE = """UNWIND $rows AS r MERGE (t:Turn {id: r.id})
+        SET t.record_id = r.record_id, t.seq = r.seq, t.timestamp = r.timestamp, t.session = r.session,
+            t.user = r.user, t.channel = r.channel, t.input = r.input, t.reply = r.reply, t.intent = r.intent,
+            t.confidence = r.confidence, t.handler = r.handler, t.outcome = r.outcome, t.state = r.state,
+            t.latency_ms = r.latency_ms, t.prompt_hash = r.prompt_hash, t.entities = r.entities,
+            t.scoring_request_id = r.scoring_request_id, t.model_versions = r.model_versions
+        MERGE (s:Session {id: r.session}) MERGE (t)-[:IN_SESSION]->(s)
+        MERGE (a:Agent {id: 'handler:' + r.handler}) MERGE (t)-[:HANDLED_BY]->(a)"""
+
+
+def _distinct(rows: list[dict], key: str) -> list[dict]:
+    seen: dict[Any, dict] = {}
+    for r in rows:
+        seen.setdefault(r[key], r)
+    return list(seen.values())
+
+
+def write_rows(tx: Any, rows: Rows) -> None:
+    """Write one batch inside one transaction (shared nodes first, then new turns and links)."""
+    def run(name: str, data: list[dict]) -> None:
+        if data:
+            tx.run(CYPHER[name], rows=data).consume()
+
+    run("datasets", rows.datasets)
+    run("models", rows.models)
+    run("used_in", rows.used_in)
+    turns = _distinct(rows.turns, "id")
+    existing: set[str] = set()
+    if turns:
+        existing = {rec["id"] for rec in tx.run(CYPHER["existing_turns"], ids=[t["id"] for t in turns])}
+    new = [t for t in turns if t["id"] not in existing]
+    new_ids = {t["id"] for t in new}
+    run("sessions", [{"id": k, "user": v["user"]} for k, v in {t["session"]: t for t in new}.items()])
+    run("agents", [{"id": f"handler:{h}", "kind": "handler", "name": h} for h in sorted({t["handler"] for t in new})])
+    gen = [g for g in rows.generated if g["t"] in new_ids]
+    run("turn_models", [{"id": m, "name": g["name"]} for m, g in {g["m"]: g for g in gen}.items()])
+    ret = [r for r in rows.retrieved if r["t"] in new_ids]
+    run("passages", _distinct(ret, "p"))
+    run("turns", new)
+    run("generated", gen)
+    run("retrieved", ret)
+    run("next", [n for n in rows.next if n["b"] in new_ids])
+    run("events", rows.events)
+    run("event_sessions", [e for e in rows.events if e["session"]])
+    run("event_staff", [e for e in rows.events if e["staff"]])
+
+
+# ---------------------------------------------------------------------------------------
+# cursor and verified reading
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Cursor:
+    segment: str | None = None
+    offset: int = 0
+    line: int = 0
+    next_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    sessions: dict[str, list] = field(default_factory=dict)
+    learned_keys: dict[str, str] = field(default_factory=dict)  # key id -> PEM from rotation events
+    imported: int = 0
+
+    @classmethod
+    def load(cls, path: Path) -> "Cursor":
+        if not path.exists():
+            return cls()
+        return cls(**json.loads(path.read_text()))
+
+    def save(self, path: Path) -> None:
+        # Bound the session map: only recent sessions can still get a NEXT link.
+        if len(self.sessions) > 20000:
+            keep = sorted(self.sessions.items(), key=lambda kv: kv[1][1])[-10000:]
+            self.sessions = dict(keep)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, sort_keys=True))
+        os.replace(tmp, path)
+
+
+def iter_verified(folder: Path, cur: Cursor, keys: dict[str, Any]) -> Iterator[tuple[dict, dict, str, int, int, str]]:
+    """Yield (record, inner, segment, end_offset, line, hash) for each verified line after the cursor.
+
+    Stops quietly at an unterminated last line (a record still being written, or a torn
+    tail that the writer will acknowledge in the next segment)."""
+    segs = list_segments(folder)
+    names = [s.name for s in segs]
+    start = names.index(cur.segment) if cur.segment in names else 0
+    last_hash, seq = cur.last_hash, cur.next_seq
+    for i, seg in enumerate(segs[start:], start=start):
+        off, first_line = (cur.offset, cur.line + 1) if seg.name == cur.segment else (0, 1)
+        for line in read_lines(seg, off, first_line):
+            if not line.complete:
+                break  # unfinished or torn: never imported
+            try:
+                env = json.loads(line.raw)
+                inner = json.loads(env["signed_data"])
+            except (ValueError, KeyError, TypeError) as exc:
+                if line.end == seg.stat().st_size and i < len(segs) - 1:
+                    break  # a torn tail acknowledged by the next segment
+                raise LogVerificationError(f"{seg.name}:{line.number}: unreadable envelope ({exc})") from exc
+            data = env["signed_data"].encode("utf-8")
+            key = keys.get(inner.get("key_id"))
+            if key is None or not verify_signature(key, data, b64d(env["signature"])):
+                raise LogVerificationError(f"{seg.name}:{line.number}: signature does not verify; import stopped")
+            if inner.get("prev_hash") != last_hash or inner.get("seq") != seq:
+                raise LogVerificationError(f"{seg.name}:{line.number}: hash chain broken; import stopped")
+            rec = inner["record"]
+            if rec.get("type") == "event" and rec.get("kind") == "key_rotation":
+                keys[rec["new_key_id"]] = load_public_pem(rec["new_public_pem"])
+                cur.learned_keys[rec["new_key_id"]] = rec["new_public_pem"]
+            last_hash, seq = sha256_hex(data), seq + 1
+            yield rec, inner, seg.name, line.end, line.number, last_hash
+
+
+# ---------------------------------------------------------------------------------------
+# importer
+# ---------------------------------------------------------------------------------------
+class Importer:
+    """Imports new log records into the graph in verified, idempotent batches."""
+
+    def __init__(self, settings: Any = None, folder: Path | None = None, batch_size: int = 500) -> None:
+        if settings is None:
+            from app.settings import get_settings
+
+            settings = get_settings()
+        self.settings = settings
+        self.folder = Path(folder or settings.provenance_dir)
+        self.cursor_path = self.folder / CURSOR_NAME
+        self.batch_size = batch_size
+        self._driver = None
+        self._schema_done = False
+
+    def _keys(self, cur: Cursor) -> dict[str, Any]:
+        from provenance.verify import trusted_keys
+
+        keys = trusted_keys(self.settings)
+        for kid, pem in cur.learned_keys.items():
+            keys.setdefault(kid, load_public_pem(pem))
+        return keys
+
+    def _drv(self):
+        if self._driver is None:
+            self._driver = driver(self.settings)
+        return self._driver
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def reset_cursor(self) -> None:
+        """Forget how far the import got (the next run re-imports everything; MERGE keeps it idempotent)."""
+        if self.cursor_path.exists():
+            self.cursor_path.unlink()
+
+    def run_once(self, progress: Any = None) -> int:
+        """Import everything new; returns the number of records imported.
+
+        Raises GraphUnavailable (cursor unchanged) when the server is down, and
+        LogVerificationError when a line does not verify (records before it are kept)."""
+        from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+
+        cur = Cursor.load(self.cursor_path)
+        keys = self._keys(cur)
+        total = 0
+        batch: list[tuple[dict, dict, str, int, int, str]] = []
+        try:
+            with self._drv().session(database=self.settings.neo4j_database) as session:
+                if not self._schema_done:
+                    ensure_schema(session)
+                    self._schema_done = True
+                for item in iter_verified(self.folder, cur, keys):
+                    batch.append(item)
+                    if len(batch) >= self.batch_size:
+                        total += self._commit(session, cur, batch)
+                        batch = []
+                        if progress:
+                            progress(total)
+                if batch:
+                    total += self._commit(session, cur, batch)
+                    if progress:
+                        progress(total)
+        except (ServiceUnavailable, SessionExpired, TransientError, OSError) as exc:
+            self.close()  # a fresh driver after the outage
+            self._schema_done = False
+            raise GraphUnavailable(f"graph server at {self.settings.neo4j_uri} unavailable: {exc}; "
+                                   f"{total} records imported before it went away") from exc
+        return total
+
+    def _commit(self, session: Any, cur: Cursor, batch: list) -> int:
+        rows = Rows()
+        sessions = {k: list(v) for k, v in cur.sessions.items()}
+        for rec, inner, *_ in batch:
+            add_record(rows, rec, inner["seq"], sessions)
+        session.execute_write(write_rows, rows)
+        # Only now, with the transaction committed, does the cursor move.
+        rec, inner, seg, end, line, h = batch[-1]
+        cur.segment, cur.offset, cur.line = seg, end, line
+        cur.next_seq = inner["seq"] + 1
+        cur.last_hash = h
+        cur.sessions = sessions
+        cur.imported += len(batch)
+        cur.save(self.cursor_path)
+        return len(batch)
+
+    def counts(self) -> dict[str, int]:
+        """Nodes per label and relationships per type."""
+        out: dict[str, int] = {}
+        with self._drv().session(database=self.settings.neo4j_database) as s:
+            for label in LABELS:
+                out[label] = s.run(f"MATCH (n:{label}) RETURN count(n) AS c").single()["c"]
+            for rel in ("USED_IN", "GENERATED", "RETRIEVED", "HANDLED_BY", "IN_SESSION", "NEXT", "PART_OF"):
+                out[rel] = s.run(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS c").single()["c"]
+        return out
+
+
+class ContinuousImporter:
+    """Background thread that keeps the graph caught up with the log, riding out outages."""
+
+    def __init__(self, settings: Any = None, interval: float = 2.0) -> None:
+        self.importer = Importer(settings)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.imported = 0
+
+    def start(self) -> "ContinuousImporter":
+        self._thread = threading.Thread(target=self._run, name="provenance-graph-import", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        backoff = self.interval
+        while not self._stop.is_set():
+            try:
+                self.imported += self.importer.run_once()
+                self.last_error = None
+                backoff = self.interval
+            except GraphUnavailable as exc:
+                self.last_error = str(exc)
+                backoff = min(backoff * 2, 30.0)  # the server is down: wait longer, lose nothing
+            except LogVerificationError as exc:
+                self.last_error = str(exc)
+                log.error("graph import stopped: %s", exc)
+                backoff = 30.0
+            self._stop.wait(backoff)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self.importer.close()

@@ -1,0 +1,154 @@
+"""Graph import against the real embedded Bolt server (ArcadeDB), started once per session."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.provenance.conftest import turn_fields
+
+pytestmark = pytest.mark.graph
+
+
+class _Holder:
+    server = None
+    port = 0
+    data_dir: Path | None = None
+
+
+@pytest.fixture(scope="session")
+def bolt_server(tmp_path_factory: pytest.TempPathFactory):
+    """The embedded ArcadeDB Bolt server for the whole test session (a failure to start fails)."""
+    from app.settings import get_settings, reset_settings
+    from provenance import graph_server
+
+    holder = _Holder()
+    holder.port = graph_server._free_port()
+    holder.data_dir = tmp_path_factory.mktemp("graph")
+    os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
+    reset_settings()
+    try:
+        holder.server = graph_server.start(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"embedded Bolt graph server (arcadedb-embedded) could not start: {exc}")
+    yield holder
+    holder.server.stop()
+
+
+@pytest.fixture()
+def graph(bolt_server, fresh_home: Path):
+    """An empty graph and settings pointing at it."""
+    from app.settings import get_settings, reset_settings
+    from provenance.graph import driver
+
+    os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{bolt_server.port}"
+    reset_settings()
+    settings = get_settings()
+    with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
+        s.run("MATCH (n) DETACH DELETE n").consume()
+    return settings
+
+
+def _fill(tracker, n: int, sessions: int = 4, start: int = 0) -> None:
+    for i in range(start, start + n):
+        tracker.record_turn(**turn_fields(i, session=f"s{i % sessions}", model_versions={"intent": "intents-frozen@1"}))
+
+
+def test_import_is_verified_batched_and_idempotent(graph, make_tracker, tmp_path: Path) -> None:
+    from provenance import dataset_hash
+    from provenance.graph import Importer
+
+    t = make_tracker(checkpoint_every=20)
+    data = tmp_path / "train.yaml"
+    data.write_text("examples: [a, b]\n")
+    h = dataset_hash(data)
+    t.record_dataset(data, "intent training set", sha256=h)
+    t.record_model("intents-frozen", "1", hyperparameters={"C": 1.0}, metrics={"f1": 0.9}, dataset_hashes=[h])
+    _fill(t, 60)
+    t.record_event("handoff", session_id="s1", staff="meera", reason="wants a person")
+    t.flush(timeout=30)
+    imp = Importer(graph, batch_size=25)
+    try:
+        assert imp.run_once() > 60
+        first = imp.counts()
+        assert first["Turn"] == 60 and first["Session"] == 4 and first["Dataset"] == 1 and first["Event"] == 1
+        assert first["GENERATED"] == 60 and first["RETRIEVED"] == 60 and first["NEXT"] == 56
+        assert first["USED_IN"] == 1 and first["IN_SESSION"] == 61
+        assert imp.run_once() == 0  # nothing new
+        imp.reset_cursor()
+        assert imp.run_once() > 60  # everything again...
+        assert imp.counts() == first  # ...and the graph is unchanged
+    finally:
+        imp.close()
+
+
+def test_import_refuses_a_tampered_log(graph, make_tracker) -> None:
+    from provenance.graph import Importer, LogVerificationError
+
+    t = make_tracker(checkpoint_every=100)
+    _fill(t, 10)
+    t.close()
+    seg = sorted(t.folder.glob("segment-*.jsonl"))[0]
+    lines = seg.read_bytes().split(b"\n")
+    lines[6] = lines[6].replace(b"Transfer_Money", b"Transfer_Monex")
+    seg.write_bytes(b"\n".join(lines))
+    imp = Importer(graph, batch_size=100)
+    try:
+        with pytest.raises(LogVerificationError, match=r":7: signature"):
+            imp.run_once()
+        assert imp.counts()["Turn"] == 0  # the batch with the bad line was never written
+    finally:
+        imp.close()
+
+
+def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
+    """Stop the real server mid-run while turns keep coming; restart; the importer catches up."""
+    from provenance import graph_server
+    from provenance.graph import ContinuousImporter, Importer
+
+    t = make_tracker(checkpoint_every=50)
+    cont = ContinuousImporter(graph, interval=0.2).start()
+    stop_writing = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        i = 0
+        while not stop_writing.is_set():
+            t.record_turn(**turn_fields(10_000 + i, session=f"o{i % 5}"))
+            i += 1
+            written[0] = i
+            time.sleep(0.004)
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        time.sleep(1.5)
+        bolt_server.server.stop()  # outage
+        time.sleep(2.0)
+        assert cont.last_error is not None or written[0] > 0
+        bolt_server.server = graph_server.start(graph, data_dir=bolt_server.data_dir, reuse=False, timeout=180)
+        time.sleep(1.0)
+    finally:
+        stop_writing.set()
+        th.join()
+        t.flush(timeout=30)
+    deadline = time.monotonic() + 90
+    imp = Importer(graph)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if imp.counts()["Turn"] == written[0]:
+                    break
+            except Exception:  # noqa: BLE001 - the server may still be warming up
+                pass
+            time.sleep(0.5)
+        cont.stop()
+        imp.run_once()  # whatever the background thread had not reached yet
+        assert imp.counts()["Turn"] == written[0] > 100
+    finally:
+        cont.stop()
+        imp.close()
