@@ -23,8 +23,14 @@ def _amount(value: Any, ctx: HandlerContext) -> str:
     if isinstance(value, dict):
         currency = value.get("currency", "INR")
         raw = value.get("value")
-    else:
-        currency, raw = "INR", value
+    else:  # a free-text reply to "How much?" ("0", "-500", "about 2k")
+        from app.entities import parse_amount
+
+        parsed = parse_amount(str(value))
+        if parsed is not None:
+            currency, raw = parsed.currency, parsed.value
+        else:
+            currency, raw = "INR", str(value).replace(",", "").replace("₹", "").strip()
     if currency != ctx.settings.currency:
         raise SlotError(f"I can only send money in rupees (INR), not {currency}.")
     try:
@@ -70,9 +76,9 @@ def _needs_otp(ctx: HandlerContext) -> bool:
     "Fund_Transfer",
     slots=(
         Slot("beneficiary", prompt="Who would you like to send money to?", free_text=True, validator=_beneficiary),
-        Slot("amount", prompt="How much would you like to send?", validator=_amount),
+        Slot("amount", prompt="How much would you like to send?", free_text=True, validator=_amount),
         Slot("from_account", prompt="From which account — savings or current?", entity="account_ref",
-             validator=_from_account, default=lambda ctx: "savings"),
+             free_text=True, validator=_from_account, default=lambda ctx: "savings"),
     ),
     requires_auth=True,
     risk=Risk.HIGH,

@@ -77,7 +77,11 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
     settings = get_settings()
     seed(settings.db_url)
     bank = BankService(settings.db_url)
-    assistant = Assistant(settings=settings, bank=bank, classifier=classifier)
+    from provenance.tracker import Tracker
+    from provenance.verify import verify_log
+
+    tracker = Tracker(settings)
+    assistant = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=tracker)
     user = spec["user"]
     session = f"test-{script.stem}"
     try:
@@ -105,12 +109,17 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
     finally:
         assistant.close()
     _check_bank(spec.get("expect") or {}, bank, user)
+    # Every turn left a signed, chained record that verifies.
+    report = verify_log(settings.provenance_dir, settings=settings)
+    assert report.ok, report.report()["failures"]
+    turn_records = [r for r in report.records if r.type in ("turn", "inference")]
+    assert len(turn_records) == len(spec["turns"]), report.report()
 
 
 def _check_bank(expect: dict[str, Any], bank: Any, user: str) -> None:
     customer = bank.get_customer(user)
     if "transfers" in expect:
-        assert len(bank.transfers(customer.id)) == expect["transfers"]
+        assert len(bank.recent_transfers(customer.id, limit=1000)) == expect["transfers"]
     for ref, value in (expect.get("balances") or {}).items():
         assert bank.resolve_account(customer.id, ref).balance == Decimal(value), ref
     for last4, status in (expect.get("cards") or {}).items():
