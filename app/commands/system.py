@@ -1,0 +1,158 @@
+"""`sahayak prepare` (models, indexes, keys, demo bank) and `sahayak run` (the whole stack)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any, Callable
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    root.command("prepare")(prepare)
+    root.command("run")(run)
+
+
+def _steps() -> list[tuple[str, Callable[[Any], str]]]:
+    """Each preparation step calls the owning module's public function and returns a summary."""
+
+    def seed_bank(settings: Any) -> str:
+        from app.bank.seed import seed
+
+        counts = seed(settings.db_url)
+        return ", ".join(f"{k} {v}" for k, v in counts.items()) if isinstance(counts, dict) else "seeded"
+
+    def provenance_keys(settings: Any) -> str:
+        from provenance.keys import keyring_for
+
+        ring = keyring_for(settings)
+        signer = ring.active() if ring.exists() else ring.generate(settings.signing_algorithm)
+        return f"signing key {signer.key_id} ({signer.alg})"
+
+    def chat_secret(settings: Any) -> str:
+        from app.web.runtime import auth_secret
+
+        auth_secret(settings)
+        return "login token secret ready"
+
+    def intent_model(settings: Any) -> str:
+        from models.intents import get_classifier
+
+        clf = get_classifier(settings)
+        return f"intent model {getattr(clf, 'version', '') or type(clf).__name__}"
+
+    def knowledge_base(settings: Any) -> str:
+        from retrieval import get_knowledge_base
+
+        kb = get_knowledge_base(settings)
+        warm = getattr(kb, "warm_up", None)
+        if callable(warm):
+            warm()
+        return f"knowledge base index at {settings.index_dir}"
+
+    def scoring_model(settings: Any) -> str:
+        from models.scoring import train as scoring_train
+
+        try:
+            art = scoring_train.load_artifact(settings)
+        except Exception:  # noqa: BLE001 - no artifact yet: train one
+            art = None
+        if art is None:
+            path = scoring_train.export(scoring_train.train(), settings.models_dir / "scoring")
+            return f"trained scoring model → {path}"
+        return f"scoring model {art.get('version', '')} at {scoring_train.artifact_path(settings)}".strip()
+
+    def chat_history_db(settings: Any) -> str:
+        from app.web.datalayer import chat_db_urls, create_schema
+
+        create_schema(chat_db_urls(settings)[1])
+        return "chat history schema ready"
+
+    return [
+        ("Seed the demo bank", seed_bank),
+        ("Provenance signing key", provenance_keys),
+        ("Chat login secret", chat_secret),
+        ("Chat history database", chat_history_db),
+        ("Intent model (train or load)", intent_model),
+        ("Knowledge-base index and reranker", knowledge_base),
+        ("Encrypted-scoring model", scoring_model),
+    ]
+
+
+def prepare() -> None:
+    """Prepare everything `sahayak run` needs (idempotent; later runs reuse the cache)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from app.errors import SahayakError
+    from app.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    console = Console()
+    steps = _steps()
+    t_all = time.perf_counter()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        overall = progress.add_task("preparing Sahayak", total=len(steps))
+        for label, fn in steps:
+            task = progress.add_task(f"  {label}", total=1)
+            t0 = time.perf_counter()
+            try:
+                summary = fn(settings)
+            except SahayakError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - name the step that failed, in one line
+                raise SahayakError(f"prepare step '{label}' failed: {type(exc).__name__}: {exc}") from exc
+            progress.update(task, completed=1, description=f"  {label} — {summary} ({time.perf_counter() - t0:.1f}s)")
+            progress.advance(overall)
+    console.print(f"[green]ready[/] in {time.perf_counter() - t_all:.1f}s (state under {settings.home.resolve()})")
+
+
+def run(
+    host: str = typer.Option(None, "--host", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(None, "--port", help="Port of the chat (default SAHAYAK_PORT or 8000)."),
+    skip_prepare: bool = typer.Option(False, "--skip-prepare", help="Do not check models/indexes first."),
+) -> None:
+    """Start the graph server, the encrypted scoring service and the chat; Ctrl-C stops them all."""
+    from rich.console import Console
+
+    from app.settings import get_settings
+    from app.web.stack import start_stack
+
+    settings = get_settings()
+    console = Console()
+    host = host or settings.host
+    port = port or settings.port
+    t0 = time.perf_counter()
+    if not skip_prepare:
+        prepare()
+    stack = start_stack(host, port, settings, report=lambda m: console.print(f"[cyan]›[/] {m}"))
+    stopping = False
+    failed = ""
+
+    def _sigterm(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        console.print(f"[bold green]Sahayak is running:[/] {stack.url}  (staff console: {stack.url}/staff) "
+                      f"— ready in {time.perf_counter() - t0:.1f}s. Press Ctrl-C to stop.")
+        while True:
+            time.sleep(1.0)
+            dead = stack.dead()
+            if dead:
+                names = ", ".join(c.name + (f" (log: {c.log})" if c.log else "") for c in dead)
+                failed = f"stopped unexpectedly: {names}"
+                break
+    except KeyboardInterrupt:
+        stopping = True
+    finally:
+        console.print("stopping…" if stopping else "shutting down…")
+        stack.stop(lambda m: console.print(f"[cyan]›[/] {m}"))
+        console.print("[green]all services stopped[/]")
+    if failed:
+        from app.errors import SahayakError
+
+        raise SahayakError(failed)

@@ -1,0 +1,230 @@
+"""Sahayak's customer chat (Chainlit) and the staff audit console mounted on the same server.
+
+Run it with ``sahayak run`` (which also starts the graph server and the scoring service), or alone::
+
+    chainlit run app/web/chat.py --host 127.0.0.1 --port 8000 --headless
+
+(The file is not called ``app.py``: Chainlit puts this folder first on ``sys.path``, and a module
+named ``app`` there would shadow the ``app`` package.)
+
+Every customer message goes through the same pipeline as the CLI (``Assistant.handle``), in a
+worker thread so the event loop stays free. The reply shows the pipeline as collapsible steps,
+confirm/cancel buttons, the demo SMS for OTPs and the cited passages. What Chainlit stores (its
+SQLAlchemy data layer) is redacted — see ``app/web/datalayer.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import chainlit as cl  # noqa: E402
+from chainlit.server import app as server_app  # noqa: E402
+
+from app.errors import SahayakError  # noqa: E402
+from app.web import staff  # noqa: E402
+from app.web.runtime import get_assistant, get_bank  # noqa: E402
+
+log = logging.getLogger("sahayak.web")
+
+# The staff console's routes must come before Chainlit's catch-all route that serves the SPA.
+staff.mount(server_app)
+
+CONFIRM, CANCEL = "sahayak_confirm", "sahayak_cancel"
+FRIENDLY_ERROR = ("Sorry — something went wrong on our side and nothing was changed. "
+                  "Please try again in a moment, or say \"talk to an agent\". (reference {ref})")
+TOO_FAST = "You're sending messages very quickly. Please wait a moment and try again."
+
+
+# --------------------------------------------------------------------------- persistence and login
+@cl.data_layer
+def _data_layer() -> Any:
+    from app.web.datalayer import make_data_layer
+
+    return make_data_layer()
+
+
+@cl.password_auth_callback
+async def _login(username: str, password: str) -> cl.User | None:
+    """Log in against the bank's customers and staff (constant-time password check)."""
+    if not username or not password or len(username) > 64 or len(password) > 256:
+        return None
+    person = await cl.make_async(get_bank().authenticate)(username, password)
+    if person is None:
+        return None
+    return cl.User(identifier=person.username, display_name=person.full_name,
+                   metadata={"role": person.role, "provider": "credentials"})
+
+
+@cl.on_app_startup
+async def _startup() -> None:
+    """Load the models before the first customer types (start-up, not first-message, latency)."""
+    try:
+        await cl.make_async(get_assistant().warm_up)()
+    except Exception as exc:  # noqa: BLE001 - the chat still starts; turns will report the problem
+        log.error("warm-up failed: %s: %s", type(exc).__name__, exc)
+
+
+def _role(user: cl.User | None) -> str:
+    if user is None:
+        return "anonymous"
+    # The bank is the authority on roles; the JWT's copy is only a hint.
+    person = get_bank().get_customer(user.identifier)
+    return person.role if person else "anonymous"
+
+
+# --------------------------------------------------------------------------- chat lifecycle
+@cl.set_starters
+async def _starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
+    if user is not None and (user.metadata or {}).get("role") == "staff":
+        return []
+    return [
+        cl.Starter(label="Check my balance", message="What's my savings account balance?"),
+        cl.Starter(label="Send money", message="Send 2500 rupees to Ravi"),
+        cl.Starter(label="Block a card", message="Please block my debit card"),
+        cl.Starter(label="Find a branch", message="Find a branch near 400001"),
+        cl.Starter(label="NEFT timings", message="What are the NEFT timings?"),
+        cl.Starter(label="Loan enquiry", message="Am I eligible for a personal loan?"),
+    ]
+
+
+@cl.on_chat_start
+async def _chat_start() -> None:
+    user = cl.user_session.get("user")
+    cl.user_session.set("turns", {})
+    if _role(user) == "staff":
+        await cl.Message(content=(
+            f"Signed in as staff ({user.identifier}). The audit console lists sessions, the hand-off queue, "
+            "low-confidence turns and each session's verified timeline: open [the audit console](/staff)."
+        )).send()
+
+
+@cl.on_chat_resume
+async def _chat_resume(thread: dict[str, Any]) -> None:
+    # The dialogue state lives in the bank's session store under the thread id, so the
+    # conversation simply continues; only the feedback map is per-connection.
+    cl.user_session.set("turns", {})
+
+
+@cl.on_message
+async def _on_message(message: cl.Message) -> None:
+    from privacy.redact import redact
+
+    # Show the customer what we keep: the masked text replaces what they typed.
+    clean = redact(message.content or "")
+    if clean != message.content:
+        raw = message.content
+        message.content = clean
+        await message.update()
+    else:
+        raw = message.content
+    await _process(raw)
+
+
+async def _process(text: str) -> None:
+    """Run one customer turn through the pipeline and render the result."""
+    user = cl.user_session.get("user")
+    if _role(user) != "customer":
+        await cl.Message(content="The chat assistant is for customers. Staff use [the audit console](/staff).").send()
+        return
+    from app.types import MessageEnvelope
+
+    envelope = MessageEnvelope(user_id=user.identifier, session_id=cl.context.session.thread_id,
+                               channel="web", text=text)
+    try:
+        result = await cl.make_async(get_assistant().handle)(envelope)
+    except SahayakError as exc:
+        await cl.ErrorMessage(content=str(exc)).send()
+        return
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the chat
+        ref = uuid.uuid4().hex[:8]
+        log.exception("turn failed (reference %s): %s", ref, type(exc).__name__)
+        await cl.ErrorMessage(content=FRIENDLY_ERROR.format(ref=ref)).send()
+        return
+    await _render(result, text)
+
+
+async def _render(result: Any, text: str) -> None:
+    from app.web.render import citations_of, scoring_of, step_outputs
+
+    for name, body in step_outputs(result):
+        async with cl.Step(name=name, type="tool", default_open=False) as step:
+            step.output = body
+            step.language = "markdown"
+
+    elements: list[cl.Element] = []
+    content = result.reply
+    cites = citations_of(result)
+    if cites:
+        for c in cites:
+            elements.append(cl.Text(name=c["doc_id"], content=c["text"], display="side"))
+        content += "\n\nSources: " + ", ".join(dict.fromkeys(c["doc_id"] for c in cites))
+    sms = result.data.get("sms")
+    if result.state == "awaiting_otp" and sms:
+        elements.append(cl.Text(name="Demo SMS", content=f"📱 Demo SMS (in a real bank this goes to your phone):\n\n{sms}",
+                                display="inline"))
+        content += "\n\nEnter the 6-digit code from the **Demo SMS** below."
+    scoring = scoring_of(result)
+    if scoring:
+        content += "\n\n🔒 Scored on encrypted data."
+
+    actions: list[cl.Action] = []
+    if result.state == "awaiting_confirmation":
+        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes"}, label="✅ Confirm", tooltip="Go ahead"),
+                   cl.Action(name=CANCEL, payload={"answer": "no"}, label="✖ Cancel", tooltip="Don't do it")]
+    msg = cl.Message(content=content, elements=elements, actions=actions,
+                     metadata={"turn_id": result.turn_id, "intent": result.intent})
+    await msg.send()
+    turns: dict[str, Any] = cl.user_session.get("turns") or {}
+    from privacy.redact import redact
+
+    turns[msg.id] = {"turn_id": result.turn_id, "intent": result.intent, "text": redact(text),
+                     "actions": [(a.name, a.id) for a in actions]}
+    cl.user_session.set("turns", turns)
+
+
+@cl.action_callback(CONFIRM)
+async def _confirm(action: cl.Action) -> None:
+    await _answer_action(action, "yes", "Yes")
+
+
+@cl.action_callback(CANCEL)
+async def _cancel(action: cl.Action) -> None:
+    await _answer_action(action, "no", "No")
+
+
+async def _answer_action(action: cl.Action, text: str, shown: str) -> None:
+    """A button press is the customer saying yes/no: same pipeline, shown as their message."""
+    await _remove_buttons(action.forId)
+    user = cl.user_session.get("user")
+    await cl.Message(content=shown, author=user.identifier if user else "You", type="user_message").send()
+    await _process(text)
+
+
+async def _remove_buttons(for_id: str | None) -> None:
+    info = (cl.user_session.get("turns") or {}).get(for_id) if for_id else None
+    for name, action_id in (info or {}).get("actions", []):
+        await cl.Action(name=name, payload={}, id=action_id, forId=for_id).remove()
+
+
+@cl.on_feedback
+async def _feedback(feedback: Any) -> None:
+    """Thumbs up/down are stored in the bank for retraining (`sahayak intents export-feedback`)."""
+    from privacy.redact import redact
+
+    turns: dict[str, Any] = cl.user_session.get("turns") or {}
+    info = turns.get(feedback.forId)
+    user = cl.user_session.get("user")
+    if info is None or user is None:
+        return
+    await cl.make_async(get_bank().add_feedback)(
+        cl.context.session.thread_id, info["turn_id"], 1 if feedback.value else -1, user_id=user.identifier,
+        text=info.get("text", ""), predicted_intent=info["intent"],
+        comment=redact(feedback.comment) if feedback.comment else None)
+

@@ -1,0 +1,97 @@
+"""Turn a TurnResult into what the chat shows: pipeline steps, citations, scoring summary.
+
+Pure functions (no Chainlit import) so they are unit-tested without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+STATE_LABELS = {
+    "awaiting_slot": "waiting for a detail from you",
+    "awaiting_confirmation": "waiting for your confirmation",
+    "awaiting_otp": "waiting for the one-time code",
+    "awaiting_clarification": "asking you to clarify",
+    "done": "done",
+}
+
+
+def _json(obj: Any) -> str:
+    return "```json\n" + json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n```"
+
+
+def citations_of(result: Any) -> list[dict[str, str]]:
+    """Cited passages as ``{doc_id, title, text}`` (one per chunk, in citation order)."""
+    data = getattr(result, "data", None) or {}
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for c in data.get("citations") or []:
+        doc_id = str(c.get("doc_id") or "source")
+        key = f"{doc_id}#{c.get('chunk_id', '')}"
+        if key in seen:
+            continue
+        seen.add(key)
+        title = str(c.get("title") or doc_id)
+        passage = str(c.get("passage") or "")
+        out.append({"doc_id": doc_id, "title": title, "text": f"{title}\n\n{passage}".strip()})
+    return out
+
+
+def scoring_of(result: Any) -> dict[str, Any] | None:
+    """The encrypted-scoring facts of a loan turn, or None when no scoring happened."""
+    data = getattr(result, "data", None) or {}
+    if not data.get("scoring_request_id") and not data.get("scoring"):
+        return None
+    info: dict[str, Any] = {"request_id": data.get("scoring_request_id")}
+    scoring = data.get("scoring")
+    if isinstance(scoring, dict):
+        info.update({k: v for k, v in scoring.items() if k not in {"features", "raw"}})
+    if data.get("scoring_timings"):
+        info["timings_ms"] = data["scoring_timings"]
+    return info
+
+
+def step_outputs(result: Any) -> list[tuple[str, str]]:
+    """(step name, markdown body) for each pipeline stage the turn went through."""
+    steps: list[tuple[str, str]] = []
+    conf = float(getattr(result, "confidence", 0.0) or 0.0)
+    understanding = f"**Intent:** `{result.intent}` — confidence **{conf:.0%}**"
+    if result.entities:
+        understanding += "\n\n**Details found in your message:**\n" + _json(result.entities)
+    else:
+        understanding += "\n\nNo details (amounts, names, card digits…) found in your message."
+    steps.append(("Understanding", understanding))
+
+    handled = f"**Handler:** `{result.handler or 'none'}` · **state:** {STATE_LABELS.get(result.state, result.state)}"
+    handled += f" · **outcome:** {result.outcome}"
+    timings = getattr(result, "timings_ms", None) or {}
+    if timings.get("total") is not None:
+        handled += f"\n\nAnswered in {timings['total']:.0f} ms."
+    steps.append(("Handler", handled))
+
+    data = result.data or {}
+    retrieval = data.get("retrieval") or {}
+    cites = citations_of(result)
+    if retrieval or cites:
+        lines = []
+        if retrieval.get("mode"):
+            lines.append(f"**Search:** {retrieval['mode']}")
+        for p in (retrieval.get("passages") or [])[:5]:
+            if isinstance(p, dict):
+                score = p.get("score")
+                score_txt = f" (score {score:.3f})" if isinstance(score, (int, float)) else ""
+                lines.append(f"- `{p.get('doc_id', p.get('chunk_id', '?'))}`{score_txt}")
+        if cites:
+            lines.append("**Cited passages:**")
+            for c in cites:
+                quoted = "\n".join("> " + ln for ln in c["text"].splitlines() if ln.strip())
+                lines.append(f"`{c['doc_id']}`\n{quoted}")
+        steps.append(("Retrieval", "\n\n".join(lines) or "No passages."))
+
+    scoring = scoring_of(result)
+    if scoring:
+        body = ("Your details were encrypted on the bank's side (CKKS homomorphic encryption); the scoring "
+                "service computed on ciphertext only and never saw them.\n\n" + _json(scoring))
+        steps.append(("Encrypted scoring", body))
+    return steps

@@ -1,0 +1,197 @@
+"""Start and stop the whole Sahayak stack as child processes, with health checks.
+
+Used by ``sahayak run`` and by the browser tests (same code path, so the tests exercise what a
+person runs). Order: graph server → encrypted scoring service → Chainlit chat. Each child writes
+its output to ``$SAHAYAK_HOME/logs/<name>.log``; ``stop()`` terminates them in reverse order
+(SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from app.errors import SahayakError
+from app.settings import Settings, get_settings
+from app.web.runtime import CHAT_APP, REPO_ROOT, chainlit_env
+
+Report = Callable[[str], None]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on ``host`` (loopback)."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_http_ok(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    """Poll ``url`` until it answers 200 (False on timeout or when ``proc`` exits first)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Child:
+    """One started component: a child process or an in-process handle with a stop()."""
+
+    name: str
+    stop_fn: Callable[[], None]
+    url: str = ""
+    log: Path | None = None
+    alive: Callable[[], bool] = lambda: True
+
+
+@dataclass
+class Stack:
+    """The running components, stopped in reverse start order."""
+
+    settings: Settings
+    host: str = "127.0.0.1"
+    port: int = 8000
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def dead(self) -> list[Child]:
+        """Components whose process has exited."""
+        return [c for c in self.children if not c.alive()]
+
+    def stop(self, report: Report | None = None) -> None:
+        """Stop every component (idempotent); never raises."""
+        while self.children:
+            child = self.children.pop()
+            try:
+                child.stop_fn()
+                if report:
+                    report(f"stopped {child.name}")
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                if report:
+                    report(f"could not stop {child.name} cleanly: {type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(grace)
+
+
+def _start_graph(settings: Settings, report: Report) -> Child | None:
+    """The embedded Bolt graph server (provenance.graph_server), unless disabled."""
+    if not settings.graph_enabled:
+        report("graph server disabled (SAHAYAK_GRAPH_ENABLED=false)")
+        return None
+    from provenance import graph_server
+
+    server = graph_server.start(settings=settings)
+    if server.external:
+        report(f"graph server: using the one already running at {server.uri}")
+    proc = server.process
+    return Child("graph server", server.stop, url=server.uri, log=server.log_path,
+                 alive=(lambda: proc.poll() is None) if proc is not None else (lambda: True))
+
+
+def _start_scoring(settings: Settings, report: Report) -> Child:
+    from privacy.service import start_in_background
+
+    if port_open(settings.scoring_host, settings.scoring_port):
+        raise SahayakError(f"port {settings.scoring_port} (scoring service) is already in use; "
+                           "stop the other process or set SAHAYAK_SCORING_PORT")
+    svc = start_in_background(settings.scoring_host, settings.scoring_port, settings=settings, timeout=120)
+    return Child("scoring service", svc.stop, url=svc.base_url, alive=svc.alive)
+
+
+def _start_chat(settings: Settings, host: str, port: int, timeout: float, env_extra: dict[str, str] | None,
+                report: Report) -> Child:
+    if port_open(host, port):
+        raise SahayakError(f"port {port} on {host} is already in use; choose another with --port")
+    logs = Path(settings.home) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / "chainlit.log"
+    env = chainlit_env(settings)
+    env.update({"SAHAYAK_SCORING_HOST": settings.scoring_host, "SAHAYAK_SCORING_PORT": str(settings.scoring_port)})
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host, "--port", str(port), "--headless"]
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://{host}:{port}"
+    # Chainlit finishes its start-up hook (model warm-up) before it serves /health.
+    if not wait_http_ok(f"{url}/health", timeout, proc):
+        _terminate(proc)
+        raise SahayakError(f"the chat did not become healthy on {url} within {timeout:.0f}s; "
+                           f"last log lines ({log_path}):\n{_tail(log_path)}")
+    return Child("chat (Chainlit)", lambda: _terminate(proc), url=url, log=log_path,
+                 alive=lambda: proc.poll() is None)
+
+
+def start_stack(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None,
+                report: Report | None = None, chat_timeout: float = 300.0,
+                env_extra: dict[str, str] | None = None) -> Stack:
+    """Start graph server, scoring service and chat; stop what started if a later step fails."""
+    s = settings or get_settings()
+    say: Report = report or (lambda _m: None)
+    if host not in {"127.0.0.1", "localhost", "::1"} and not os.environ.get("SAHAYAK_ALLOW_PUBLIC_BIND"):
+        raise SahayakError(f"refusing to bind {host}: Sahayak serves loopback only "
+                           "(set SAHAYAK_ALLOW_PUBLIC_BIND=1 behind a TLS proxy if you really mean it)")
+    stack = Stack(settings=s, host=host, port=port)
+    try:
+        for label, starter in (("graph server", lambda: _start_graph(s, say)),
+                               ("scoring service", lambda: _start_scoring(s, say)),
+                               ("chat", lambda: _start_chat(s, host, port, chat_timeout, env_extra, say))):
+            say(f"starting {label}…")
+            t0 = time.perf_counter()
+            child: Any = starter()
+            if child is not None:
+                stack.children.append(child)
+                say(f"{child.name} healthy at {child.url or '(in-process)'} ({time.perf_counter() - t0:.1f}s)")
+    except BaseException:
+        stack.stop(say)
+        raise
+    return stack

@@ -1,0 +1,116 @@
+"""The staff audit console: HTML pages mounted on the Chainlit server under ``/staff``.
+
+Authentication is Chainlit's own login: the JWT in the ``access_token`` cookie, verified with
+the same secret. Authorisation asks the bank (the authority on roles), not the token: only a
+user whose bank role is ``staff`` gets in; customers get 403, anonymous visitors go to /login.
+
+Everything is rendered with Jinja2 autoescaping — chat text can contain ``<script>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from app.web import audit
+
+log = logging.getLogger("sahayak.web.staff")
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(default=True, default_for_string=True))
+router = APIRouter(prefix="/staff")
+
+
+class NotLoggedIn(Exception):
+    """No valid Chainlit login cookie."""
+
+
+def current_staff(request: Request) -> str:
+    """The logged-in staff member's username; raises NotLoggedIn or HTTP 403."""
+    from chainlit.auth import get_token_from_cookies
+    from chainlit.auth.jwt import decode_jwt
+
+    token = get_token_from_cookies(request.cookies)
+    if not token:
+        raise NotLoggedIn()
+    try:
+        user = decode_jwt(token)
+    except Exception as exc:  # noqa: BLE001 - expired, forged or malformed: log in again
+        raise NotLoggedIn() from exc
+    from app.web.runtime import get_bank
+
+    person = get_bank().get_customer(user.identifier)
+    if person is None or person.role != "staff":
+        raise HTTPException(status_code=403, detail="staff only")
+    return person.username
+
+
+def _page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    html = TEMPLATES.get_template(name).render(**ctx)
+    return HTMLResponse(html, status_code=status, headers={
+        "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+                                   "frame-ancestors 'none'",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+def _guard(request: Request) -> str | Response:
+    try:
+        return current_staff(request)
+    except NotLoggedIn:
+        return RedirectResponse("/login", status_code=303)
+    except HTTPException:
+        return _page("forbidden.html", status=403)
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request) -> Response:
+    """Sessions, the hand-off queue and low-confidence turns."""
+    who = _guard(request)
+    if isinstance(who, Response):
+        return who
+    data = await run_in_threadpool(audit.overview)
+    return _page("overview.html", staff=who, **data)
+
+
+@router.get("/session/{session_id}", response_class=HTMLResponse)
+async def session_timeline(request: Request, session_id: str) -> Response:
+    """One session's turns (intent, handler, passages, model versions) and its verification."""
+    who = _guard(request)
+    if isinstance(who, Response):
+        return who
+    data = await run_in_threadpool(audit.session_detail, session_id)
+    return _page("session.html", staff=who, session_id=session_id, **data)
+
+
+@router.get("/session/{session_id}/lineage.svg")
+async def lineage_picture(request: Request, session_id: str) -> Response:
+    """The session's lineage graph as SVG (or a PNG when that is what the audit part renders)."""
+    who = _guard(request)
+    if isinstance(who, Response):
+        return who
+    body, media = await run_in_threadpool(audit.lineage_image, session_id)
+    if body is None:
+        return Response("no lineage picture for this session", status_code=404, media_type="text/plain")
+    # SVG is served as an image (never inline HTML) under a CSP that forbids scripts.
+    return Response(body, media_type=media, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+                                                     "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+def mount(app: FastAPI) -> None:
+    """Add the console's routes ahead of Chainlit's catch-all SPA route (idempotent)."""
+    paths = {getattr(r, "path", None) for r in app.router.routes}
+    if "/staff" in paths:
+        return
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[0:0] = added
