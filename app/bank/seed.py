@@ -8,14 +8,15 @@ come from ``data/bank_facts.yaml``, the single source of product facts.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.bank.db import drop_all, init_db, session_scope, with_retry
+from app.bank.db import Base, drop_all, init_db, session_scope, with_retry
 from app.bank.models import Account, Beneficiary, Branch, Card, Customer, LoanProduct
 from app.bank.security import hash_password
 
@@ -109,9 +110,9 @@ _CARDS: list[tuple[str, str, str, str, str, str | None]] = [
 # owner, name, nickname, account number, ifsc (None = our branch of the payee), bank, internal target
 _BENEFICIARIES: list[tuple[str, str, str | None, str, str | None, str, bool]] = [
     ("asha", "Ravi Kumar", "ravi", "501000583362", None, "Sahayak Bank", True),
-    ("asha", "Priya Sharma", "priya", "50100234567890", "HDFC0000240", "HDFC Bank", False),
+    ("asha", "Priya Sharma", None, "50100234567890", "HDFC0000240", "HDFC Bank", False),
     ("asha", "Mom", "mom", "30987654321", "SBIN0000691", "State Bank of India", False),
-    ("asha", "Vikram Nair", "vikram", "917010045612", "UTIB0000004", "Axis Bank", False),
+    ("asha", "Vikram Nair", None, "917010045612", "UTIB0000004", "Axis Bank", False),
     ("ravi", "Asha Menon", "asha", "501000427781", None, "Sahayak Bank", True),
     ("ravi", "Landlord Deshpande", "landlord", "000401567890", "ICIC0000004", "ICICI Bank", False),
     ("ravi", "Sunita Kumar", "sister", "20045678123", "SBIN0001234", "State Bank of India", False),
@@ -137,89 +138,92 @@ def _ifsc(prefix: str, code: str) -> str:
     return (prefix + code)[:11]
 
 
-def _get_or_add(session: Session, model: type, where: dict[str, Any], values: dict[str, Any]) -> tuple[Any, bool]:
-    row = session.scalars(select(model).filter_by(**where)).first()
-    if row is not None:
-        return row, False
-    row = model(**where, **values)
-    session.add(row)
-    session.flush()
-    return row, True
+@lru_cache(maxsize=32)
+def _demo_password_hash(username: str, password: str) -> str:
+    # scrypt is deliberately slow; a process that re-seeds (tests, `bank reset`) reuses each
+    # demo user's salted hash. Different users still get different salts.
+    return hash_password(password)
+
+
+def _ensure(session: Session, model: type, key: Callable[[Any], tuple], wanted: list[dict[str, Any]]) -> tuple[dict[tuple, Any], int]:
+    """Rows of ``model`` for each spec in ``wanted``, adding those whose natural key is missing.
+
+    One query for the existing rows and one flush for the new ones keeps seeding fast.
+    """
+    existing = {key(row): row for row in session.scalars(select(model))}
+    missing = [model(**spec) for spec in wanted if key(_Spec(spec)) not in existing]
+    if missing:
+        session.add_all(missing)
+        session.flush()
+        existing.update({key(row): row for row in missing})
+    return existing, len(missing)
+
+
+class _Spec:
+    """Attribute access over a dict, so one key function serves rows and specs."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.__dict__.update(values)
 
 
 def _seed_in(session: Session, password: str, staff_password: str, facts: dict[str, Any]) -> dict[str, int]:
-    added: dict[str, int] = {"customers": 0, "accounts": 0, "cards": 0, "beneficiaries": 0, "branches": 0, "loan_products": 0}
+    added: dict[str, int] = {}
     prefix = facts["bank"]["ifsc_prefix"]
+    bank_name = facts["bank"]["name"]
 
-    branches: dict[str, Branch] = {}
-    for code, name, kind, address, area, city, pincode, lat, lon, phone in _BRANCHES:
-        branch, new = _get_or_add(
-            session, Branch, {"code": code},
-            dict(name=f"{facts['bank']['name']}, {name}", kind=kind, address=address, area=area, city=city,
-                 pincode=pincode, latitude=lat, longitude=lon, phone=phone,
-                 hours=ATM_HOURS if kind == "atm" else BRANCH_HOURS + ("; ATM 24x7" if kind == "both" else ""),
-                 ifsc=None if kind == "atm" else _ifsc(prefix, code)),
-        )
-        branches[code] = branch
-        added["branches"] += new
+    by_code, added["branches"] = _ensure(session, Branch, lambda b: (b.code,), [
+        dict(code=code, name=f"{bank_name}, {name}", kind=kind, address=address, area=area, city=city,
+             pincode=pincode, latitude=lat, longitude=lon, phone=phone,
+             hours=ATM_HOURS if kind == "atm" else BRANCH_HOURS + ("; ATM 24x7" if kind == "both" else ""),
+             ifsc=None if kind == "atm" else _ifsc(prefix, code))
+        for code, name, kind, address, area, city, pincode, lat, lon, phone in _BRANCHES
+    ])
+    branches = {k[0]: b for k, b in by_code.items()}
 
-    people: dict[str, Customer] = {}
-    _bank, new = _get_or_add(
-        session, Customer, {"username": BANK_USERNAME},
-        dict(full_name=facts["bank"]["name"], role="system", password_hash="!disabled", city="Mumbai"),
-    )
+    people_specs = [dict(username=BANK_USERNAME, full_name=bank_name, role="system", password_hash="!disabled",
+                         city="Mumbai", phone="", email="")]
     for username, full_name, phone, email, role, city, _home in _PEOPLE:
         pw = staff_password if role == "staff" else password
-        person, new = _get_or_add(
-            session, Customer, {"username": username},
-            dict(full_name=full_name, phone=phone, email=email, role=role, city=city, password_hash=hash_password(pw)),
-        )
-        people[username] = person
-        added["customers"] += new
+        people_specs.append(dict(username=username, full_name=full_name, phone=phone, email=email, role=role,
+                                 city=city, password_hash=_demo_password_hash(username, pw)))
+    by_name, added["customers"] = _ensure(session, Customer, lambda c: (c.username,), people_specs)
+    people = {k[0]: c for k, c in by_name.items()}
     home_branch = {p[0]: branches[p[6]] for p in _PEOPLE}
 
-    _clearing, new = _get_or_add(
-        session, Account, {"number": CLEARING_ACCOUNT_NUMBER},
-        dict(type="clearing", currency="INR", balance=Decimal("0.00"), customer_id=None, branch_id=branches["MUM001"].id),
-    )
-    accounts: dict[str, Account] = {}
-    for username, number, type_, balance in _ACCOUNTS:
-        acct, new = _get_or_add(
-            session, Account, {"number": number},
-            dict(type=type_, currency="INR", balance=Decimal(balance), customer_id=people[username].id,
-                 branch_id=home_branch[username].id),
-        )
-        accounts[number] = acct
-        added["accounts"] += new
+    account_specs = [dict(number=CLEARING_ACCOUNT_NUMBER, type="clearing", currency="INR", balance=Decimal("0.00"),
+                          customer_id=None, branch_id=branches["MUM001"].id)]
+    account_specs += [
+        dict(number=number, type=type_, currency="INR", balance=Decimal(balance), customer_id=people[username].id,
+             branch_id=home_branch[username].id)
+        for username, number, type_, balance in _ACCOUNTS
+    ]
+    by_number, added["accounts"] = _ensure(session, Account, lambda a: (a.number,), account_specs)
+    accounts = {k[0]: a for k, a in by_number.items()}
 
-    for username, last4, type_, network, variant, linked in _CARDS:
-        _card, new = _get_or_add(
-            session, Card, {"customer_id": people[username].id, "last4": last4},
-            dict(type=type_, network=network, variant=variant, status="active",
-                 account_id=accounts[linked].id if linked else None),
-        )
-        added["cards"] += new
+    _cards, added["cards"] = _ensure(session, Card, lambda c: (c.customer_id, c.last4), [
+        dict(customer_id=people[username].id, last4=last4, type=type_, network=network, variant=variant,
+             status="active", account_id=accounts[linked].id if linked else None)
+        for username, last4, type_, network, variant, linked in _CARDS
+    ])
 
-    for owner, name, nickname, number, ifsc, bank_name, internal in _BENEFICIARIES:
+    payees = []
+    for owner, name, nickname, number, ifsc, payee_bank, internal in _BENEFICIARIES:
         target = accounts.get(number) if internal else None
-        payee_ifsc = ifsc or (_ifsc(prefix, target.branch.code) if target and target.branch else _ifsc(prefix, "MUM001"))
-        _ben, new = _get_or_add(
-            session, Beneficiary, {"customer_id": people[owner].id, "name": name},
-            dict(nickname=nickname, account_number=number, ifsc=payee_ifsc, bank_name=bank_name,
-                 account_id=target.id if target else None),
-        )
-        added["beneficiaries"] += new
+        payees.append(dict(
+            customer_id=people[owner].id, name=name, nickname=nickname, account_number=number,
+            ifsc=ifsc or _ifsc(prefix, target.branch.code if target and target.branch else "MUM001"),
+            bank_name=payee_bank, account_id=target.id if target else None,
+        ))
+    _payees, added["beneficiaries"] = _ensure(session, Beneficiary, lambda b: (b.customer_id, b.name), payees)
 
-    for kind, spec in facts["loans"].items():
-        _loan, new = _get_or_add(
-            session, LoanProduct, {"kind": kind},
-            dict(name=_LOAN_NAMES.get(kind, f"Sahayak {kind.capitalize()} Loan"),
-                 rate_min=Decimal(str(spec["rate_pct_min"])), rate_max=Decimal(str(spec["rate_pct_max"])),
-                 max_tenure_years=int(spec["max_tenure_years"]),
-                 min_amount=Decimal(str(spec["min_amount_inr"])), max_amount=Decimal(str(spec["max_amount_inr"])),
-                 processing_fee_pct=Decimal(str(spec["processing_fee_pct"]))),
-        )
-        added["loan_products"] += new
+    _loans, added["loan_products"] = _ensure(session, LoanProduct, lambda p: (p.kind,), [
+        dict(kind=kind, name=_LOAN_NAMES.get(kind, f"{bank_name} {kind.capitalize()} Loan"),
+             rate_min=Decimal(str(spec["rate_pct_min"])), rate_max=Decimal(str(spec["rate_pct_max"])),
+             max_tenure_years=int(spec["max_tenure_years"]),
+             min_amount=Decimal(str(spec["min_amount_inr"])), max_amount=Decimal(str(spec["max_amount_inr"])),
+             processing_fee_pct=Decimal(str(spec["processing_fee_pct"])))
+        for kind, spec in facts["loans"].items()
+    ])
     return added
 
 
@@ -247,4 +251,22 @@ def seed(url: str | None = None, password: str | None = None, *, staff_password:
 def reset(url: str | None = None, password: str | None = None) -> dict[str, int]:
     """Drop every bank table (all balances, transfers, sessions, tickets) and seed again."""
     drop_all(url)
+    return seed(url, password)
+
+
+def clear(url: str | None = None) -> None:
+    """Delete every row of every bank table but keep the schema (faster than :func:`reset`)."""
+    init_db(url)
+
+    def run() -> None:
+        with session_scope(url, write=True) as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(delete(table))
+
+    with_retry(run)
+
+
+def reseed(url: str | None = None, password: str | None = None) -> dict[str, int]:
+    """:func:`clear` then :func:`seed`: the demo bank as new, without dropping tables."""
+    clear(url)
     return seed(url, password)
