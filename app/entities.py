@@ -135,7 +135,7 @@ _SUFFIX_RE = re.compile(
 _COMPOUND_RE = re.compile(rf"\s{{1,3}}(?:and\s{{1,3}})?(?P<num>\d{{1,3}}(?:\.\d{{1,2}})?)\s{{0,2}}(?P<mult>{_MULT_WORDS})(?![a-z])", I)
 
 _MONEY_CONTEXT = re.compile(
-    r"\b(?:send|sent|sending|transfer\w*|pay|paid|paying|payment|remit\w*|wire|give|bhej\w*|de\s+do|dedo|"
+    r"\b(?:send|sent|sending|schedule|transfer\w*|pay|paid|paying|payment|remit\w*|wire|give|bhej\w*|de\s+do|dedo|"
     r"amount|withdraw\w*|deposit\w*|loan|emi|borrow|lend|invest\w*|fd|rd|make\s+it|make\s+that|change\s+it|"
     r"instead|limit|spend|spent|charged?|refund\w*|cashback|worth|cost|price|fees?|salary|income|earn\w*|"
     r"how\s+much|rupees?|rupaye|paise|bucks|dollars?|pounds?|euros?|inr|rs|credit(?:ed)?|debit(?:ed)?|"
@@ -145,7 +145,7 @@ _CORRECTION = re.compile(r"\b(?:make\s+it|make\s+that|change\s+(?:it\s+)?to|inst
 _NEGATED = re.compile(r"\b(?:not|nahi|nahin)\s{1,3}(?:rs\.?\s?|₹\s?)?$", I)
 
 _OTP_LABELLED = re.compile(
-    r"\b(?:otp|one[\s-]?time[\s-]?(?:password|passcode|pin|code)|verification\s+code|passcode|code)\b"
+    r"\b(?:otp|one[\s-]?time[\s-]?(?:password|passcode|pin|code)|verification\s+code|passcode|(?<!pin\s)(?<!pin)(?<!postal\s)(?<!zip\s)code)\b"
     r"[^\d\n]{0,14}?(?<!\d)(\d{4,8})(?!\d)", I)
 _OTP_BARE = re.compile(r"^\W{0,3}(\d{6})\W{0,3}$")
 _PHONE = re.compile(
@@ -182,7 +182,8 @@ _DATE_RELATIVE = re.compile(
     r"\b(?:day\s+after\s+tomorrow|parso|parson|tomorrow|tmrw|tmr|kal|today|aaj|tonight|yesterday)\b", I)
 _DATE_IN_DAYS = re.compile(r"\b(?:in|after)\s{1,3}(\d{1,3})\s{1,3}days?\b|\b(\d{1,3})\s{1,3}days?\s{1,3}(?:later|from\s+now)\b", I)
 _DATE_WEEKDAY = re.compile(r"\b(?:(?:next|this|coming)\s{1,3})?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", I)
-_DATE_ORDINAL = re.compile(r"\b(?:on\s{1,3}the|the|on)\s{1,3}(\d{1,2})(st|nd|rd|th)?\b(?!\s{0,3}(?:of\s)?\s{0,3}\d)", I)
+_DATE_ORDINAL = re.compile(
+    rf"\b(on\s{{1,3}}the|the|on)\s{{1,3}}(\d{{1,2}})(st|nd|rd|th)?\b(?!\s{{0,3}}(?:of\s)?\s{{0,3}}\d|\s{{0,2}}(?:{_MULT_WORDS}|{_CUR_WORDS})\b)", I)
 
 _NOT_MONEY = [
     re.compile(r"(?<!\d)\d{1,2}(?::\d{2})?\s{0,2}(?:a\.?m\.?|p\.?m\.?)(?![a-z])|(?<!\d)\d{1,2}:\d{2}(?::\d{2})?(?!\d)|\b\d{1,2}\s?o'?clock\b", I),
@@ -398,9 +399,9 @@ def _extract_dates(msg: _Message, found: dict[str, Any], today: date) -> None:
         ahead = (wanted - today.weekday()) % 7 or 7
         take(m, today + timedelta(days=ahead))
     for m in _DATE_ORDINAL.finditer(msg.work):
-        if m.group(2) is None and not m.group(0).lower().startswith("on"):
-            continue  # "the 5" is not a date; "on the 5", "the 5th" are
-        take(m, _upcoming_day_of_month(today, int(m.group(1))), 0)
+        if m.group(3) is None and not re.fullmatch(r"on\s+the", m.group(1), I):
+            continue  # "the 5", "on 5" are not dates; "on the 5", "the 5th", "on 5th" are
+        take(m, _upcoming_day_of_month(today, int(m.group(2))), 0)
     valid = sorted((pos, d) for pos, d in hits if d is not None)
     if valid:
         found["date"] = valid[0][1].isoformat()
@@ -587,7 +588,7 @@ def _choose_amount(msg: _Message, money: bool) -> Amount | None:
 # --- beneficiary ---------------------------------------------------------------------------------
 
 _NAME = r"[A-Za-z][A-Za-z.'’-]{0,30}"
-_PAY_VERB = r"(?:send|sent|transfer|transferring|pay|paying|remit|wire|give|credit|move)"
+_PAY_VERB = r"(?:send|sent|transfer|transferring|pay|paying|remit|wire|give|credit|move|schedule)"
 _TO_NAME = re.compile(rf"\b(?:to|for)\s{{1,3}}((?:{_NAME})(?:\s{{1,3}}{_NAME}){{0,3}})", I)
 _VERB_NAME_AMOUNT = re.compile(
     rf"\b(?:pay|send|transfer|give)\s{{1,3}}((?:{_NAME})(?:\s{{1,3}}{_NAME}){{0,2}})\s{{0,3}}(?=[₹$£€]|rs\.?\s?\d|inr\s?\d|usd\s?\d|\d)", I)
@@ -698,7 +699,8 @@ def _extract_places(msg: _Message, found: dict[str, Any]) -> None:
 def _analyse(text: str, today: date | None) -> tuple[_Message, dict[str, Any], bool]:
     msg = _Message(normalize(text))
     found: dict[str, Any] = {}
-    money = bool(_MONEY_CONTEXT.search(msg.text))
+    # A correction ("no, make it 3000", "sorry, 1200 not 2100") is always about the amount.
+    money = bool(_MONEY_CONTEXT.search(msg.text) or _CORRECTION.search(msg.text))
     _extract_otp(msg, found)
     _mask_non_money_phones(msg)
     _extract_cards_and_accounts(msg, found, money)

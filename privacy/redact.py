@@ -150,7 +150,8 @@ def _classify(digits: str, lengths: list[int], plus: bool, label: str | None) ->
             return "card"
         if label == "card":
             return "account"  # a mistyped card number still leaks most of the card
-    if _is_phone(digits, lengths, plus):
+    if _is_phone(digits, lengths, plus) or (label == "phone" and len(digits) == 12 and digits[:2] == "91"
+                                             and digits[2] in "6789"):
         return "phone"
     if n == 12 and digits[0] not in "01" and lengths in ([12], [4, 4, 4]) and verhoeff_valid(digits):
         return "aadhaar"
