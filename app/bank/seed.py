@@ -111,7 +111,7 @@ _CARDS: list[tuple[str, str, str, str, str, str | None]] = [
 _BENEFICIARIES: list[tuple[str, str, str | None, str, str | None, str, bool]] = [
     ("asha", "Ravi Kumar", "ravi", "501000583362", None, "Sahayak Bank", True),
     ("asha", "Priya Sharma", None, "50100234567890", "HDFC0000240", "HDFC Bank", False),
-    ("asha", "Mom", "mom", "30987654321", "SBIN0000691", "State Bank of India", False),
+    ("asha", "Mom", "mom", "30987650918", "SBIN0000691", "State Bank of India", False),
     ("asha", "Vikram Nair", None, "917010045612", "UTIB0000004", "Axis Bank", False),
     ("ravi", "Asha Menon", "asha", "501000427781", None, "Sahayak Bank", True),
     ("ravi", "Landlord Deshpande", "landlord", "000401567890", "ICIC0000004", "ICICI Bank", False),

@@ -257,9 +257,10 @@ class BankService:
             raise NotFound("You don't have any accounts with us yet.")
         listing = ", ".join(f"{a.type.capitalize()} {a.masked}" for a in accounts)
         text = _norm(ref or "savings")
-        if any(w in text for w in ("saving", "sb")):
+        words = text.split()
+        if "saving" in text or "sb" in words:
             wanted = "savings"
-        elif "current" in text or text in {"ca", "ca account"}:
+        elif "current" in text or "ca" in words:
             wanted = "current"
         else:
             wanted = ""
