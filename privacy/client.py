@@ -66,17 +66,19 @@ _PHRASES: dict[str, tuple[str, str]] = {
 }
 
 
-def explain(z: dict[str, float], directions: dict[str, int], approved: bool, top: int = 3) -> list[str]:
+def explain(z: dict[str, float], directions: dict[str, int], approved: bool, top: int = 3,
+            exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """The main factors behind a decision, from public effect directions only.
 
     Ranks features by how far the applicant sits from the population mean (standardised
     value) in the direction that pushed the decision; the weights' sizes are never used,
-    so the explanation reveals nothing the model card does not already publish.
+    so the explanation reveals nothing the model card does not already publish. Features in
+    ``exclude`` (filled with population defaults, not the customer's own data) are never cited.
     """
     scored = []
     for name, (helps, hurts) in _PHRASES.items():
         d = directions.get(name, 0)
-        if d == 0 or name not in z:
+        if d == 0 or name not in z or name in exclude:
             continue
         push = d * z[name]  # > 0 pushes towards approval
         if approved and push > 0.25:
@@ -213,6 +215,10 @@ class ScoringClient:
         """Encrypt, score remotely, decrypt and explain one applicant."""
         import tenseal as ts
 
+        t_setup = time.perf_counter()
+        fresh = self._session is None
+        self.register()  # key generation and context upload happen once per client, not per request
+        setup_ms = (time.perf_counter() - t_setup) * 1e3 if fresh else 0.0
         t0 = time.perf_counter()
         x, assumed = self.prepare(features)
         z = self.standardise(x)
@@ -233,9 +239,14 @@ class ScoringClient:
         server_ms = float(resp.headers.get("x-server-ms", "nan"))
         timings = {"encrypt_ms": (t1 - t0) * 1e3, "server_ms": server_ms, "decrypt_ms": (t3 - t2) * 1e3,
                    "network_ms": (t2 - t1) * 1e3 - server_ms, "e2e_ms": (t3 - t0) * 1e3,
-                   "request_bytes": float(len(body)), "response_bytes": float(len(resp.content))}
+                   "request_bytes": float(len(body)), "response_bytes": float(len(resp.content)),
+                   "session_setup_ms": setup_ms}
         zd = {f: float(v) for f, v in zip(self.features, z)}
-        return ScoreResult(probability=prob, approved=approved, factors=explain(zd, self.directions, approved),
+        # Raw inputs that were defaulted map to these features; never explain with assumptions.
+        derived = {"existing_emis": "existing_emis_ratio"}
+        exclude = {derived.get(k, k) for k in assumed}
+        return ScoreResult(probability=prob, approved=approved,
+                           factors=explain(zd, self.directions, approved, exclude=exclude),
                            request_id=resp.headers.get("x-request-id", request_id), timings=timings,
                            logit=logit, model_version=resp.headers.get("x-model-version", self.model_version),
                            assumed=assumed, mode=mode)

@@ -292,6 +292,11 @@ def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> 
             raise ApiError(400, "insufficient_depth", f"this session's context cannot evaluate mode {mode!r}")
         return mode
 
+    def _request_id(request: Request) -> str:
+        """The caller's X-Request-Id if it is a plain token, else a fresh one (never echo junk)."""
+        rid = request.headers.get("x-request-id", "")
+        return rid if 0 < len(rid) <= 64 and rid.replace("-", "").isalnum() and rid.isascii() else uuid.uuid4().hex
+
     def _answer(result: Any, started: float, request_id: str) -> Response:
         blob = result.serialize()
         ms = (time.perf_counter() - started) * 1000
@@ -318,7 +323,7 @@ def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> 
                 raise ApiError(400, "bad_ciphertext", "the ciphertext cannot be evaluated with this context") from None
 
         result = await run_in_threadpool(work)
-        return _answer(result, started, request.headers.get("x-request-id") or uuid.uuid4().hex)
+        return _answer(result, started, _request_id(request))
 
     @app.post("/v1/score/batch")
     async def score_batch(request: Request, mode: str = "logit") -> Response:
@@ -343,7 +348,7 @@ def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> 
                 raise ApiError(400, "bad_ciphertext", "the ciphertexts cannot be evaluated with this context") from None
 
         result = await run_in_threadpool(work)
-        return _answer(result, started, request.headers.get("x-request-id") or uuid.uuid4().hex)
+        return _answer(result, started, _request_id(request))
 
     return app
 

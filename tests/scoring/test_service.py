@@ -162,3 +162,21 @@ def test_random_bodies_never_cause_a_server_error(service, session_id, body):
         resp = _post(service, path, content=body, headers={"X-Session-Id": session_id})
         assert 400 <= resp.status_code < 500, (path, resp.status_code, resp.text)
         assert "error" in resp.json()
+
+
+def test_defaulted_inputs_are_never_cited_as_factors(client):
+    r = client.score({"monthly_income": 90_000, "loan_amount": 300_000, "tenure_months": 36})
+    assert "missed_payments_24m" in r.assumed
+    assert not any("missed payments" in f or "credit history" in f for f in r.factors)
+    told = client.score({"monthly_income": 90_000, "loan_amount": 300_000, "tenure_months": 36,
+                         "missed_payments_24m": 0, "credit_history_years": 15})
+    assert any("missed payments" in f or "credit history" in f for f in told.factors)
+
+
+def test_request_id_is_echoed_only_when_it_is_a_plain_token(service, client, session_id):
+    blob = ts.ckks_vector(client.keys.private, [0.0] * 16).serialize()
+    hdr = {"X-Session-Id": session_id, "X-Request-Id": "abc-123"}
+    assert _post(service, "/v1/score", content=blob, headers=hdr).headers["x-request-id"] == "abc-123"
+    hdr["X-Request-Id"] = "x" * 500
+    rid = _post(service, "/v1/score", content=blob, headers=hdr).headers["x-request-id"]
+    assert len(rid) == 32 and rid != hdr["X-Request-Id"]
