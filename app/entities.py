@@ -478,6 +478,8 @@ def _digit_candidates(msg: _Message, money: bool) -> list[_Candidate]:
                 value /= 100
             strength = 3
         start = s - len(prefix.group(0)) if prefix else s
+        if start > 0 and work[start - 1] in "-\u2212" and (start == 1 or not work[start - 2].isalnum()):
+            continue  # "-500" is a negative number, never an amount to act on
         if strength == 1 and not money:
             strength = 0
         out.append(_Candidate(start, end, value, currency, strength, bool(_NEGATED.search(work[max(0, start - 12):start]))))
