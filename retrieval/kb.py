@@ -70,6 +70,7 @@ class KnowledgeBase:
         self._pos = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         calib = _read_calibration(index.path)
         self.calibration = calib
+        self._threshold_override = threshold
         self.threshold = threshold if threshold is not None else calib.get("threshold", DEFAULT_THRESHOLD)
         from models.embeddings import load_sentence_model
 
@@ -264,8 +265,29 @@ def get_knowledge_base(settings: "Settings | None" = None) -> KnowledgeBase:
             build_index(s.kb_dir, s.index_dir, progress=True)
         _KB = open_knowledge_base(s.index_dir, mode=s.retrieval_mode, rerank_top_k=s.rerank_top_k,
                                   threshold=s.answer_threshold, models_dir=s.models_dir)
+        if not _KB.calibration:
+            auto_calibrate(_KB, Path(s.kb_dir).parent / "kb_eval")
         _KB_KEY = key
         return _KB
+
+
+def auto_calibrate(kb: KnowledgeBase, eval_dir: Path) -> None:
+    """Calibrate the refusal threshold on the dev half stored next to the KB (``dev.jsonl`` +
+    ``unanswerable.jsonl`` with ``split: dev``), once per index; no-op when those files are absent."""
+    from retrieval.evaluate import calibrate_threshold, load_queries
+
+    dev, unk = eval_dir / "dev.jsonl", eval_dir / "unanswerable.jsonl"
+    if not (dev.exists() and unk.exists()):
+        return
+    pos = [q["query"] for q in load_queries(dev) if set(q["relevant"]) <= kb.index.doc_ids]
+    neg = [q["query"] for q in load_queries(unk) if q.get("split", "dev") == "dev"]
+    if not pos or not neg:
+        return
+    result = calibrate_threshold(kb, pos, neg, mode="hybrid")
+    write_calibration(kb.index.path, result)
+    kb.calibration = result
+    if kb._threshold_override is None:
+        kb.threshold = result["threshold"]
 
 
 def reset_knowledge_base() -> None:
