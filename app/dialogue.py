@@ -152,7 +152,8 @@ class DialogueManager:
         for slot in spec.slots:
             if slot.name in frame["slots"]:
                 continue
-            if slot.default is not None:
+            # A default never overrides what the customer explicitly asked for and we rejected.
+            if slot.default is not None and slot.name not in (errors or {}):
                 try:
                     frame["slots"][slot.name] = self._validate(slot, slot.default(ctx), ctx)
                     continue
