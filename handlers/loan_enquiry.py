@@ -164,6 +164,15 @@ def loan_enquiry(ctx: HandlerContext) -> Reply:
 
     s = ctx.slots
     product = _product(s["loan_type"], ctx)
+    # The amount or tenure may have been given before the loan type was known: check them now.
+    if not product["min_amount"] <= float(s["amount"]) <= product["max_amount"]:
+        return Reply(f"A {s['loan_type']} loan can be between {format_money(product['min_amount'])} and "
+                     f"{format_money(product['max_amount'])}; please ask again with an amount in that range.",
+                     outcome="refused", data={"scoring_request_id": None, "timings": {}})
+    if int(s["tenure_months"]) > product["max_tenure_years"] * 12:
+        return Reply(f"A {s['loan_type']} loan can run for at most {product['max_tenure_years']} years; "
+                     "please ask again with a shorter tenure.",
+                     outcome="refused", data={"scoring_request_id": None, "timings": {}})
     mid_rate = (product["rate_min"] + product["rate_max"]) / 2
     features = {
         "monthly_income": float(s["monthly_income"]), "existing_emis": float(s["existing_emis"]),

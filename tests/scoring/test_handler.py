@@ -142,3 +142,10 @@ def test_parse_inr_understands_indian_amounts():
     assert parse_inr("2 crore") == 20_000_000
     assert parse_inr({"value": 5000.0, "currency": "INR"}) == 5000
     assert parse_inr("no idea") is None
+
+
+def test_amount_given_before_the_loan_type_is_rechecked(bank, client):
+    reply = get_handler("Loan_Enquiry").fn(_ctx(bank, client, loan_type="gold", amount=9_000_000.0))
+    assert reply.outcome == "refused" and "between" in reply.text and reply.data["scoring_request_id"] is None
+    reply = get_handler("Loan_Enquiry").fn(_ctx(bank, client, loan_type="gold", tenure_months=120))
+    assert reply.outcome == "refused" and "at most 3 years" in reply.text
