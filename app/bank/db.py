@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from sqlalchemy import Dialect, Engine, Integer, Numeric, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import DateTime, TypeDecorator
 
 T = TypeVar("T")
@@ -108,15 +109,15 @@ def _resolve_url(url: str | None) -> str:
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
-            pool_size=8,
-            max_overflow=24,
-            pool_timeout=120,
-        )
+        in_memory = not database or database == ":memory:" or "mode=memory" in url
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        if in_memory:
+            # One shared connection, or every connection would see its own empty database.
+            engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
+        else:
+            if not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=24, pool_timeout=120)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -124,7 +125,7 @@ def _make_engine(url: str) -> Engine:
             # "begin" event below decides between BEGIN and BEGIN IMMEDIATE.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
+            if not in_memory:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -150,14 +151,18 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
-def dispose_engines() -> None:
-    """Close every cached engine (tests and CLI commands that drop databases call this)."""
+def dispose_engines(url: str | None = None) -> None:
+    """Close the cached engine of ``url`` (all cached engines when ``url`` is None).
+
+    Tests call this so that a database can be dropped without pooled connections in the way.
+    """
     with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-        _factories.clear()
-        _initialised.clear()
+        urls = [u for u in _engines if url is None or u == url]
+        for u in urls:
+            _engines.pop(u).dispose()
+            _initialised.discard(u)
+            for key in [k for k in _factories if k.split("|", 1)[1] == u]:
+                del _factories[key]
 
 
 def session_factory(url: str | None = None, *, write: bool = False) -> sessionmaker[Session]:

@@ -36,7 +36,7 @@ def seeded_url(db_url: str) -> str:
     """``db_url`` with every bank table dropped and the demo bank seeded afresh."""
     reseed(db_url)
     yield db_url
-    dispose_engines()
+    dispose_engines(db_url)
 
 
 @pytest.fixture()
