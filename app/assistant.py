@@ -143,7 +143,7 @@ class Assistant:
                 scoring_request_id=result.data.get("scoring_request_id"),
                 latency_ms=result.timings_ms.get("total", 0.0),
                 model_versions={"intent": cls.model_version, **(retrieval.get("model_versions") or {})},
-                timestamp=envelope.timestamp,
+                timestamp=envelope.timestamp, stage_ms=result.timings_ms,
             )
         except Exception as exc:  # noqa: BLE001 - provenance trouble must not break the chat
             import logging

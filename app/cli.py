@@ -34,7 +34,8 @@ COMMAND_MODULES = [
     "app.commands.kb",  # kb index|search|eval, ask
     "app.commands.scoring",  # scoring serve|score|bench
     "app.commands.provenance",  # provenance verify|prove|keygen|rotate|flush|export, graph serve|import, audit …
-    "app.commands.system",  # prepare, run, report
+    "app.commands.system",  # prepare, run
+    "app.commands.report",  # report (monitoring)
 ]
 
 for _name in COMMAND_MODULES:

@@ -277,8 +277,12 @@ class Tracker:
                     chatml: Any, intent: str, confidence: float, entities: dict[str, Any], handler: str | None,
                     outcome: str, state: str, reply: str, passages: list[dict[str, Any]] | None = None,
                     scoring_request_id: str | None = None, latency_ms: float = 0.0,
-                    model_versions: dict[str, Any] | None = None, timestamp: datetime | str | None = None) -> str:
-        """Queue one conversation turn; returns its record id immediately."""
+                    model_versions: dict[str, Any] | None = None, timestamp: datetime | str | None = None,
+                    stage_ms: dict[str, float] | None = None) -> str:
+        """Queue one conversation turn; returns its record id immediately.
+
+        ``stage_ms`` holds per-stage latencies (preprocess, understand, dialogue, save, total)
+        for monitoring (`sahayak report`)."""
         rid = new_record_id()
         ts = timestamp or datetime.now(timezone.utc)
         passages = [dict(p) for p in (passages or [])]
@@ -306,6 +310,7 @@ class Tracker:
                 "scoring_request_id": scoring_request_id,
                 "reply": red(reply or ""),
                 "latency_ms": round(float(latency_ms), 3),
+                "stage_ms": {str(k): round(float(v), 3) for k, v in (stage_ms or {}).items()},
                 "model_versions": {str(k): (v if isinstance(v, (str, int, float)) or v is None else stable_json(v))
                                    for k, v in model_versions.items()},
             })

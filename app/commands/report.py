@@ -1,0 +1,57 @@
+"""`sahayak report`: monitoring from the verified provenance log and feedback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    root.command("report")(report)
+
+
+def report(
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.json and the PNG pictures "
+                                                            "(default $SAHAYAK_HOME/reports)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Intent accuracy vs feedback, confusion matrix, clarification/hand-off/abandonment rates,
+    handler success, latency per stage and high-risk false positives."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.monitoring import build_report, collect, render_pngs
+    from app.settings import get_settings
+
+    settings = get_settings()
+    turns, feedback, verification = collect(settings)
+    rep = build_report(turns, feedback)
+    rep["verification"] = verification
+    out = out or settings.home / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    rep["pictures"] = [str(p) for p in render_pngs(rep, out)]
+    (out / "report.json").write_text(json.dumps(rep, indent=2, default=str))
+    if as_json:
+        typer.echo(json.dumps(rep, default=str))
+        return
+    console = Console()
+    console.print(f"[bold]Sahayak monitoring[/] — {rep['turns']} turns in {rep['sessions']} sessions "
+                  f"(log verified: {'✓' if verification.get('ok') else '✗'})")
+    rates = Table("rate", "value", title="Conversation rates")
+    for k, v in rep["rates"].items():
+        rates.add_row(k, "—" if v is None else str(v))
+    rates.add_row("intent accuracy (feedback)", str(rep["feedback"]["intent_accuracy"]))
+    rates.add_row("high-risk false positives", str(rep["feedback"]["high_risk_false_positives"]))
+    console.print(rates)
+    handlers = Table("handler", "turns", "success rate", title="Handlers")
+    for h, v in rep["handlers"].items():
+        handlers.add_row(h, str(v["turns"]), f"{v['success_rate']:.0%}")
+    console.print(handlers)
+    lat = Table("stage", "p50 ms", "p95 ms", title="Latency")
+    for s, v in rep["latency_ms"].items():
+        lat.add_row(s, str(v["p50"]), str(v["p95"]))
+    console.print(lat)
+    console.print(f"Pictures and report.json in {out}")

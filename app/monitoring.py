@@ -1,0 +1,175 @@
+"""Monitoring computed from the audited record itself.
+
+The numbers come from *verified* provenance turn records (so monitoring can't be fed
+records the audit trail doesn't have) plus the customers'/staff's feedback in the bank
+database. ``build_report`` returns plain data; ``render_pngs`` draws the pictures.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+HIGH_RISK_INTENTS = {"Fund_Transfer", "Card_Block"}
+STAGES = ("preprocess", "understand", "dialogue", "save", "total")
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+
+
+def build_report(turns: Iterable[dict[str, Any]], feedback: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate turn records (provenance ``turn`` records) and feedback rows into one report."""
+    turns = sorted(turns, key=lambda r: r.get("timestamp", ""))
+    feedback = list(feedback)
+    n = len(turns)
+    sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for t in turns:
+        sessions[t.get("session") or "?"].append(t)
+
+    # Rates per turn and per session.
+    clarify = sum(1 for t in turns if t.get("outcome") == "clarify")
+    handoff_sessions = sum(1 for ts in sessions.values() if any(t.get("outcome") == "handoff" for t in ts))
+    abandoned = sum(1 for ts in sessions.values() if str(ts[-1].get("state", "done")).startswith("awaiting"))
+
+    # Handler outcomes.
+    per_handler: dict[str, Counter] = defaultdict(Counter)
+    for t in turns:
+        if t.get("handler") and str(t.get("state")) == "done":
+            per_handler[t["handler"]][t.get("outcome", "success")] += 1
+    handlers = {
+        h: {"turns": sum(c.values()), **dict(c), "success_rate": round(c.get("success", 0) / sum(c.values()), 4)}
+        for h, c in sorted(per_handler.items())
+    }
+
+    # Latency per stage.
+    stage_values: dict[str, list[float]] = defaultdict(list)
+    for t in turns:
+        for stage, ms in (t.get("stage_ms") or {}).items():
+            stage_values[stage].append(float(ms))
+        if "total" not in (t.get("stage_ms") or {}) and t.get("latency_ms") is not None:
+            stage_values["total"].append(float(t["latency_ms"]))
+    latency = {s: {"p50": _pct(v, 0.5), "p95": _pct(v, 0.95), "n": len(v)} for s, v in stage_values.items()}
+
+    # Intent accuracy against feedback: a thumbs-up confirms the prediction, a correction replaces it.
+    labelled = []
+    for f in feedback:
+        predicted = f.get("predicted_intent")
+        if not predicted:
+            continue
+        if f.get("correct_intent"):
+            labelled.append((predicted, f["correct_intent"]))
+        elif (f.get("rating") or 0) > 0:
+            labelled.append((predicted, predicted))
+    correct = sum(1 for p, c in labelled if p == c)
+    labels = sorted({x for pair in labelled for x in pair})
+    matrix = [[sum(1 for p, c in labelled if c == row and p == col) for col in labels] for row in labels]
+    high_risk_fp = sum(1 for p, c in labelled if p in HIGH_RISK_INTENTS and c != p)
+    high_risk_cancelled = sum(
+        1 for t in turns if t.get("handler") in HIGH_RISK_INTENTS and t.get("outcome") == "refused"
+        and "cancelled" in str(t.get("reply", "")))
+
+    return {
+        "turns": n,
+        "sessions": len(sessions),
+        "intents": dict(Counter(t.get("intent") for t in turns).most_common()),
+        "rates": {
+            "clarification": round(clarify / n, 4) if n else None,
+            "handoff_per_session": round(handoff_sessions / len(sessions), 4) if sessions else None,
+            "abandonment_per_session": round(abandoned / len(sessions), 4) if sessions else None,
+            "low_confidence_turns": sum(1 for t in turns if float(t.get("confidence", 1)) < 0.6),
+        },
+        "handlers": handlers,
+        "latency_ms": latency,
+        "feedback": {
+            "labelled": len(labelled),
+            "intent_accuracy": round(correct / len(labelled), 4) if labelled else None,
+            "confusion": {"labels": labels, "matrix": matrix},
+            "high_risk_false_positives": high_risk_fp,
+        },
+        "high_risk_cancelled_at_confirmation": high_risk_cancelled,
+    }
+
+
+def render_pngs(report: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Draw the confusion matrix, handler outcomes and stage latencies as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    conf = report["feedback"]["confusion"]
+    if conf["labels"]:
+        fig, ax = plt.subplots(figsize=(1 + 0.6 * len(conf["labels"]), 1 + 0.6 * len(conf["labels"])))
+        ax.imshow(conf["matrix"], cmap="Blues")
+        ax.set_xticks(range(len(conf["labels"])), conf["labels"], rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(conf["labels"])), conf["labels"], fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("correct (feedback)")
+        for i, row in enumerate(conf["matrix"]):
+            for j, v in enumerate(row):
+                if v:
+                    ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+        ax.set_title("Intent confusion from feedback")
+        fig.tight_layout()
+        written.append(out_dir / "confusion.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+
+    if report["handlers"]:
+        names = list(report["handlers"])
+        outcomes = sorted({k for h in report["handlers"].values() for k in h
+                           if k not in {"turns", "success_rate"}})
+        fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(names)))
+        left = [0] * len(names)
+        for outcome in outcomes:
+            vals = [report["handlers"][n].get(outcome, 0) for n in names]
+            ax.barh(names, vals, left=left, label=outcome)
+            left = [a + b for a, b in zip(left, vals)]
+        ax.set_xlabel("completed turns")
+        ax.legend(fontsize=8)
+        ax.set_title("Handler outcomes")
+        fig.tight_layout()
+        written.append(out_dir / "handlers.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+
+    lat = {k: v for k, v in report["latency_ms"].items() if v["p50"] is not None}
+    if lat:
+        stages = [s for s in STAGES if s in lat] + [s for s in lat if s not in STAGES]
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        xs = range(len(stages))
+        ax.bar([x - 0.2 for x in xs], [lat[s]["p50"] for s in stages], width=0.4, label="p50")
+        ax.bar([x + 0.2 for x in xs], [lat[s]["p95"] for s in stages], width=0.4, label="p95")
+        ax.set_xticks(list(xs), stages)
+        ax.set_ylabel("ms")
+        ax.legend()
+        ax.set_title("Latency per stage")
+        fig.tight_layout()
+        written.append(out_dir / "latency.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
+
+
+def collect(settings: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Verified turn records and feedback rows for ``settings``; also the verification summary."""
+    from app.bank.service import BankService
+    from provenance.verify import verify_log
+
+    turns: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"ok": True, "failure_count": 0}
+    if Path(settings.provenance_dir).exists() and any(Path(settings.provenance_dir).iterdir()):
+        v = verify_log(settings.provenance_dir, settings=settings)
+        turns = [r.record for r in v.records if r.type == "turn"]
+        summary = {"ok": v.ok, "failure_count": len(v.failures), "valid_records": v.valid}
+    feedback = [f.model_dump() if hasattr(f, "model_dump") else dict(f)
+                for f in BankService(settings.db_url).list_feedback()]
+    return turns, feedback, summary
