@@ -333,7 +333,7 @@ class Importer:
 
         Raises GraphUnavailable (cursor unchanged) when the server is down, and
         LogVerificationError when a line does not verify (records before it are kept)."""
-        from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+        from neo4j.exceptions import DatabaseError, ServiceUnavailable, SessionExpired, TransientError
 
         cur = Cursor.load(self.cursor_path)
         keys = self._keys(cur)
@@ -355,7 +355,8 @@ class Importer:
                     total += self._commit(session, cur, batch)
                     if progress:
                         progress(total)
-        except (ServiceUnavailable, SessionExpired, TransientError, OSError) as exc:
+        except (ServiceUnavailable, SessionExpired, TransientError, DatabaseError, OSError) as exc:
+            # DatabaseError: ArcadeDB reports a server shutting down mid-statement this way.
             self.close()  # a fresh driver after the outage
             self._schema_done = False
             raise GraphUnavailable(f"graph server at {self.settings.neo4j_uri} unavailable: {exc}; "
@@ -419,6 +420,11 @@ class ContinuousImporter:
                 self.last_error = str(exc)
                 log.error("graph import stopped: %s", exc)
                 backoff = 30.0
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any one failure
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("graph import failed, will retry: %s", self.last_error)
+                self.importer.close()
+                backoff = min(backoff * 2, 30.0)
             self._stop.wait(backoff)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -75,17 +75,24 @@ class GraphServer:
             return False
         return reachable(self.uri, self.user, self.password, self.database)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop our child process (SIGTERM, then SIGKILL); an external server is left alone."""
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop our child process (close its stdin, then SIGTERM, then SIGKILL); an external
+        server is left alone."""
         p = self.process
         if p is None or p.poll() is not None:
             return
-        p.send_signal(signal.SIGTERM)
         try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(10)
+            p.stdin.close()  # the child stops its server cleanly when its stdin closes
+        except (OSError, AttributeError):
+            pass
+        for action in (None, p.terminate, p.kill):
+            if action is not None:
+                action()
+            try:
+                p.wait(timeout if action is None else 10)
+                return
+            except subprocess.TimeoutExpired:
+                continue
 
     def __enter__(self) -> "GraphServer":
         return self
@@ -116,12 +123,12 @@ def start(settings: Any = None, *, data_dir: Path | None = None, port: int | Non
     log_path = data_dir / "server.log"
     http_port = http_port or _free_port()
     cmd = [sys.executable, "-m", "provenance.graph_server", "--root", str(data_dir.resolve()),
-           "--bolt-port", str(port), "--http-port", str(http_port)]
+           "--bolt-port", str(port), "--http-port", str(http_port), "--until-stdin-eof"]
     env = dict(os.environ, SAHAYAK_GRAPH_PASSWORD=password)
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=env,
                                 cwd=str(root), start_new_session=True)
     server = GraphServer(uri, user, password, settings.neo4j_database, proc, log_path)
     deadline = time.monotonic() + timeout
@@ -137,8 +144,9 @@ def start(settings: Any = None, *, data_dir: Path | None = None, port: int | Non
                        + " | ".join(tail.strip().splitlines()[-5:]))
 
 
-def serve(root: Path, bolt: int, http: int, password: str, heap: str = "512m") -> None:
-    """Run the ArcadeDB server with the Bolt plugin in this process until SIGTERM/SIGINT."""
+def serve(root: Path, bolt: int, http: int, password: str, heap: str = "512m", until_stdin_eof: bool = False) -> None:
+    """Run the ArcadeDB server with the Bolt plugin in this process until SIGINT/SIGTERM, or,
+    as a child of :func:`start`, until its stdin closes (so it never outlives its parent)."""
     try:
         from arcadedb_embedded.server import ArcadeDBServer
     except ImportError as exc:
@@ -156,9 +164,17 @@ def serve(root: Path, bolt: int, http: int, password: str, heap: str = "512m") -
         pass
     print(f"graph server ready on bolt://127.0.0.1:{bolt} (http {http}) data {root}", flush=True)
     done = threading.Event()
+    if until_stdin_eof:
+        def watch() -> None:
+            while sys.stdin.buffer.read(1):
+                pass
+            done.set()
+
+        threading.Thread(target=watch, daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    while not done.wait(0.5):  # a timed wait, so signal handlers get to run
+        pass
     server.stop()
     print("graph server stopped", flush=True)
 
@@ -169,9 +185,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bolt-port", type=int, default=7687)
     ap.add_argument("--http-port", type=int, default=2480)
     ap.add_argument("--heap", default=os.environ.get("SAHAYAK_GRAPH_HEAP", "512m"))
+    ap.add_argument("--until-stdin-eof", action="store_true", help="stop when stdin closes (child mode)")
     a = ap.parse_args(argv)
     password = os.environ.get("SAHAYAK_GRAPH_PASSWORD", "sahayak-graph")
-    serve(Path(a.root), a.bolt_port, a.http_port, password, a.heap)
+    serve(Path(a.root), a.bolt_port, a.http_port, password, a.heap, a.until_stdin_eof)
 
 
 if __name__ == "__main__":
