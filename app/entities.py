@@ -621,7 +621,9 @@ def _clean_name(words: list[str]) -> str | None:
         name.append(w)
     if not name:
         return None
-    return " ".join(w if any(ch.isupper() for ch in w) else w.capitalize() for w in name)
+    # "ravi" and "RAVI" → "Ravi"; mixed case as typed ("McKenzie") is kept.
+    return " ".join(w if any(ch.isupper() for ch in w) and not (w.isupper() and len(w) >= 3) else w.capitalize()
+                    for w in name)
 
 
 def _extract_beneficiary(msg: _Message, found: dict[str, Any]) -> None:
