@@ -77,3 +77,30 @@ def test_non_transient_errors_are_not_retried(tmp_path: Path) -> None:
         with_retry(bad)
     assert len(calls) == 1
     engine.dispose()
+
+
+def test_sqlite_write_sessions_serialise_read_modify_write(tmp_path: Path) -> None:
+    """Write sessions begin IMMEDIATE: read-then-write transactions queue instead of failing or losing updates."""
+    from concurrent.futures import ThreadPoolExecutor
+    import time
+
+    from app.bank.db import dispose_engines, get_engine
+
+    url = f"sqlite:///{tmp_path / 'counter.db'}"
+    with get_engine(url).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE counter (n INTEGER)"))
+        conn.execute(sa.text("INSERT INTO counter VALUES (0)"))
+    barrier = threading.Barrier(10)
+
+    def increment(_: int) -> None:
+        barrier.wait()
+        with session_scope(url, write=True) as s:  # no retry helper: the lock alone must suffice
+            n = s.execute(sa.text("SELECT n FROM counter")).scalar_one()
+            time.sleep(0.01)  # widen the window between the read and the write
+            s.execute(sa.text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(increment, range(10)))
+    with session_scope(url) as s:
+        assert s.execute(sa.text("SELECT n FROM counter")).scalar_one() == 10
+    dispose_engines(url)
