@@ -58,8 +58,8 @@ def run_backend(url: str, n: int, threads: int) -> dict:
     transfers, replays = [], []
     for i in tqdm(range(n), desc=f"transfers {url.split(':')[0]}", leave=False):
         key = f"seq-{i}"
-        transfers.append(timed(lambda: bank.transfer(asha.id, "current", payee.id, Decimal("1"), key)))
-        replays.append(timed(lambda: bank.transfer(asha.id, "current", payee.id, Decimal("1"), key)))
+        transfers.append(timed(lambda k=key: bank.transfer(asha.id, "current", payee.id, Decimal("1"), k)))
+        replays.append(timed(lambda k=key: bank.transfer(asha.id, "current", payee.id, Decimal("1"), k)))
 
     def worker(t: int) -> None:
         for i in range(n // 2):

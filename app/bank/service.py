@@ -56,7 +56,6 @@ from app.bank.models import (
     LoanProduct,
     OtpChallenge,
     Transfer,
-    mask_number,
     utcnow,
 )
 from app.bank.security import burn_password_check, hash_otp, new_otp_code, verify_otp_hash, verify_password
@@ -628,8 +627,9 @@ class BankService:
                 ))
                 phone = mask_phone(customer.phone) if customer.phone else "your registered mobile"
                 minutes = max(1, round(ttl / 60))
+                what = description or re.sub(r"[_\s]+", " ", purpose).strip().lower() or "your request"
                 sms = (
-                    f"Your Sahayak OTP for {description or purpose} is {code}. "
+                    f"Your Sahayak OTP for {what} is {code}. "
                     f"Valid {minutes} min. Never share it."
                 )
                 return OtpIssued(challenge_id=challenge_id, expires_at=expires, sms_text=sms, masked_phone=phone), phone

@@ -37,7 +37,8 @@ def test_otp_is_stored_hashed(bank: BankService, asha, seeded_url: str) -> None:
     from app.bank.db import session_scope
     from app.bank.models import OtpChallenge
 
-    issued = bank.issue_otp(asha.id, "transfer", "key-h")
+    issued = bank.issue_otp(asha.id, "Fund_Transfer", "key-h")
+    assert issued.sms_text.startswith("Your Sahayak OTP for fund transfer is ")
     with session_scope(seeded_url) as s:
         stored = s.scalars(sa.select(OtpChallenge.code_hash).where(OtpChallenge.id == issued.challenge_id)).one()
     assert _code(issued.sms_text) not in stored
