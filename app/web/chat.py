@@ -135,6 +135,9 @@ async def _process(text: str) -> None:
         return
     from app.types import MessageEnvelope
 
+    # Buttons of an earlier question must not answer a later one.
+    for msg_id in list((cl.user_session.get("turns") or {}).keys()):
+        await _remove_buttons(msg_id)
     envelope = MessageEnvelope(user_id=user.identifier, session_id=cl.context.session.thread_id,
                                channel="web", text=text)
     try:
@@ -156,7 +159,6 @@ async def _render(result: Any, text: str) -> None:
     for name, body in step_outputs(result):
         async with cl.Step(name=name, type="tool", default_open=False) as step:
             step.output = body
-            step.language = "markdown"
 
     elements: list[cl.Element] = []
     content = result.reply
@@ -167,7 +169,7 @@ async def _render(result: Any, text: str) -> None:
         content += "\n\nSources: " + ", ".join(dict.fromkeys(c["doc_id"] for c in cites))
     sms = result.data.get("sms")
     if result.state == "awaiting_otp" and sms:
-        elements.append(cl.Text(name="Demo SMS", content=f"📱 Demo SMS (in a real bank this goes to your phone):\n\n{sms}",
+        elements.append(cl.Text(name="Demo SMS", content=f"Demo SMS (in a real bank this goes to your phone):\n\n{sms}",
                                 display="inline"))
         content += "\n\nEnter the 6-digit code from the **Demo SMS** below."
     scoring = scoring_of(result)
@@ -176,8 +178,8 @@ async def _render(result: Any, text: str) -> None:
 
     actions: list[cl.Action] = []
     if result.state == "awaiting_confirmation":
-        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes"}, label="✅ Confirm", tooltip="Go ahead"),
-                   cl.Action(name=CANCEL, payload={"answer": "no"}, label="✖ Cancel", tooltip="Don't do it")]
+        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes"}, label="Confirm", icon="check", tooltip="Go ahead"),
+                   cl.Action(name=CANCEL, payload={"answer": "no"}, label="Cancel", icon="x", tooltip="Don't do it")]
     msg = cl.Message(content=content, elements=elements, actions=actions,
                      metadata={"turn_id": result.turn_id, "intent": result.intent})
     await msg.send()
@@ -211,6 +213,8 @@ async def _remove_buttons(for_id: str | None) -> None:
     info = (cl.user_session.get("turns") or {}).get(for_id) if for_id else None
     for name, action_id in (info or {}).get("actions", []):
         await cl.Action(name=name, payload={}, id=action_id, forId=for_id).remove()
+    if info:
+        info["actions"] = []
 
 
 @cl.on_feedback

@@ -155,7 +155,11 @@ def _start_chat(settings: Settings, host: str, port: int, timeout: float, env_ex
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / "chainlit.log"
     env = chainlit_env(settings)
-    env.update({"SAHAYAK_SCORING_HOST": settings.scoring_host, "SAHAYAK_SCORING_PORT": str(settings.scoring_port)})
+    # The chat's own settings must point at the services this stack started.
+    env.update({"SAHAYAK_SCORING_HOST": settings.scoring_host, "SAHAYAK_SCORING_PORT": str(settings.scoring_port),
+                "SAHAYAK_NEO4J_URI": settings.neo4j_uri, "SAHAYAK_GRAPH_ENABLED": str(settings.graph_enabled).lower()})
+    if settings.scoring_url:
+        env["SAHAYAK_SCORING_URL"] = settings.scoring_url
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host, "--port", str(port), "--headless"]
     with open(log_path, "ab") as log_file:
