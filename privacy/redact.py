@@ -32,7 +32,9 @@ label it may be a reference, so it is kept). Labels are looked for in the 40 cha
 a number; the nearest label wins.
 
 Only the digits are replaced, labels stay ("cvv [CVV]"), so redacted text still reads well.
-``redact`` is idempotent. All patterns are linear-time (no nested unbounded repetition).
+``redact`` is idempotent on ordinary text; on adversarial strings with codes, e-mails and
+numbers glued together a second pass may mask a little more (never less). All patterns are
+linear-time (no nested unbounded repetition).
 """
 
 from __future__ import annotations
@@ -94,16 +96,18 @@ def verhoeff_valid(digits: str) -> bool:
 
 # Digit groups separated by one space or dash; classified in Python, so the regex stays linear.
 _RUN = re.compile(r"\+?\d+(?:[ -]\d+)*")
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})(?![A-Za-z0-9-])")
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+@-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})(?![A-Za-z0-9@-])")
 _PAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{5}\d{4}[A-Z](?![A-Za-z0-9])")
 _PAN_ANY_CASE = re.compile(r"\bpan\b(?:\s{0,3}(?:card|no\.?|number|is|:|-|#)){0,4}\s{0,3}([A-Za-z]{5}\d{4}[A-Za-z])(?![A-Za-z0-9])", I)
+# A code ends where the word ends: "cvv 123abc" or "pin 2001-27970@x.in" are something else.
+_CODE_END = r"(?![\dA-Za-z@]|[-_.%+][A-Za-z0-9])"
 _CODE_LABELS = {
     "cvv": re.compile(r"\b(?:cvv2?|cvc2?|cvn|security\s+code|card\s+verification\s+(?:value|code))\b"
-                      r"(?:\s{0,3}(?:no\.?|number|code|is|:|=|-|#)){0,3}\s{0,3}(\d{3,4})(?!\d)", I),
+                      r"(?:\s{0,3}(?:no\.?|number|code|is|:|=|-|#)){0,3}\s{0,3}(\d{3,4})" + _CODE_END, I),
     "otp": re.compile(r"\b(?:otp|one[\s-]?time[\s-]?(?:password|passcode|pin|code)|verification\s+code|passcode)\b"
-                      r"(?:\s{0,3}(?:no\.?|number|code|is|was|:|=|-|#)){0,3}\s{0,3}(\d{4,8})(?!\d)", I),
+                      r"(?:\s{0,3}(?:no\.?|number|code|is|was|:|=|-|#)){0,3}\s{0,3}(\d{4,8})" + _CODE_END, I),
     "pin": re.compile(r"\b(?:m?pin|upi\s+pin|atm\s+pin|card\s+pin)\b(?!\s{0,2}code)"
-                      r"(?:\s{0,3}(?:no\.?|number|is|was|:|=|-|#)){0,3}\s{0,3}(\d{4,6})(?!\d)", I),
+                      r"(?:\s{0,3}(?:no\.?|number|is|was|:|=|-|#)){0,3}\s{0,3}(\d{4,6})" + _CODE_END, I),
 }
 _LABELS = {
     "account": re.compile(r"\b(?:a/c|acct|acc|account|ac\s+no|khata)\b|a/c", I),
@@ -120,10 +124,12 @@ def _label_before(text: str, start: int) -> tuple[str | None, int]:
     """The nearest label in the 40 characters before ``start`` on the same line, and where it ends."""
     offset = max(0, start - 40)
     window = text[offset:start]
-    nl = window.rfind("\n")
-    if nl >= 0:
-        offset += nl + 1
-        window = window[nl + 1:]
+    # A label belongs to the next number only: look no further back than the line start or
+    # the previous number or masked value ("a/c 123 and 4567…" labels 123, not 4567…).
+    cut = max(window.rfind("\n"), *(window.rfind(ch) for ch in "0123456789]*"))
+    if cut >= 0:
+        offset += cut + 1
+        window = window[cut + 1:]
     last = None
     for last in _ANY_LABEL.finditer(window):
         pass
@@ -181,6 +187,10 @@ def _number_spans(text: str) -> list[Span]:
             groups = groups[1:]
         if groups and groups[-1][1] < len(text) and text[groups[-1][1]].isalpha():
             groups = groups[:-1]
+        # The last four digits we leave visible ("XXXX XXXX 1234") were already judged as part of
+        # the masked number: never start a new number with them (keeps redact idempotent).
+        if groups and not plus and text[max(0, groups[0][0] - 5):groups[0][0]] in ("XXXX ", "XXXX-"):
+            groups = groups[1:]
         if not groups:
             continue
         run_label, run_label_end = _label_before(text, groups[0][0] - (1 if plus else 0))
@@ -248,7 +258,9 @@ def _replacement(kind: str, value: str) -> str:
         return f"+91XXXXXX{last4}"
     if kind == "email":
         local, _, domain = value.partition("@")
-        return f"{local[:1]}***@{domain}"
+        # Keep the first letter only: a kept digit could join the digits before it into a new number.
+        first = local[:1] if local[:1].isalpha() else "*"
+        return f"{first}***@{domain}"
     return {"pan": "[PAN]", "cvv": "[CVV]", "otp": "[OTP]", "pin": "[PIN]"}[kind]
 
 
