@@ -63,6 +63,7 @@ _CURRENCY_WORDS = {
     "bucks": "USD", "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "quid": "GBP", "eur": "EUR",
     "euro": "EUR", "euros": "EUR", "aed": "AED", "dirham": "AED", "dirhams": "AED", "jpy": "JPY",
     "yen": "JPY", "sgd": "SGD", "paise": "INR", "paisa": "INR",
+    "रुपये": "INR", "रुपए": "INR", "रुपया": "INR", "रु": "INR",
 }
 _SUBUNIT = {"paise", "paisa"}  # "50 paise" is half a rupee
 _SCALES = {
@@ -129,7 +130,7 @@ _NUM_RE = re.compile(rf"(?<![\d,])(?:{_NUM})(?![\d])")
 _PREFIX_RE = re.compile(r"(?:(?<![a-z])(rs|inr|usd|gbp|eur|aed|sgd|jpy|rupees|rupee)\.?|([₹$£€¥]))\s{0,2}$", I)
 _MULT_WORDS = r"k|thousands?|hazaa?r|hajar|lakhs?|lacs?|crores?|cr|million|mn|billion|bn|hundred|sau"
 _CUR_WORDS = (r"rs\.?|inr|rupees?|rupaye|rupaiye|rupiya|rupiye|rupay|bucks|dollars?|usd|pounds?|quid|gbp|"
-              r"euros?|eur|aed|dirhams?|yen|jpy|sgd|paise|paisa")
+              r"euros?|eur|aed|dirhams?|yen|jpy|sgd|paise|paisa|रुपये|रुपए|रुपया|रु\.?")
 _SUFFIX_RE = re.compile(
     rf"(?:\s{{0,2}}(?P<mult>{_MULT_WORDS})(?![a-z]))?(?:\s{{0,2}}(?P<cur>{_CUR_WORDS})(?![a-z])|\s{{0,2}}(?P<sym>[₹$£€¥]))?", I)
 _COMPOUND_RE = re.compile(rf"\s{{1,3}}(?:and\s{{1,3}})?(?P<num>\d{{1,3}}(?:\.\d{{1,2}})?)\s{{0,2}}(?P<mult>{_MULT_WORDS})(?![a-z])", I)
@@ -139,7 +140,7 @@ _MONEY_CONTEXT = re.compile(
     r"amount|withdraw\w*|deposit\w*|loan|emi|borrow|lend|invest\w*|fd|rd|make\s+it|make\s+that|change\s+it|"
     r"instead|limit|spend|spent|charged?|refund\w*|cashback|worth|cost|price|fees?|salary|income|earn\w*|"
     r"how\s+much|rupees?|rupaye|paise|bucks|dollars?|pounds?|euros?|inr|rs|credit(?:ed)?|debit(?:ed)?|"
-    r"balance|above|below|more\s+than|less\s+than|upto|up\s+to)\b", I)
+    r"balance|above|below|more\s+than|less\s+than|upto|up\s+to)\b|भेज|ट्रांसफर|रुपय|रुपए|पैसे|भुगतान", I)
 _CORRECTION = re.compile(r"\b(?:make\s+it|make\s+that|change\s+(?:it\s+)?to|instead|actually|rather|sorry|"
                          r"correction|i\s+meant|nahi|nahin)\b|^\s*no\b", I)
 _NEGATED = re.compile(r"\b(?:not|nahi|nahin)\s{1,3}(?:rs\.?\s?|₹\s?)?$", I)
@@ -598,7 +599,9 @@ _KO_NAME = re.compile(rf"((?:{_NAME}\s{{1,3}})?{_NAME})\s{{1,3}}ko\b", I)
 _PAYEE_NAME = re.compile(
     rf"\b(?:beneficiary|payee)(?:\s{{1,3}}name)?\s{{0,3}}(?:is|:|-)\s{{0,3}}((?:{_NAME})(?:\s{{1,3}}{_NAME}){{0,2}})"
     rf"|\badd\s{{1,3}}((?:{_NAME})(?:\s{{1,3}}{_NAME}){{0,2}})\s{{1,3}}as\s{{1,3}}(?:a\s{{1,3}})?(?:new\s{{1,3}})?(?:beneficiary|payee)", I)
-_PAY_CONTEXT = re.compile(rf"\b{_PAY_VERB}\b|\bbhej\w*|\bde\s+do\b|\bdedo\b|\bbhejo\b", I)
+_PAY_CONTEXT = re.compile(rf"\b{_PAY_VERB}\b|\bbhej\w*|\bde\s+do\b|\bdedo\b|\bbhejo\b|भेज|ट्रांसफर|भुगतान", I)
+_KO_NAME_DEVANAGARI = re.compile(r"(?<![\u0900-\u097f])([\u0900-\u097f]{2,20})\s{1,3}को(?![\u0900-\u097f])")
+_DEVANAGARI_STOP = frozenset("मुझे मुझको उसको उनको इसको इनको हमको किसको सबको आपको".split())
 
 
 def _clean_name(words: list[str]) -> str | None:
@@ -651,6 +654,10 @@ def _extract_beneficiary(msg: _Message, found: dict[str, Any]) -> None:
         name = _clean_name(words)
         if name:
             found["beneficiary"] = name
+            return
+    for m in _KO_NAME_DEVANAGARI.finditer(text):
+        if m.group(1) not in _DEVANAGARI_STOP:
+            found["beneficiary"] = m.group(1)
             return
     for m in _KO_NAME.finditer(text):
         words = m.group(1).split()
