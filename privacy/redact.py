@@ -29,7 +29,8 @@ support needs it), amounts (``₹1,20,000``), dates, times, pincodes, order and 
 numbers (``order #4021 8812``, ``TXN20261124ABC``), short numbers, and long digit strings with
 no label that fail Luhn (an unlabelled 16-digit non-Luhn number is not a card; without a
 label it may be a reference, so it is kept). Labels are looked for in the 40 characters before
-a number; the nearest label wins.
+a number on the same line, no further back than the previous number or masked value (a label
+belongs to the next number only); the nearest label wins.
 
 Only the digits are replaced, labels stay ("cvv [CVV]"), so redacted text still reads well.
 ``redact`` is idempotent on ordinary text; on adversarial strings with codes, e-mails and
