@@ -115,6 +115,14 @@ def dataset_hash(path: str | os.PathLike[str]) -> str:
     return file_sha256(p)
 
 
+def pseudonym(settings: Any, value: str | None, prefix: str) -> str | None:
+    """The installation's keyed HMAC pseudonym of a session (``s_``) or user (``u_``) id."""
+    if value is None:
+        return None
+    key = pseudonym_key(settings)
+    return prefix + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:20]
+
+
 # ---------------------------------------------------------------------------------------
 # writer state
 # ---------------------------------------------------------------------------------------

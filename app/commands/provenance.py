@@ -175,3 +175,230 @@ def export_cmd(
         typer.echo(f"wrote {out}")
     else:
         typer.echo(text)
+
+
+# --------------------------------------------------------------------------------------
+# graph
+# --------------------------------------------------------------------------------------
+@graph_app.command("serve")
+def graph_serve(
+    follow: bool = typer.Option(True, "--import/--no-import", help="Keep the graph caught up with the log while serving."),
+) -> None:
+    """Run the embedded Bolt graph server (ArcadeDB) on settings.neo4j_uri until Ctrl-C."""
+    import time
+
+    from provenance import graph_server
+    from provenance.graph import ContinuousImporter
+
+    settings = _settings()
+    server = graph_server.start(settings, reuse=False)
+    typer.echo(f"graph server on {server.uri} (user {settings.neo4j_user}); data {Path(settings.home) / 'graph'}; "
+               f"log {server.log_path}; Ctrl-C to stop")
+    imp = ContinuousImporter(settings).start() if follow else None
+    try:
+        while server.process.poll() is None:
+            time.sleep(1)
+        raise SahayakError(f"graph server exited with code {server.process.returncode}; see {server.log_path}")
+    except KeyboardInterrupt:
+        typer.echo("stopping graph server")
+    finally:
+        if imp:
+            imp.stop()
+        server.stop()
+
+
+@graph_app.command("import")
+def graph_import(
+    reset: bool = typer.Option(False, "--reset", help="Re-import from the beginning (idempotent)."),
+    follow: bool = typer.Option(False, "--follow", help="Keep importing new records until Ctrl-C."),
+    batch: int = typer.Option(500, "--batch", help="Records per transaction."),
+) -> None:
+    """Verify and import the provenance log into the graph (Bolt; settings.neo4j_uri)."""
+    import time
+
+    from rich.progress import Progress
+
+    from provenance.graph import GraphUnavailable, Importer
+
+    settings = _settings()
+    imp = Importer(settings, batch_size=batch)
+    if reset:
+        imp.reset_cursor()
+    try:
+        with Progress(transient=True) as prog:
+            task = prog.add_task("importing", total=None)
+            t0 = time.perf_counter()
+            n = imp.run_once(progress=lambda k: prog.update(task, completed=k))
+            dt = time.perf_counter() - t0
+        typer.echo(f"imported {n} records in {dt:.1f}s; graph now: {json.dumps(imp.counts())}")
+        while follow:
+            time.sleep(2)
+            try:
+                k = imp.run_once()
+                if k:
+                    typer.echo(f"imported {k} new records")
+            except GraphUnavailable as exc:
+                typer.echo(f"waiting for the graph: {exc}", err=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        imp.close()
+
+
+@graph_app.command("status")
+def graph_status() -> None:
+    """Is the graph reachable, what does it hold, and how far has the import got?"""
+    from provenance.graph import CURSOR_NAME, Importer
+
+    settings = _settings()
+    cur_path = settings.provenance_dir / CURSOR_NAME
+    cursor = json.loads(cur_path.read_text()) if cur_path.exists() else {}
+    imp = Importer(settings)
+    try:
+        counts = imp.counts()
+        up = True
+    except Exception as exc:  # noqa: BLE001 - status reports, never fails
+        counts, up = {"error": str(exc)}, False
+    finally:
+        imp.close()
+    _echo_json({"uri": settings.neo4j_uri, "reachable": up, "counts": counts,
+                "cursor": {k: cursor.get(k) for k in ("segment", "line", "next_seq", "imported")}})
+
+
+# --------------------------------------------------------------------------------------
+# audit
+# --------------------------------------------------------------------------------------
+def _show(rows, as_json: bool, title: str) -> None:
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = rows if isinstance(rows, list) else [rows]
+    con = Console()
+    if not rows:
+        con.print(f"{title}: none")
+        return
+    t = Table(*rows[0].keys(), title=title, show_lines=False)
+    for r in rows:
+        t.add_row(*[(json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else str(v))[:80]
+                    for v in r.values()])
+    con.print(t)
+
+
+def _audit():
+    from provenance.queries import Audit
+
+    return Audit(_settings())
+
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+@audit_app.command("datasets")
+def audit_datasets(as_json: bool = JSON_OPT) -> None:
+    """Datasets with their SHA-256."""
+    with _audit() as a:
+        _show(a.datasets(), as_json, "datasets")
+
+
+@audit_app.command("models")
+def audit_models(as_json: bool = JSON_OPT) -> None:
+    """Models with hyper-parameters, metrics and git commit."""
+    with _audit() as a:
+        _show(a.models(), as_json, "models")
+
+
+@audit_app.command("datasets-per-model")
+def audit_dpm(as_json: bool = JSON_OPT) -> None:
+    """Which datasets each model was trained on."""
+    with _audit() as a:
+        _show(a.datasets_per_model(), as_json, "datasets per model")
+
+
+@audit_app.command("inferences")
+def audit_inferences(limit: int = typer.Option(20, "--limit"), as_json: bool = JSON_OPT) -> None:
+    """Latest turns with (redacted) input and output."""
+    with _audit() as a:
+        _show(a.inferences(limit), as_json, "inferences")
+
+
+@audit_app.command("lineage")
+def audit_lineage(limit: int = typer.Option(20, "--limit"), as_json: bool = JSON_OPT,
+                  turn: Optional[str] = typer.Option(None, "--turn", help="Render this turn's lineage graph."),
+                  out: Path = typer.Option(Path("lineage.png"), "--out", "-o", help="PNG or SVG file for --turn.")) -> None:
+    """Full lineage dataset → model → turn (or render one turn's lineage graph with --turn)."""
+    from provenance.queries import render_lineage
+
+    with _audit() as a:
+        if turn:
+            typer.echo(f"wrote {render_lineage(a, turn, out)}")
+            return
+        _show(a.lineage(limit), as_json, "lineage")
+
+
+@audit_app.command("multi-dataset-models")
+def audit_multi(as_json: bool = JSON_OPT) -> None:
+    """Models trained on more than one dataset."""
+    with _audit() as a:
+        _show(a.multi_dataset_models(), as_json, "models trained on several datasets")
+
+
+@audit_app.command("orphan-models")
+def audit_orphans(as_json: bool = JSON_OPT) -> None:
+    """Models without dataset provenance."""
+    with _audit() as a:
+        _show(a.models_without_datasets(), as_json, "models without dataset provenance")
+
+
+@audit_app.command("session")
+def audit_session(session: str = typer.Argument(..., help="Session id or its pseudonym (s_…)."),
+                  as_json: bool = JSON_OPT,
+                  verify: bool = typer.Option(False, "--verify", help="Also verify signatures, chain and inclusion.")) -> None:
+    """A session's timeline of turns and events."""
+    from provenance.queries import verify_session
+
+    with _audit() as a:
+        rows = a.session_timeline(session)
+    if verify:
+        res = verify_session(session, _settings())
+        checks = {r["record_id"]: r for r in res["records"]}
+        for r in rows:
+            c = next((x for x in checks.values() if x["turn_id"] == r["id"] or x["record_id"] == r["id"]), None)
+            r["verified"] = bool(c and c["signature_ok"] and c["chain_ok"] and c["included"])
+    _show(rows, as_json, f"session {session}")
+
+
+@audit_app.command("why")
+def audit_why(turn_id: str = typer.Argument(...), as_json: bool = JSON_OPT) -> None:
+    """Why did the bot say this: the turn, its passages and documents, models and their datasets."""
+    with _audit() as a:
+        res = a.why(turn_id)
+    if as_json:
+        _echo_json(res)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    kv = Table("field", "value", title=f"turn {turn_id}")
+    for k, v in res["turn"].items():
+        kv.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))
+    Console().print(kv)
+    _show(res["passages"], False, "retrieved passages")
+    _show(res["models"], False, "models and their datasets")
+
+
+@audit_app.command("handoffs")
+def audit_handoffs(limit: int = typer.Option(50, "--limit"), as_json: bool = JSON_OPT) -> None:
+    """Hand-offs to staff."""
+    with _audit() as a:
+        _show(a.handoffs(limit), as_json, "hand-offs")
+
+
+@audit_app.command("low-confidence")
+def audit_low(threshold: Optional[float] = typer.Option(None, "--threshold", help="Default: settings.clarify_threshold."),
+              limit: int = typer.Option(50, "--limit"), as_json: bool = JSON_OPT) -> None:
+    """Turns whose intent confidence was below the threshold."""
+    with _audit() as a:
+        _show(a.low_confidence(threshold, limit), as_json, "low-confidence turns")

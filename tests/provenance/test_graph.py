@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -12,45 +11,6 @@ import pytest
 from tests.provenance.conftest import turn_fields
 
 pytestmark = pytest.mark.graph
-
-
-class _Holder:
-    server = None
-    port = 0
-    data_dir: Path | None = None
-
-
-@pytest.fixture(scope="session")
-def bolt_server(tmp_path_factory: pytest.TempPathFactory):
-    """The embedded ArcadeDB Bolt server for the whole test session (a failure to start fails)."""
-    from app.settings import get_settings, reset_settings
-    from provenance import graph_server
-
-    holder = _Holder()
-    holder.port = graph_server._free_port()
-    holder.data_dir = tmp_path_factory.mktemp("graph")
-    os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
-    reset_settings()
-    try:
-        holder.server = graph_server.start(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"embedded Bolt graph server (arcadedb-embedded) could not start: {exc}")
-    yield holder
-    holder.server.stop()
-
-
-@pytest.fixture()
-def graph(bolt_server, fresh_home: Path):
-    """An empty graph and settings pointing at it."""
-    from app.settings import get_settings, reset_settings
-    from provenance.graph import driver
-
-    os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{bolt_server.port}"
-    reset_settings()
-    settings = get_settings()
-    with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
-        s.run("MATCH (n) DETACH DELETE n").consume()
-    return settings
 
 
 def _fill(tracker, n: int, sessions: int = 4, start: int = 0) -> None:

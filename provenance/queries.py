@@ -1,0 +1,293 @@
+"""Staff audit queries over the provenance graph (a Cypher library + plain-dict functions).
+
+The staff console and ``sahayak audit …`` call :class:`Audit`; every method returns plain
+dicts/lists (JSON-ready). The Cypher uses only what both Neo4j 5 and ArcadeDB accept
+(no pattern predicates in WHERE, no APOC): OPTIONAL MATCH + count/collect instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.errors import SahayakError
+
+# The seed's queries first, then the staff ones.
+QUERIES: dict[str, str] = {
+    "datasets": """MATCH (d:Dataset) RETURN d.id AS sha256, d.path AS path, d.description AS description,
+        d.timestamp AS recorded_at ORDER BY d.timestamp""",
+    "models": """MATCH (m:Model) WHERE m.recorded = true
+        RETURN m.id AS model, m.name AS name, m.version AS version, m.hyperparameters AS hyperparameters,
+        m.metrics AS metrics, m.git_commit AS git_commit, m.timestamp AS recorded_at ORDER BY m.timestamp""",
+    "datasets_per_model": """MATCH (m:Model) OPTIONAL MATCH (d:Dataset)-[:USED_IN]->(m)
+        RETURN m.id AS model, collect(d.id) AS datasets, collect(d.path) AS paths ORDER BY model""",
+    "inferences": """MATCH (t:Turn) RETURN t.id AS turn_id, t.timestamp AS timestamp, t.session AS session,
+        t.intent AS intent, t.confidence AS confidence, t.input AS input, t.reply AS output, t.outcome AS outcome
+        ORDER BY t.seq DESC LIMIT $limit""",
+    "lineage": """MATCH (d:Dataset)-[:USED_IN]->(m:Model)-[:GENERATED]->(t:Turn)
+        RETURN d.id AS dataset, d.path AS dataset_path, m.id AS model, t.id AS turn_id, t.intent AS intent,
+        t.timestamp AS timestamp ORDER BY t.seq DESC LIMIT $limit""",
+    "multi_dataset_models": """MATCH (d:Dataset)-[:USED_IN]->(m:Model) WITH m, count(d) AS n, collect(d.path) AS paths
+        WHERE n > 1 RETURN m.id AS model, n AS datasets, paths ORDER BY n DESC, model""",
+    "models_without_datasets": """MATCH (m:Model) OPTIONAL MATCH (d:Dataset)-[:USED_IN]->(m)
+        WITH m, count(d) AS n WHERE n = 0 RETURN m.id AS model, m.name AS name, coalesce(m.recorded, false) AS recorded
+        ORDER BY model""",
+    "session_timeline": """MATCH (t:Turn)-[:IN_SESSION]->(s:Session {id: $session})
+        RETURN 'turn' AS kind, t.id AS id, t.seq AS seq, t.timestamp AS timestamp, t.intent AS intent,
+        t.confidence AS confidence, t.handler AS handler, t.outcome AS outcome, t.input AS input, t.reply AS reply
+        ORDER BY t.seq""",
+    "session_events": """MATCH (e:Event)-[:IN_SESSION]->(s:Session {id: $session})
+        RETURN 'event' AS kind, e.id AS id, e.seq AS seq, e.timestamp AS timestamp, e.kind AS event,
+        e.detail AS detail ORDER BY e.seq""",
+    "why_turn": """MATCH (t:Turn {id: $turn_id}) RETURN t.id AS turn_id, t.seq AS seq, t.record_id AS record_id,
+        t.timestamp AS timestamp, t.session AS session, t.intent AS intent, t.confidence AS confidence,
+        t.handler AS handler, t.outcome AS outcome, t.input AS input, t.reply AS reply,
+        t.entities AS entities, t.prompt_hash AS prompt_hash, t.scoring_request_id AS scoring_request_id,
+        t.model_versions AS model_versions""",
+    "why_passages": """MATCH (t:Turn {id: $turn_id})-[r:RETRIEVED]->(p:Passage) OPTIONAL MATCH (p)-[:PART_OF]->(d:Document)
+        RETURN p.id AS chunk_id, p.chunk_hash AS chunk_hash, d.id AS doc_id, d.title AS title, r.rank AS rank,
+        r.score AS score, r.scores AS scores ORDER BY r.rank""",
+    "why_models": """MATCH (m:Model)-[:GENERATED]->(t:Turn {id: $turn_id}) OPTIONAL MATCH (d:Dataset)-[:USED_IN]->(m)
+        RETURN m.id AS model, m.role AS role, m.hyperparameters AS hyperparameters, m.git_commit AS git_commit,
+        collect(d.id) AS datasets, collect(d.path) AS dataset_paths ORDER BY model""",
+    "handoffs": """MATCH (e:Event) WHERE e.kind = 'handoff' OPTIONAL MATCH (e)-[:HANDLED_BY]->(a:Agent)
+        RETURN e.id AS event_id, e.timestamp AS timestamp, e.session AS session, e.turn_id AS turn_id,
+        a.name AS staff, e.detail AS detail ORDER BY e.seq DESC LIMIT $limit""",
+    "low_confidence": """MATCH (t:Turn) WHERE t.confidence < $threshold
+        RETURN t.id AS turn_id, t.timestamp AS timestamp, t.session AS session, t.intent AS intent,
+        t.confidence AS confidence, t.input AS input, t.reply AS reply, t.outcome AS outcome
+        ORDER BY t.confidence ASC, t.seq DESC LIMIT $limit""",
+    "graph_for_turn": """MATCH (t:Turn {id: $turn_id}) OPTIONAL MATCH (t)-[:RETRIEVED]->(p:Passage)
+        OPTIONAL MATCH (p)-[:PART_OF]->(doc:Document) OPTIONAL MATCH (m:Model)-[:GENERATED]->(t)
+        OPTIONAL MATCH (d:Dataset)-[:USED_IN]->(m) OPTIONAL MATCH (t)-[:IN_SESSION]->(s:Session)
+        OPTIONAL MATCH (t)-[:HANDLED_BY]->(a:Agent)
+        RETURN t.id AS turn, t.intent AS intent, collect(DISTINCT p.id) AS passages,
+        collect(DISTINCT [p.id, doc.id]) AS part_of, collect(DISTINCT m.id) AS models,
+        collect(DISTINCT [d.path, m.id]) AS used_in, collect(DISTINCT s.id) AS sessions,
+        collect(DISTINCT a.id) AS agents""",
+}
+
+# Fields stored as JSON text in the graph (graph properties cannot be maps); decoded on the way out.
+_JSON_FIELDS = {"hyperparameters", "metrics", "entities", "model_versions", "scores", "detail"}
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if k in _JSON_FIELDS and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+        out[k] = v
+    return out
+
+
+class Audit:
+    """Read-only audit queries (one driver per instance; use as a context manager)."""
+
+    def __init__(self, settings: Any = None) -> None:
+        if settings is None:
+            from app.settings import get_settings
+
+            settings = get_settings()
+        self.settings = settings
+        self._driver = None
+
+    def __enter__(self) -> "Audit":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def run(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a named query from :data:`QUERIES` and return its rows as dicts."""
+        from neo4j.exceptions import ServiceUnavailable
+
+        from provenance.graph import driver
+
+        if self._driver is None:
+            self._driver = driver(self.settings)
+        try:
+            with self._driver.session(database=self.settings.neo4j_database) as s:
+                return [_decode(r.data()) for r in s.run(QUERIES[name], **params)]
+        except ServiceUnavailable as exc:
+            raise SahayakError(f"graph server at {self.settings.neo4j_uri} is not reachable; "
+                               f"start it with `sahayak graph serve`") from exc
+
+    def session_id(self, session: str) -> str:
+        """Accept a raw session id or its pseudonym (``s_…``)."""
+        if session.startswith("s_"):
+            return session
+        from provenance.tracker import pseudonym
+
+        return pseudonym(self.settings, session, "s_")
+
+    # --- the seed's queries -----------------------------------------------------------
+    def datasets(self) -> list[dict]:
+        return self.run("datasets")
+
+    def models(self) -> list[dict]:
+        return self.run("models")
+
+    def datasets_per_model(self) -> list[dict]:
+        return self.run("datasets_per_model")
+
+    def inferences(self, limit: int = 50) -> list[dict]:
+        return self.run("inferences", limit=limit)
+
+    def lineage(self, limit: int = 50) -> list[dict]:
+        return self.run("lineage", limit=limit)
+
+    def multi_dataset_models(self) -> list[dict]:
+        return self.run("multi_dataset_models")
+
+    def models_without_datasets(self) -> list[dict]:
+        return self.run("models_without_datasets")
+
+    # --- staff queries ----------------------------------------------------------------
+    def session_timeline(self, session: str) -> list[dict]:
+        """Turns and events of one session, in log order."""
+        sid = self.session_id(session)
+        rows = self.run("session_timeline", session=sid) + self.run("session_events", session=sid)
+        return sorted(rows, key=lambda r: (r.get("seq") is None, r.get("seq")))
+
+    def why(self, turn_id: str) -> dict[str, Any]:
+        """Why did the bot say this: turn → passages → documents, and turn ← models ← datasets."""
+        turn = self.run("why_turn", turn_id=turn_id)
+        if not turn:
+            raise SahayakError(f"turn {turn_id} is not in the graph (run `sahayak graph import`)")
+        return {"turn": turn[0], "passages": self.run("why_passages", turn_id=turn_id),
+                "models": self.run("why_models", turn_id=turn_id)}
+
+    def handoffs(self, limit: int = 50) -> list[dict]:
+        return self.run("handoffs", limit=limit)
+
+    def low_confidence(self, threshold: float | None = None, limit: int = 50) -> list[dict]:
+        th = self.settings.clarify_threshold if threshold is None else threshold
+        return self.run("low_confidence", threshold=float(th), limit=limit)
+
+    def turn_graph(self, turn_id: str) -> dict[str, Any]:
+        rows = self.run("graph_for_turn", turn_id=turn_id)
+        if not rows:
+            raise SahayakError(f"turn {turn_id} is not in the graph")
+        return rows[0]
+
+
+def verify_session(session: str, settings: Any = None) -> dict[str, Any]:
+    """Verify one session's records from the signed log, for display next to the timeline.
+
+    For each turn/event of the session: signature ✓, chain link ✓ and a Merkle inclusion
+    proof against the latest checkpoint covering it ✓ (or ``None`` when not checkpointed yet)."""
+    from provenance.merkle import inclusion_proof, verify_inclusion
+    from provenance.tracker import pseudonym
+    from provenance.verify import verify_log
+
+    if settings is None:
+        from app.settings import get_settings
+
+        settings = get_settings()
+    sid = session if session.startswith("s_") else pseudonym(settings, session, "s_")
+    v = verify_log(settings.provenance_dir, settings=settings)
+    failed_lines = {(Path(f.file).name, f.line) for f in v.failures}
+    out = []
+    for idx, r in enumerate(v.records):
+        if r.record.get("session") != sid:
+            continue
+        index = r.seq - v.first_seq
+        cp = next((c for c in reversed(v.checkpoints) if c["tree_size"] > index), None)
+        included = None
+        if cp is not None:
+            proof = inclusion_proof(index, v.leaves[: cp["tree_size"]])
+            included = verify_inclusion(index, cp["tree_size"], v.leaves[index], proof, bytes.fromhex(cp["root_hash"]))
+        out.append({"record_id": r.record_id, "type": r.type, "turn_id": r.record.get("turn_id"),
+                    "kind": r.record.get("kind"), "timestamp": r.record.get("timestamp"), "file": r.file,
+                    "line": r.line, "signature_ok": r.signature_ok and (r.file, r.line) not in failed_lines,
+                    "chain_ok": r.chain_ok, "included": included,
+                    "checkpoint_tree_size": cp["tree_size"] if cp else None})
+    # Lines that failed verification are not records, but the session must still show them.
+    folder = Path(settings.provenance_dir)
+    for f in v.failures:
+        claimed = _claimed_record(folder / Path(f.file).name, f.line)
+        if claimed and claimed.get("session") == sid:
+            out.append({"record_id": claimed.get("record_id"), "type": claimed.get("type"),
+                        "turn_id": claimed.get("turn_id"), "kind": claimed.get("kind"),
+                        "timestamp": claimed.get("timestamp"), "file": Path(f.file).name, "line": f.line,
+                        "signature_ok": f.kind not in ("signature", "hash", "parse", "schema"),
+                        "chain_ok": f.kind != "chain", "included": False if f.kind == "checkpoint" else None,
+                        "failure": f"{f.kind}: {f.detail}"})
+    out.sort(key=lambda x: (x["file"], x["line"]))
+    ok = all(x["signature_ok"] and x["chain_ok"] and x["included"] is not False and "failure" not in x for x in out)
+    return {"session": sid, "records": out, "ok": ok and bool(out), "log_ok": v.ok,
+            "log_failures": len(v.failures)}
+
+
+def _claimed_record(path: Path, line_no: int) -> dict[str, Any] | None:
+    """What a (possibly tampered) log line claims to be, without trusting it."""
+    try:
+        with open(path, "rb") as fh:
+            for i, raw in enumerate(fh, start=1):
+                if i == line_no:
+                    return json.loads(json.loads(raw)["signed_data"])["record"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def render_lineage(audit: Audit, turn_id: str, path: str | Path) -> Path:
+    """Draw the lineage of one turn (datasets → models → turn → passages → documents) as PNG or SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    g = audit.turn_graph(turn_id)
+    G = nx.DiGraph()
+    kinds: dict[str, str] = {}
+
+    def node(name: Any, kind: str) -> str | None:
+        if not name:
+            return None
+        key = f"{kind}:{name}"
+        G.add_node(key, label=f"{kind}\n{str(name)[:28]}")
+        kinds[key] = kind
+        return key
+
+    t = node(g["turn"], "Turn")
+    for s in g["sessions"]:
+        G.add_edge(t, node(s, "Session"), label="IN_SESSION")
+    for a in g["agents"]:
+        G.add_edge(t, node(a, "Agent"), label="HANDLED_BY")
+    for p in g["passages"]:
+        G.add_edge(t, node(p, "Passage"), label="RETRIEVED")
+    for p, d in g["part_of"]:
+        if p and d:
+            G.add_edge(node(p, "Passage"), node(d, "Document"), label="PART_OF")
+    for m in g["models"]:
+        G.add_edge(node(m, "Model"), t, label="GENERATED")
+    for d, m in g["used_in"]:
+        if d and m:
+            G.add_edge(node(d, "Dataset"), node(m, "Model"), label="USED_IN")
+    layer = {"Dataset": 0, "Model": 1, "Turn": 2, "Session": 3, "Agent": 3, "Passage": 3, "Document": 4}
+    for n in G.nodes:
+        G.nodes[n]["layer"] = layer[kinds[n]]
+    pos = nx.multipartite_layout(G, subset_key="layer")
+    colors = {"Dataset": "#8dd3c7", "Model": "#fdb462", "Turn": "#fb8072", "Session": "#bebada",
+              "Agent": "#80b1d3", "Passage": "#b3de69", "Document": "#fccde5"}
+    fig, ax = plt.subplots(figsize=(12, 6))
+    nx.draw_networkx(G, pos, ax=ax, labels=nx.get_node_attributes(G, "label"), node_size=2600, font_size=7,
+                     node_color=[colors[kinds[n]] for n in G.nodes], arrows=True)
+    nx.draw_networkx_edge_labels(G, pos, edge_labels=nx.get_edge_attributes(G, "label"), font_size=6, ax=ax)
+    ax.set_title(f"Lineage of turn {turn_id}")
+    ax.axis("off")
+    path = Path(path)
+    fig.savefig(path, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path
