@@ -67,7 +67,7 @@ _CURRENCY_WORDS = {
 }
 _SUBUNIT = {"paise", "paisa"}  # "50 paise" is half a rupee
 _SCALES = {
-    "k": 1e3, "thousand": 1e3, "thousands": 1e3, "hazaar": 1e3, "hazar": 1e3, "hajar": 1e3, "hazaar": 1e3,
+    "k": 1e3, "thousand": 1e3, "thousands": 1e3, "hazaar": 1e3, "hazar": 1e3, "hajar": 1e3,
     "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "crore": 1e7, "crores": 1e7, "cr": 1e7,
     "million": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "hundred": 1e2, "sau": 1e2,
 }
