@@ -1,0 +1,341 @@
+"""Provenance benchmark: signing, verification, graph import, tamper detection, outage.
+
+Prints one JSON report (last line). Each speed has a same-run baseline so numbers stay
+comparable when other processes load the 2 shared cores (the load average is recorded):
+
+* ``sign``: records/s through the real tracker (redact, pseudonymise, sign, chain, write,
+  checkpoint) with Ed25519 and RSA-PSS-2048; baseline = the same pipeline with a no-op signer.
+* ``verify``: records/s of ``verify_log``; baseline = JSON parse + SHA-256 per line only.
+* ``graph``: turns/s imported over Bolt into the embedded ArcadeDB server with the batched
+  importer; baseline = the naive one-MERGE-per-node-and-relation form on the same rows.
+* every speed is also given per CPU-second (``*_per_cpu_s``): with other work on the two
+  shared cores, wall-clock rates understate what one free core does.
+* ``bytes_per_turn``: log bytes / turn records (checkpoints included).
+* ``tamper``: detection rate and "right first line" rate over random tamper cases.
+* ``outage``: stop the graph server mid-run, keep writing, restart; turns lost (must be 0).
+
+    nice -n 10 .venv/bin/python bench/provenance.py [--turns 3000] [--no-graph] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _turn(i: int, session: str) -> dict:
+    return dict(
+        turn_id=f"bench-{i}", session_id=session, user_id="asha", channel="web",
+        text=f"please send 2500 rupees to Ravi, my number is 98765 43210 ({i})",
+        chatml=[{"role": "system", "content": "You are Sahayak"}, {"role": "user", "content": "send 2500"}],
+        intent="Transfer_Money", confidence=0.5 + (i % 50) / 100, entities={"amount": {"value": 2500.0, "currency": "INR"}},
+        handler="transfer_money", outcome="success", state="done", reply="Sent ₹2,500 to Ravi.",
+        passages=[{"doc_id": "fees", "chunk_id": f"fees#{i % 7}", "chunk_hash": f"h{i % 7}",
+                   "scores": {"bm25": 3.1, "dense": 0.7, "rerank": 0.9}}],
+        scoring_request_id=None, latency_ms=40.0, model_versions={"intent": "intents@1"}, timestamp=None)
+
+
+def _home(tmp: Path, name: str, **env: str):
+    from app.settings import get_settings, reset_settings
+
+    home = tmp / name
+    os.environ["SAHAYAK_HOME"] = str(home)
+    for k, v in env.items():
+        os.environ[f"SAHAYAK_{k.upper()}"] = v
+    reset_settings()
+    return get_settings()
+
+
+class _NoSign:
+    key_id, alg = "nosign", "ed25519"
+
+    def sign(self, data: bytes) -> bytes:
+        return b"\0" * 64
+
+
+def bench_sign(tmp: Path, n: int, alg: str, nosign: bool = False) -> dict:
+    from provenance.tracker import Tracker
+
+    settings = _home(tmp, f"sign-{alg}-{nosign}", signing_algorithm=alg, checkpoint_every="100")
+    t = Tracker(settings)
+    if nosign:
+        t._signer = _NoSign()
+    t.record_event("warmup")
+    t.flush()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(n):
+        t.record_turn(**_turn(i, f"s{i % 40}"))
+    enqueue = time.perf_counter() - t0
+    t.flush()
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    t.close()
+    size = sum(p.stat().st_size for p in settings.provenance_dir.glob("segment-*.jsonl"))
+    return {"records": n, "seconds": round(dt, 3), "records_per_s": round(n / dt, 1),
+            "records_per_cpu_s": round(n / cpu, 1), "enqueue_us_per_record": round(enqueue / n * 1e6, 2), "log_bytes": size,
+            "folder": str(settings.provenance_dir), "settings": settings}
+
+
+def bench_seal(tmp: Path, n: int, alg: str) -> dict:
+    """The writer's core on one thread: sign + chain + Merkle leaf + append, over pre-built records
+    (redaction and pseudonymisation excluded; they are measured end to end above)."""
+    from provenance.keys import Signer, generate_private, key_id_of
+    from provenance.merkle import Frontier
+    from provenance.records import GENESIS_HASH, base_record, seal
+
+    priv = generate_private(alg)
+    signer = Signer(key_id_of(priv.public_key()), "ed25519" if alg == "ed25519" else "rsa-pss", priv)
+    recs = []
+    for i in range(n):
+        r = base_record("turn")
+        f = _turn(i, "s")
+        r.update({k: v for k, v in f.items() if k not in ("chatml", "timestamp", "text", "session_id", "user_id")})
+        r.update({"input": f["text"], "session": "s_x", "user": "u_x", "prompt_hash": "0" * 64})
+        recs.append(r)
+
+    def run(sig) -> float:
+        fr, prev = Frontier(), GENESIS_HASH
+        path = tmp / f"seal-{alg}-{sig.key_id}.jsonl"
+        t0, c0 = time.perf_counter(), time.process_time()
+        with open(path, "wb") as fh:
+            for seq, r in enumerate(recs):
+                line, prev, leaf = seal(r, seq, prev, sig)
+                fr.append(leaf)
+                fh.write(line.encode() + b"\n")
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    dt, cpu = run(signer)
+    base, base_cpu = run(_NoSign())
+    return {"records": n, "records_per_s": round(n / dt, 1), "records_per_cpu_s": round(n / cpu, 1),
+            "baseline_no_signature_per_s": round(n / base, 1),
+            "baseline_no_signature_per_cpu_s": round(n / base_cpu, 1)}
+
+
+def bench_verify(folder: Path, settings) -> dict:
+    from provenance.canonical import sha256_hex
+    from provenance.verify import verify_log
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    v = verify_log(folder, settings=settings)
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0 = time.perf_counter()
+    n = 0
+    for seg in sorted(folder.glob("segment-*.jsonl")):
+        for line in seg.read_bytes().splitlines():
+            env = json.loads(line)
+            sha256_hex(env["signed_data"])
+            n += 1
+    base = time.perf_counter() - t0
+    return {"records": v.lines, "ok": v.ok, "seconds": round(dt, 3), "records_per_s": round(v.lines / dt, 1),
+            "records_per_cpu_s": round(v.lines / cpu, 1), "baseline_parse_hash_per_s": round(n / base, 1), "checkpoints_verified": v.checkpoints_verified}
+
+
+def bench_tamper(folder: Path, settings, cases: int, rng: random.Random) -> dict:
+    from provenance.verify import verify_log
+
+    seg = sorted(folder.glob("segment-*.jsonl"))[0]
+    lines = seg.read_bytes().split(b"\n")[:-1]
+    lines = lines[:400]  # a prefix with its own checkpoints keeps each case fast
+    detected = right_line = 0
+    per_kind: dict[str, list[int]] = {}
+    kinds = ["byte", "delete", "swap", "insert", "truncate"]
+    for c in range(cases):
+        kind = kinds[c % len(kinds)]
+        L = list(lines)
+        i = rng.randrange(1, len(L) - 2)
+        expect = i + 1
+        if kind == "byte":
+            b = bytearray(L[i])
+            start = b.find(b'"signed_data":"') + 16
+            pos = rng.randrange(start, start + 200)
+            b[pos] = b[pos] ^ 0x01 if chr(b[pos]).isalnum() else b[pos]
+            if bytes(b) == L[i]:
+                b[start + 2] ^= 0x01
+            L[i] = bytes(b)
+        elif kind == "delete":
+            del L[i]
+        elif kind == "swap":
+            L[i], L[i + 1] = L[i + 1], L[i]
+        elif kind == "insert":
+            env = json.loads(L[i])
+            inner = json.loads(env["signed_data"])
+            inner["record"]["record_id"] = "f" * 32
+            env["signed_data"] = json.dumps(inner, sort_keys=True, separators=(",", ":"))
+            L.insert(i, json.dumps(env).encode())
+        elif kind == "truncate":
+            cut = rng.randrange(5, 60)
+            raw = b"\n".join(L) + b"\n"
+            L = None
+            expect = len(lines)
+        d = folder.parent / f"tamper-{c}"
+        d.mkdir()
+        (d / seg.name).write_bytes(b"\n".join(L) + b"\n" if L is not None else raw[:-cut])
+        v = verify_log(d, settings=settings)
+        shutil.rmtree(d)
+        got = not v.ok
+        right = got and v.failures[0].line == expect
+        detected += got
+        right_line += right
+        per_kind.setdefault(kind, [0, 0, 0])
+        per_kind[kind][0] += 1
+        per_kind[kind][1] += got
+        per_kind[kind][2] += right
+    return {"cases": cases, "detected_pct": round(100 * detected / cases, 2),
+            "right_line_pct": round(100 * right_line / cases, 2),
+            "by_kind": {k: {"cases": a, "detected": b, "right_line": r} for k, (a, b, r) in per_kind.items()}}
+
+
+def bench_graph(tmp: Path, n: int) -> dict:
+    from provenance import graph_server
+    from provenance.graph import NAIVE_TURN_MERGE, Importer, Rows, add_record, driver, ensure_schema
+    from provenance.tracker import Tracker
+
+    port = graph_server._free_port()
+    settings = _home(tmp, "graph", neo4j_uri=f"bolt://127.0.0.1:{port}", checkpoint_every="100")
+    t = Tracker(settings)
+    for i in range(n):
+        t.record_turn(**_turn(i, f"s{i % 40}"))
+    t.close()
+    server = graph_server.start(settings, reuse=False, timeout=180)
+    out: dict = {"turns": n}
+    try:
+        # Warm the JVM a little so neither variant pays for class loading alone.
+        with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
+            ensure_schema(s)
+            s.run("UNWIND range(1, 200) AS i MERGE (w:Session {id: 'warm-' + toString(i)})").consume()
+        imp = Importer(settings, batch_size=500)
+        t0 = time.perf_counter()
+        k = imp.run_once()
+        dt = time.perf_counter() - t0
+        counts = imp.counts()
+        out.update({"records_imported": k, "seconds": round(dt, 3), "turns_per_s": round(counts["Turn"] / dt, 1),
+                    "counts": counts})
+        t0 = time.perf_counter()
+        imp.reset_cursor()
+        imp.run_once()
+        out["reimport_turns_per_s"] = round(counts["Turn"] / (time.perf_counter() - t0), 1)
+        out["idempotent"] = imp.counts() == counts
+        imp.close()
+        # Baseline: the naive per-turn MERGE, on the same turn rows, into fresh labels' worth of ids.
+        rows = Rows()
+        from provenance.verify import verify_log
+
+        v = verify_log(settings.provenance_dir, settings=settings)
+        sessions: dict = {}
+        for r in v.records:
+            if r.type == "turn":
+                rec = dict(r.record, turn_id="naive-" + r.record["turn_id"])
+                add_record(rows, rec, r.seq, sessions)
+        with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
+            t0 = time.perf_counter()
+            for j in range(0, len(rows.turns), 500):
+                s.execute_write(lambda tx, b=rows.turns[j:j + 500]: tx.run(NAIVE_TURN_MERGE, rows=b).consume())
+            naive = time.perf_counter() - t0
+        out["baseline_naive_merge_turns_per_s"] = round(len(rows.turns) / naive, 1)
+        out["baseline_note"] = "naive = Turn+Session+Agent MERGEs only (fewer links than the real import)"
+        out["outage"] = bench_outage(settings, server, n=min(n, 600))
+    finally:
+        server = out.pop("_server", server)
+        try:
+            server.stop()
+        except Exception:  # noqa: BLE001
+            pass
+    return out
+
+
+def bench_outage(settings, server, n: int) -> dict:
+    """Write turns while the server is stopped and restarted; count what reached the graph."""
+    from provenance import graph_server
+    from provenance.graph import ContinuousImporter, Importer
+    from provenance.tracker import Tracker
+
+    t = Tracker(settings)
+    cont = ContinuousImporter(settings, interval=0.2).start()
+    imp = Importer(settings)
+    before = imp.counts()["Turn"]
+    stop_at = n // 3
+    for i in range(n):
+        t.record_turn(**_turn(100_000 + i, f"o{i % 9}"))
+        if i == stop_at:
+            server.stop()
+        if i == 2 * stop_at:
+            server = graph_server.start(settings, data_dir=Path(settings.home) / "graph", reuse=False, timeout=180)
+        time.sleep(0.005)
+    t.close()
+    deadline = time.monotonic() + 120
+    got = 0
+    while time.monotonic() < deadline:
+        try:
+            got = imp.counts()["Turn"] - before
+            if got >= n:
+                break
+        except Exception:  # noqa: BLE001 - server still warming up
+            imp.close()
+        time.sleep(0.5)
+    cont.stop()
+    imp.run_once()
+    got = imp.counts()["Turn"] - before
+    imp.close()
+    # Hand the restarted server back so the caller stops the right process.
+    bench_outage.server = server
+    return {"turns_written": n, "turns_in_graph": got, "lost": n - got}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--turns", type=int, default=3000)
+    ap.add_argument("--rsa-turns", type=int, default=600)
+    ap.add_argument("--tamper-cases", type=int, default=100)
+    ap.add_argument("--graph-turns", type=int, default=2000)
+    ap.add_argument("--no-graph", action="store_true")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    rng = random.Random(7)
+    tmp = Path(tempfile.mkdtemp(prefix="sahayak-bench-prov-"))
+    report: dict = {"load_average_start": os.getloadavg(), "cpu_count": os.cpu_count()}
+    try:
+        ed = bench_sign(tmp, a.turns, "ed25519")
+        base = bench_sign(tmp, a.turns, "ed25519", nosign=True)
+        rsa = bench_sign(tmp, a.rsa_turns, "rsa-pss")
+        settings = ed.pop("settings")
+        folder = Path(ed.pop("folder"))
+        for d in (base, rsa):
+            d.pop("settings")
+            d.pop("folder")
+        report["sign"] = {"end_to_end_ed25519": ed, "end_to_end_rsa_pss_2048": rsa,
+                          "end_to_end_baseline_no_signature": base,
+                          "core_ed25519": bench_seal(tmp, a.turns, "ed25519"),
+                          "core_rsa_pss_2048": bench_seal(tmp, a.rsa_turns, "rsa-pss"),
+                          "target_ed25519_records_per_s": 2000,
+                          "note": "end_to_end includes PII redaction (privacy.redact), the largest cost"}
+        report["bytes_per_turn"] = round(ed["log_bytes"] / a.turns, 1)
+        report["verify"] = bench_verify(folder, settings) | {"target_records_per_s": 5000}
+        report["tamper"] = bench_tamper(folder, settings, a.tamper_cases, rng)
+        if not a.no_graph:
+            g = bench_graph(tmp, a.graph_turns)
+            srv = getattr(bench_outage, "server", None)
+            if srv is not None:
+                srv.stop()
+            report["graph"] = g | {"target_turns_per_s": 1000}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["load_average_end"] = os.getloadavg()
+    text = json.dumps(report, default=str)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(report, indent=2, default=str))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
