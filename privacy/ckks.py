@@ -10,6 +10,10 @@ The service returns the encrypted *logit*; the client applies the exact sigmoid 
 decrypting. The sigmoid is a public bijection, so the logit reveals exactly what the
 probability would, and it costs no multiplicative depth and no approximation error.
 
+``compact`` — N=4096, moduli [40, 29, 40] (109 bits, the 128-bit maximum for N=4096),
+scale 2^29: the same one-level logit protocol with ≈86 KB requests instead of ≈235 KB, at
+the cost of precision (max probability error ≈3e-4 instead of ≈1e-7); not the default.
+
 ``probability`` — N=8192, moduli [60, 30, 30, 30, 60] (210 bits), scale 2^30. Three
 levels: w·x, then a degree-3 least-squares polynomial of the sigmoid on [-12, 12] (one
 level for the coefficient products, one for z²·z), for deployments where even the key
@@ -66,9 +70,11 @@ class CkksParams:
 PRESETS: dict[str, CkksParams] = {
     "logit": CkksParams("logit", 8192, (60, 40, 60), 40, relin_keys=False),
     "probability": CkksParams("probability", 8192, (60, 30, 30, 30, 60), 30, relin_keys=True),
+    # N=4096 allows 109 bits: one level at scale 2^29 — a third of the bytes, ~1e-4 probability error.
+    "compact": CkksParams("compact", 4096, (40, 29, 40), 29, relin_keys=False),
 }
 # Levels each evaluation mode consumes; the service refuses a context that has fewer.
-MODE_DEPTH = {"logit": 1, "probability": 3}
+MODE_DEPTH = {"logit": 1, "probability": 3}  # evaluation modes (the "compact" preset serves "logit")
 ROTATION_STEPS = (1, 2, 4, 8)
 
 # Degree-3 least-squares fit of the sigmoid on [-12, 12] (max error 0.168; the model's logits

@@ -43,7 +43,7 @@ MAX_SINGLE_BYTES = 512 * 1024  # one 16-slot ciphertext is ≈235 KB
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # 13 feature ciphertexts ≈ 3 MB
 MAX_SESSIONS = 256
 SESSION_TTL_S = 3600.0
-ALLOWED_DEGREES = {8192, 16384}
+ALLOWED_DEGREES = {4096, 8192, 16384}
 
 
 class ApiError(Exception):

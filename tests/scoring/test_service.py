@@ -180,3 +180,17 @@ def test_request_id_is_echoed_only_when_it_is_a_plain_token(service, client, ses
     hdr["X-Request-Id"] = "x" * 500
     rid = _post(service, "/v1/score", content=blob, headers=hdr).headers["x-request-id"]
     assert len(rid) == 32 and rid != hdr["X-Request-Id"]
+
+
+def test_compact_preset_scores_within_tolerance(service, artifact):
+    from privacy.client import ScoringClient
+
+    X, _ = held_out_set(artifact)
+    ref = plaintext_scores(artifact, X[:10])
+    c = ScoringClient(base_url=service.base_url, preset="compact", artifact=artifact, timeout=30)
+    try:
+        for i in range(10):
+            r = c.score(dict(zip(artifact["bank"]["features"], X[i])))
+            assert abs(r.probability - ref[i]) < 1e-3 and r.timings["request_bytes"] < 100_000
+    finally:
+        c.close()
