@@ -55,7 +55,10 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
     from privacy.client import ScoringClient
     from privacy.service import start_in_background
 
+    import os
+
     say = progress or (lambda _m: None)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     art = load_artifact(settings)
     X, _y = held_out_set(art)
     ref = plaintext_scores(art, X)
@@ -212,4 +215,7 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
         "plaintext_ms_p50": plain_p50,
         "overhead_ratio": round(e2e_p50 / plain_p50, 1) if plain_p50 > 0 else None,
         "model_version": art["version"],
+        # Other work on the same cores inflates latencies: record how busy the machine was.
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_before": load_before,
+                    "load_avg_1m_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
     }
