@@ -39,7 +39,8 @@ CANCEL = re.compile(r"\b(cancel|abort|forget it|never ?mind|rehne do|band karo|c
 ORDINALS = {"1": 0, "one": 0, "first": 0, "pehla": 0, "2": 1, "two": 1, "second": 1, "doosra": 1}
 
 AWAITING_STATES = {"slot": "awaiting_slot", "confirmation": "awaiting_confirmation", "otp": "awaiting_otp"}
-SWITCH_EXEMPT = {"Greeting"}  # a "hi" mid-task is not a reason to suspend the task
+# Mid-task, a "hi" or an unrecognised message is an answer attempt, not a reason to suspend the task.
+SWITCH_EXEMPT = {"Greeting", "Out_Of_Scope"}
 
 
 @dataclass

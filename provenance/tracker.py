@@ -414,7 +414,8 @@ class Tracker:
 
     def healthy(self) -> bool:
         """True when the log folder is usable and nothing is stuck unwritten."""
-        if self._error is not None or self._pending:
+        # Records in flight are normal; only a write that failed (and is being retried) is not.
+        if self._error is not None:
             return False
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
