@@ -59,9 +59,20 @@ class Encoder:
         # and two cores gain nothing from parallel forwards: serialise.
         self._lock = threading.Lock()
         self._torch = torch
+        # Optional text -> vector memo; benchmarks set it so several approaches trained on the
+        # same texts embed them once. Off by default (a chat server would grow it forever).
+        self.memo: dict[str, np.ndarray] | None = None
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array (n, dim), rows of unit length."""
+        if self.memo is not None:
+            todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
+            if todo:
+                self.memo.update(zip(todo, self._encode(todo, batch_size, progress)))
+            return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode(texts, batch_size, progress)
+
+    def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         torch = self._torch
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # Sort by length so batches pad little; restore order at the end.

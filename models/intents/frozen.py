@@ -104,8 +104,8 @@ def train_frozen(data: Dataset, out: Path, labels: list[str], fast: bool, seed: 
         vec = _char_vectorizer().fit(data.texts)
         x = sp.hstack([sp.csr_matrix(x), char_weight * vec.transform(data.texts)]).tocsr()
     y = np.array([labels.index(lab) for lab in data.labels])
-    grid = [float(params["C"])] if "C" in params else ([32.0] if fast else [8.0, 32.0, 128.0])
-    n_splits = 3 if fast else 5
+    grid = [float(params["C"])] if "C" in params else [float(c) for c in params.get("C_grid", [32.0] if fast else [8.0, 32.0, 128.0])]
+    n_splits = int(params.get("cv_folds", 3 if fast else 5))
     min_count = int(np.bincount(y).min())
     folds = list(StratifiedKFold(n_splits=max(2, min(n_splits, min_count)), shuffle=True, random_state=seed).split(x, y))
     best: tuple[float, float, np.ndarray] | None = None

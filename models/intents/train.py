@@ -167,9 +167,17 @@ def evaluate(clf: IntentClassifier, data: Dataset, *, batch_size: int = 64, late
         preds.extend(lab for lab, _ in clf.predict(data.texts[s : s + batch_size]))
     labels = sorted(set(clf.labels) | set(data.labels))
     metrics = classification_metrics(data.labels, preds, labels)
-    # Single-query latency, as the chat path sees it (warm-up first).
-    rng = np.random.default_rng(0)
-    sample = [data.texts[i] for i in rng.choice(len(data), size=min(latency_queries, len(data)), replace=False)]
+    if latency_queries > 0:
+        metrics.update(single_query_latency(clf, data.texts, latency_queries))
+    metrics["model_version"] = clf.model_version
+    metrics["approach"] = clf.approach
+    return metrics, list(data.labels), preds
+
+
+def single_query_latency(clf: IntentClassifier, texts: list[str], n: int = 200, seed: int = 0) -> dict[str, Any]:
+    """p50/p95 milliseconds of ``classify`` on one text at a time, as the chat path sees it (after warm-up)."""
+    rng = np.random.default_rng(seed)
+    sample = [texts[i] for i in rng.choice(len(texts), size=min(n, len(texts)), replace=False)]
     for t in sample[:5]:
         clf.classify(t)
     lat = []
@@ -177,12 +185,8 @@ def evaluate(clf: IntentClassifier, data: Dataset, *, batch_size: int = 64, late
         t0 = time.perf_counter()
         clf.classify(t)
         lat.append((time.perf_counter() - t0) * 1000.0)
-    metrics["latency_ms_p50"] = round(float(np.percentile(lat, 50)), 3)
-    metrics["latency_ms_p95"] = round(float(np.percentile(lat, 95)), 3)
-    metrics["latency_queries"] = len(lat)
-    metrics["model_version"] = clf.model_version
-    metrics["approach"] = clf.approach
-    return metrics, list(data.labels), preds
+    return {"latency_ms_p50": round(float(np.percentile(lat, 50)), 3),
+            "latency_ms_p95": round(float(np.percentile(lat, 95)), 3), "latency_queries": len(lat)}
 
 
 def confusion_png(y_true: list[str], y_pred: list[str], path: str | Path, title: str = "") -> Path:

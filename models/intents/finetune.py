@@ -1,0 +1,155 @@
+"""Approach 2: fine-tune the MiniLM weights end to end on the intent labels (CPU, torch).
+
+Design (kept because the numbers supported it, see docs/intents.md):
+- mean pooling + L2 norm + a linear head, i.e. the architecture MiniLM was pre-trained for,
+  instead of BERT's [CLS] pooler (``AutoModelForSequenceClassification``), whose pooler this
+  sentence-transformers checkpoint never trained for classification;
+- the head is warm-started from the frozen approach's logistic regression, so fine-tuning
+  starts at the baseline's accuracy instead of from random;
+- label smoothing, linear warm-up/decay, length-bucketed batches (little padding on CPU),
+  an optional wall-clock budget;
+- calibration (temperature, OOS threshold) on a held-out validation split, scored with the
+  same int8-quantised encoder that serves predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.intents.data import Dataset, stratified_split
+from models.intents.encoder import Encoder, get_encoder, set_torch_threads
+from models.intents.frozen import FrozenClassifier, _fit_lr, _full_head
+
+ENCODER_SUBDIR = "encoder"
+
+
+class FinetuneClassifier(FrozenClassifier):
+    """The fine-tuned encoder (stored in the model dir) + its linear head."""
+
+    approach = "finetune"
+
+    def __init__(self, model_dir: Path, config: dict[str, Any]) -> None:
+        config = {**config, "embedding_model": str(Path(model_dir) / config.get("encoder_subdir", ENCODER_SUBDIR))}
+        super().__init__(model_dir, config)
+
+
+def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Length-bucketed batches in random order: similar lengths together, so little padding."""
+    order = np.argsort(np.array(lengths) + rng.random(len(lengths)) * 3)  # jitter: buckets vary per epoch
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from models.embeddings import embedding_model_path
+
+    set_torch_threads()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    hp = {
+        "epochs": float(params.get("epochs", 1 if fast else 3)),
+        "batch_size": int(params.get("batch_size", 32)),
+        "lr": float(params.get("lr", 5e-5)),
+        "head_lr": float(params.get("head_lr", 1e-3)),
+        "weight_decay": 0.01,
+        "label_smoothing": float(params.get("label_smoothing", 0.1)),
+        "warmup_fraction": 0.06,
+        "max_length": int(params.get("max_length", 64)),
+        "val_fraction": float(params.get("val_fraction", 0.15)),
+        "max_minutes": float(params.get("max_minutes", 12.0)),
+        "freeze_layers": int(params.get("freeze_layers", 0)),
+        "warm_start_C": float(params.get("C", 16.0)),
+        "quantize_int8": bool(params.get("quantize", True)),
+        "seed": seed,
+    }
+    base_path = str(embedding_model_path(params.get("embedding_model")))
+    tr_idx, va_idx = stratified_split(data.labels, hp["val_fraction"], seed)
+    texts = [data.texts[i] for i in tr_idx]
+    y_all = np.array([labels.index(lab) for lab in data.labels])
+    y = y_all[tr_idx]
+
+    # 1. Warm start: logistic regression on the frozen embeddings. The int8 encoder is used for
+    # speed (its vectors are within ~1% cosine of full precision; this only seeds the head).
+    frozen = get_encoder(base_path, hp["max_length"], quantize=hp["quantize_int8"])
+    clf = _fit_lr(frozen.encode(texts, progress=True), y, hp["warm_start_C"], seed)
+    coef, intercept = _full_head(clf, len(labels))
+
+    # 2. Fine-tune encoder + head.
+    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
+    model = AutoModel.from_pretrained(base_path, local_files_only=True)
+    head = torch.nn.Linear(coef.shape[1], len(labels))
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor(coef, dtype=torch.float32))
+        head.bias.copy_(torch.tensor(np.maximum(intercept, -50.0), dtype=torch.float32))
+    if hp["freeze_layers"] > 0:
+        for p in model.embeddings.parameters():
+            p.requires_grad = False
+        for layer in model.encoder.layer[: hp["freeze_layers"]]:
+            for p in layer.parameters():
+                p.requires_grad = False
+    opt = torch.optim.AdamW([
+        {"params": [p for p in model.parameters() if p.requires_grad], "lr": hp["lr"]},
+        {"params": head.parameters(), "lr": hp["head_lr"]},
+    ], weight_decay=hp["weight_decay"])
+    lengths = [len(t) for t in texts]
+    steps_per_epoch = math.ceil(len(texts) / hp["batch_size"])
+    total_steps = max(1, int(round(steps_per_epoch * hp["epochs"])))
+    sched = get_linear_schedule_with_warmup(opt, int(hp["warmup_fraction"] * total_steps), total_steps)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
+    model.train()
+    t0 = time.perf_counter()
+    step, stopped_early, losses = 0, False, []
+    bar = tqdm(total=total_steps, desc="fine-tuning", unit="step", leave=False)
+    while step < total_steps and not stopped_early:
+        for b in _batches(lengths, hp["batch_size"], rng):
+            enc = tokenizer([texts[i] for i in b], padding=True, truncation=True, max_length=hp["max_length"], return_tensors="pt")
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+            loss = loss_fn(head(emb), torch.as_tensor(y[b]))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            if step >= total_steps:
+                break
+            if (time.perf_counter() - t0) / 60.0 > hp["max_minutes"]:
+                stopped_early = True  # the wall-clock budget wins over the epoch count
+                break
+    bar.close()
+    model.eval()
+    enc_dir = out / ENCODER_SUBDIR
+    model.save_pretrained(enc_dir, safe_serialization=True)
+    tokenizer.save_pretrained(enc_dir)
+    np.savez(out / "head.npz", coef=head.weight.detach().numpy().astype(np.float32),
+             intercept=head.bias.detach().numpy().astype(np.float32))
+
+    # 3. Validation logits with the serving configuration (int8 when quantised).
+    serving = Encoder(str(enc_dir), hp["max_length"], hp["quantize_int8"])
+    x_val = serving.encode([data.texts[i] for i in va_idx], progress=True)
+    val_logits = x_val @ head.weight.detach().numpy().T + head.bias.detach().numpy()
+    hp.update({"steps": step, "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
+               "fine_tune_seconds": round(time.perf_counter() - t0, 1), "n_train": len(texts), "n_val": len(va_idx)})
+    return {
+        "val_logits": val_logits,
+        "val_y": y_all[va_idx],
+        "val_kind": f"stratified hold-out split ({hp['val_fraction']:.0%}, seed {seed}) not used for fine-tuning",
+        "hyperparameters": hp,
+        "config": {"max_length": hp["max_length"], "quantize": hp["quantize_int8"], "encoder_subdir": ENCODER_SUBDIR,
+                   "char_ngrams": False},
+    }
