@@ -6,8 +6,9 @@ comparable when other processes load the 2 shared cores (the load average is rec
 * ``sign``: records/s through the real tracker (redact, pseudonymise, sign, chain, write,
   checkpoint) with Ed25519 and RSA-PSS-2048; baseline = the same pipeline with a no-op signer.
 * ``verify``: records/s of ``verify_log``; baseline = JSON parse + SHA-256 per line only.
-* ``graph``: turns/s imported over Bolt into the embedded ArcadeDB server with the batched
-  importer; baseline = the naive one-MERGE-per-node-and-relation form on the same rows.
+* ``graph``: turns/s written over Bolt into the embedded ArcadeDB server by the batched writer
+  vs the naive one-MERGE-per-node-and-relation baseline (same rows, separate ids, warm JVM),
+  and end to end through the importer (read + verify + write).
 * every speed is also given per CPU-second (``*_per_cpu_s``): with other work on the two
   shared cores, wall-clock rates understate what one free core does.
 * ``bytes_per_turn``: log bytes / turn records (checkpoints included).
@@ -195,10 +196,32 @@ def bench_tamper(folder: Path, settings, cases: int, rng: random.Random) -> dict
             "by_kind": {k: {"cases": a, "detected": b, "right_line": r} for k, (a, b, r) in per_kind.items()}}
 
 
+def _rows(records, prefix: str):
+    """Graph rows for the log's turns with turn and session ids prefixed (separate copies)."""
+    from provenance.graph import Rows, add_record
+
+    rows, sessions = Rows(), {}
+    for r in records:
+        if r.type == "turn":
+            rec = dict(r.record, turn_id=prefix + r.record["turn_id"], session=prefix + r.record["session"])
+            add_record(rows, rec, r.seq, sessions)
+    return rows
+
+
+def _slices(rows, size: int):
+    from provenance.graph import Rows
+
+    for j in range(0, len(rows.turns), size):
+        ids = {t["id"] for t in rows.turns[j:j + size]}
+        yield Rows(turns=rows.turns[j:j + size], generated=[g for g in rows.generated if g["t"] in ids],
+                   retrieved=[x for x in rows.retrieved if x["t"] in ids], next=[x for x in rows.next if x["b"] in ids])
+
+
 def bench_graph(tmp: Path, n: int) -> dict:
     from provenance import graph_server
-    from provenance.graph import NAIVE_TURN_MERGE, Importer, Rows, add_record, driver, ensure_schema
+    from provenance.graph import Importer, driver, ensure_schema, write_rows, write_rows_naive
     from provenance.tracker import Tracker
+    from provenance.verify import verify_log
 
     port = graph_server._free_port()
     settings = _home(tmp, "graph", neo4j_uri=f"bolt://127.0.0.1:{port}", checkpoint_every="100")
@@ -206,50 +229,37 @@ def bench_graph(tmp: Path, n: int) -> dict:
     for i in range(n):
         t.record_turn(**_turn(i, f"s{i % 40}"))
     t.close()
+    records = verify_log(settings.provenance_dir, settings=settings).records
     server = graph_server.start(settings, reuse=False, timeout=180)
+    bench_outage.server = server
     out: dict = {"turns": n}
-    try:
-        # Warm the JVM a little so neither variant pays for class loading alone.
-        with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
-            ensure_schema(s)
-            s.run("UNWIND range(1, 200) AS i MERGE (w:Session {id: 'warm-' + toString(i)})").consume()
-        imp = Importer(settings, batch_size=500)
-        t0 = time.perf_counter()
-        k = imp.run_once()
-        dt = time.perf_counter() - t0
-        counts = imp.counts()
-        out.update({"records_imported": k, "seconds": round(dt, 3), "turns_per_s": round(counts["Turn"] / dt, 1),
-                    "counts": counts})
-        t0 = time.perf_counter()
-        imp.reset_cursor()
-        imp.run_once()
-        out["reimport_turns_per_s"] = round(counts["Turn"] / (time.perf_counter() - t0), 1)
-        out["idempotent"] = imp.counts() == counts
-        imp.close()
-        # Baseline: the naive per-turn MERGE, on the same turn rows, into fresh labels' worth of ids.
-        rows = Rows()
-        from provenance.verify import verify_log
-
-        v = verify_log(settings.provenance_dir, settings=settings)
-        sessions: dict = {}
-        for r in v.records:
-            if r.type == "turn":
-                rec = dict(r.record, turn_id="naive-" + r.record["turn_id"])
-                add_record(rows, rec, r.seq, sessions)
-        with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
+    with driver(settings) as drv, drv.session(database=settings.neo4j_database) as s:
+        ensure_schema(s)
+        # Warm the JVM on a separate copy so neither variant pays for class loading and JIT.
+        warm = _rows(records[: n // 4], "warm-")
+        for part in _slices(warm, 500):
+            s.execute_write(write_rows, part)
+        for name, fn, prefix in (("baseline_naive_merge", write_rows_naive, "naive-"),
+                                 ("batched_write", write_rows, "batched-")):
+            rows = _rows(records, prefix)
             t0 = time.perf_counter()
-            for j in range(0, len(rows.turns), 500):
-                s.execute_write(lambda tx, b=rows.turns[j:j + 500]: tx.run(NAIVE_TURN_MERGE, rows=b).consume())
-            naive = time.perf_counter() - t0
-        out["baseline_naive_merge_turns_per_s"] = round(len(rows.turns) / naive, 1)
-        out["baseline_note"] = "naive = Turn+Session+Agent MERGEs only (fewer links than the real import)"
-        out["outage"] = bench_outage(settings, server, n=min(n, 600))
-    finally:
-        server = out.pop("_server", server)
-        try:
-            server.stop()
-        except Exception:  # noqa: BLE001
-            pass
+            for part in _slices(rows, 500):
+                s.execute_write(fn, part)
+            out[f"{name}_turns_per_s"] = round(len(rows.turns) / (time.perf_counter() - t0), 1)
+    imp = Importer(settings, batch_size=500)
+    t0 = time.perf_counter()
+    k = imp.run_once()
+    dt = time.perf_counter() - t0
+    counts = imp.counts()
+    out.update({"end_to_end_records": k, "end_to_end_turns_per_s": round(n / dt, 1),
+                "note": "end_to_end = read + verify signatures + chain + batched write"})
+    t0 = time.perf_counter()
+    imp.reset_cursor()
+    imp.run_once()
+    out["reimport_turns_per_s"] = round(n / (time.perf_counter() - t0), 1)
+    out["idempotent"] = imp.counts() == counts
+    imp.close()
+    out["outage"] = bench_outage(settings, bench_outage.server, n=min(n, 600))
     return out
 
 
@@ -270,6 +280,7 @@ def bench_outage(settings, server, n: int) -> dict:
             server.stop()
         if i == 2 * stop_at:
             server = graph_server.start(settings, data_dir=Path(settings.home) / "graph", reuse=False, timeout=180)
+            bench_outage.server = server  # so the caller stops the right process
         time.sleep(0.005)
     t.close()
     deadline = time.monotonic() + 120
@@ -286,8 +297,6 @@ def bench_outage(settings, server, n: int) -> dict:
     imp.run_once()
     got = imp.counts()["Turn"] - before
     imp.close()
-    # Hand the restarted server back so the caller stops the right process.
-    bench_outage.server = server
     return {"turns_written": n, "turns_in_graph": got, "lost": n - got}
 
 
@@ -322,11 +331,12 @@ def main() -> None:
         report["verify"] = bench_verify(folder, settings) | {"target_records_per_s": 5000}
         report["tamper"] = bench_tamper(folder, settings, a.tamper_cases, rng)
         if not a.no_graph:
-            g = bench_graph(tmp, a.graph_turns)
-            srv = getattr(bench_outage, "server", None)
-            if srv is not None:
-                srv.stop()
-            report["graph"] = g | {"target_turns_per_s": 1000}
+            try:
+                report["graph"] = bench_graph(tmp, a.graph_turns) | {"target_turns_per_s": 1000}
+            finally:
+                srv = getattr(bench_outage, "server", None)
+                if srv is not None:
+                    srv.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["load_average_end"] = os.getloadavg()

@@ -174,15 +174,31 @@ CYPHER = {
         SET a.kind = 'staff', a.name = r.staff MERGE (e)-[:HANDLED_BY]->(a)""",
 }
 
-# The naive form (one MERGE per node and relation, per turn): kept as the benchmark baseline.
-NAIVE_TURN_MERGE = """UNWIND $rows AS r MERGE (t:Turn {id: r.id})
+# The naive form (one MERGE per node and relation, per turn, no existence check): kept as the
+# benchmark baseline for write_rows (bench/provenance.py).
+NAIVE_TURN_MERGE = [
+    """UNWIND $turns AS r MERGE (t:Turn {id: r.id})
         SET t.record_id = r.record_id, t.seq = r.seq, t.timestamp = r.timestamp, t.session = r.session,
             t.user = r.user, t.channel = r.channel, t.input = r.input, t.reply = r.reply, t.intent = r.intent,
             t.confidence = r.confidence, t.handler = r.handler, t.outcome = r.outcome, t.state = r.state,
             t.latency_ms = r.latency_ms, t.prompt_hash = r.prompt_hash, t.entities = r.entities,
             t.scoring_request_id = r.scoring_request_id, t.model_versions = r.model_versions
         MERGE (s:Session {id: r.session}) MERGE (t)-[:IN_SESSION]->(s)
-        MERGE (a:Agent {id: 'handler:' + r.handler}) MERGE (t)-[:HANDLED_BY]->(a)"""
+        MERGE (a:Agent {id: 'handler:' + r.handler}) MERGE (t)-[:HANDLED_BY]->(a)""",
+    """UNWIND $generated AS r MERGE (m:Model {id: r.m}) WITH r, m MATCH (t:Turn {id: r.t}) MERGE (m)-[:GENERATED]->(t)""",
+    """UNWIND $retrieved AS r MERGE (p:Passage {id: r.p}) MERGE (d:Document {id: r.doc}) MERGE (p)-[:PART_OF]->(d)
+        WITH r, p MATCH (t:Turn {id: r.t}) MERGE (t)-[x:RETRIEVED]->(p) SET x.rank = r.rank, x.score = r.score""",
+    """UNWIND $next AS r MATCH (a:Turn {id: r.a}) MATCH (b:Turn {id: r.b}) MERGE (a)-[:NEXT]->(b)""",
+]
+
+
+def write_rows_naive(tx: Any, rows: Rows) -> None:
+    """Baseline writer: every node and relation MERGEd row by row."""
+    params = {"turns": rows.turns, "generated": rows.generated, "retrieved": rows.retrieved, "next": rows.next}
+    for q in NAIVE_TURN_MERGE:
+        key = q.split("$", 1)[1].split()[0]
+        if params[key]:
+            tx.run(q, **{key: params[key]}).consume()
 
 
 def _distinct(rows: list[dict], key: str) -> list[dict]:

@@ -305,6 +305,8 @@ class _Verifier:
         self.expected_seq = (iseq + 1) if isinstance(iseq, int) else None
         self.last_hash = computed
         leaf_index = len(v.leaves)
+        # A checkpoint signs the root of the records *before* it: take it before adding its own leaf.
+        self.root_before = self.frontier.root() if record.get("type") == "checkpoint" else None
         v.leaves.append(leaf_hash(data))
         self.frontier.append(v.leaves[-1])
         v.records.append(RecordInfo(fname, n, iseq, record.get("record_id"), record.get("type"), computed, record,
@@ -337,7 +339,7 @@ class _Verifier:
                       rec.get("record_id"))
             v.checkpoints_failed += 1
             return False
-        got = self.frontier.root().hex() if self.frontier.size == size else root_from_leaves(v.leaves[:size]).hex()
+        got = self.root_before.hex() if self.frontier.size == size + 1 else root_from_leaves(v.leaves[:size]).hex()
         if got != root:
             self.fail(fname, n, "checkpoint", f"Merkle root over {size} records is {got[:16]}…, checkpoint says "
                       f"{str(root)[:16]}…", rec.get("record_id"))
