@@ -1,103 +1,188 @@
-"""What the staff console shows, gathered from the owning modules (bank hand-offs, provenance
-audit queries and per-session verification). Synchronous; the routes call it in a thread."""
+"""What the staff console shows, gathered from the owning modules: the bank's hand-off queue,
+the provenance audit queries over the graph (``provenance.queries.Audit``) and the per-session
+verification from the signed log (``provenance.queries.verify_session``).
+
+Synchronous; the routes call it in a worker thread. The chat process also runs the graph
+importer (``start_graph_import``) so the graph follows the log while people chat.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from app.settings import get_settings
 
 log = logging.getLogger("sahayak.web.audit")
-LOW_CONFIDENCE = 0.6
+
+_importer: Any = None
+_importer_lock = threading.Lock()
 
 
-def _queries() -> Any | None:
+def start_graph_import() -> None:
+    """Keep the provenance graph caught up with the log (background thread; idempotent)."""
+    global _importer
+    settings = get_settings()
+    if not settings.graph_enabled:
+        return
+    with _importer_lock:
+        if _importer is None:
+            from provenance.graph import ContinuousImporter
+
+            _importer = ContinuousImporter(settings, interval=1.0).start()
+
+
+def stop_graph_import() -> None:
+    global _importer
+    with _importer_lock:
+        if _importer is not None:
+            _importer.stop()
+            _importer = None
+
+
+def _seal_log() -> None:
+    """Write and checkpoint what this process has recorded, so a staff check sees it sealed."""
+    from app.web.runtime import get_assistant
+
     try:
-        from provenance import queries
-    except ImportError:
-        return None
-    return queries
-
-
-def _call(names: tuple[str, ...], *args: Any, **kwargs: Any) -> Any:
-    """Call the first audit query of ``names`` that provenance provides (None when none does)."""
-    q = _queries()
-    if q is None:
-        return None
-    for name in names:
-        fn = getattr(q, name, None)
-        if callable(fn):
-            return fn(*args, **kwargs)
-    return None
+        get_assistant().tracker.flush()
+    except Exception as exc:  # noqa: BLE001 - verification below will show what is missing
+        log.warning("provenance flush failed: %s", type(exc).__name__)
 
 
 def _handoffs() -> list[dict[str, Any]]:
     from app.web.runtime import get_bank
 
-    out = []
-    for h in get_bank().list_handoffs(status=None):
-        d = h.model_dump() if hasattr(h, "model_dump") else dict(vars(h))
-        out.append(d)
-    return out
+    return [h.model_dump() if hasattr(h, "model_dump") else dict(vars(h)) for h in get_bank().list_handoffs(status=None)]
+
+
+def _sessions(inferences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group recent turns by (pseudonymous) session: turn count, first/last time, intents."""
+    by: dict[str, dict[str, Any]] = {}
+    for t in inferences:
+        sid = t.get("session")
+        if not sid:
+            continue
+        s = by.setdefault(sid, {"session_id": sid, "turns": 0, "first": t.get("timestamp"), "last": t.get("timestamp"),
+                                "intents": []})
+        s["turns"] += 1
+        ts = t.get("timestamp")
+        if ts and (not s["first"] or ts < s["first"]):
+            s["first"] = ts
+        if ts and (not s["last"] or ts > s["last"]):
+            s["last"] = ts
+        if t.get("intent") and t["intent"] not in s["intents"]:
+            s["intents"].append(t["intent"])
+    return sorted(by.values(), key=lambda s: s["last"] or "", reverse=True)
 
 
 def overview() -> dict[str, Any]:
     """Sessions, hand-off queue and low-confidence turns, each a list of plain dicts."""
+    from provenance.queries import Audit
+
     problems: list[str] = []
-    settings = get_settings()
+    sessions: list[dict[str, Any]] = []
+    low: list[dict[str, Any]] = []
     try:
-        sessions = _call(("list_sessions", "sessions"), settings=settings) or []
+        with Audit(get_settings()) as audit:
+            sessions = _sessions(audit.inferences(limit=500))
+            low = audit.low_confidence(limit=50)
     except Exception as exc:  # noqa: BLE001 - show the rest of the console
-        problems.append(f"sessions: {type(exc).__name__}: {exc}")
-        sessions = []
-    try:
-        low = _call(("low_confidence_turns", "low_confidence"), settings=settings) or []
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"low-confidence turns: {type(exc).__name__}: {exc}")
-        low = []
+        problems.append(f"audit graph: {exc}")
     try:
         handoffs = _handoffs()
     except Exception as exc:  # noqa: BLE001
         problems.append(f"hand-offs: {type(exc).__name__}: {exc}")
         handoffs = []
-    if _queries() is None:
-        problems.append("audit queries (provenance.queries) are not installed in this build")
-    return {"sessions": list(sessions), "handoffs": handoffs, "low_confidence": list(low), "problems": problems}
+    return {"sessions": sessions, "handoffs": handoffs, "low_confidence": low, "problems": problems}
 
 
-def session_detail(session_id: str) -> dict[str, Any]:
-    """The session's timeline and its verification (signature, chain, checkpoint)."""
-    settings = get_settings()
+def _verification(session_id: str) -> tuple[dict[str, Any], dict[str, bool | None]]:
+    """(summary {signature, chain, checkpoint, detail}, per-turn verified flag) from the signed log."""
+    from provenance.queries import verify_session
+
+    v = verify_session(session_id, settings=get_settings())
+    recs = v.get("records") or []
+    per_turn: dict[str, bool | None] = {}
+    for r in recs:
+        if r.get("turn_id"):
+            ok: bool | None = bool(r["signature_ok"] and r["chain_ok"])
+            if ok and r.get("included") is None:
+                ok = None  # signed and chained, not yet under a checkpoint
+            elif ok:
+                ok = bool(r["included"])
+            per_turn[r["turn_id"]] = ok
+    included = [r.get("included") for r in recs]
+    summary = {
+        "signature": bool(recs) and all(r["signature_ok"] for r in recs),
+        "chain": bool(recs) and all(r["chain_ok"] for r in recs),
+        # True: every record is under a signed Merkle checkpoint; None: some are not yet; False: a proof failed.
+        "checkpoint": False if (not recs or False in included) else (None if None in included else True),
+        "records": len(recs),
+        "pseudonym": v.get("session"),
+        "detail": (f"{len(recs)} signed records; whole log "
+                   + ("verifies" if v.get("log_ok") else f"has {v.get('log_failures')} failure(s)")),
+    }
+    return summary, per_turn
+
+
+def session_detail(session_id: str, wait_s: float = 8.0) -> dict[str, Any]:
+    """The session's timeline (graph) and verification (log): signature, chain, checkpoint."""
+    from provenance.queries import Audit
+
     problems: list[str] = []
-    timeline: list[dict[str, Any]] = []
-    verification: dict[str, Any] = {}
+    _seal_log()
     try:
-        got = _call(("session_timeline", "timeline"), session_id, settings=settings)
-        if isinstance(got, dict):
-            timeline = list(got.get("turns") or got.get("timeline") or [])
-            verification = dict(got.get("verification") or {})
-        elif got:
-            timeline = list(got)
+        verification, per_turn = _verification(session_id)
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"timeline: {type(exc).__name__}: {exc}")
-    if not verification:
-        try:
-            verification = dict(_call(("verify_session",), session_id, settings=settings) or {})
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"verification: {type(exc).__name__}: {exc}")
-    return {"timeline": timeline, "verification": verification, "problems": problems}
+        problems.append(f"verification: {type(exc).__name__}: {exc}")
+        verification, per_turn = {}, {}
+    timeline: list[dict[str, Any]] = []
+    try:
+        with Audit(get_settings()) as audit:
+            deadline = time.monotonic() + wait_s
+            while True:
+                rows = audit.session_timeline(session_id)
+                turns = [r for r in rows if r.get("kind") == "turn"]
+                # The importer follows the log a moment behind; wait briefly for this session's turns.
+                if len(turns) >= len(per_turn) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            for r in rows[-50:]:
+                row = dict(r)
+                row["text"] = r.get("input")
+                if r.get("kind") == "turn":
+                    try:
+                        why = audit.why(r["id"])
+                        row["passages"] = why.get("passages") or []
+                        row["model_versions"] = (why.get("turn") or {}).get("model_versions") or {}
+                    except Exception:  # noqa: BLE001 - a row without its extras is still useful
+                        row["passages"], row["model_versions"] = [], {}
+                    row["verified"] = per_turn.get(r["id"])
+                    row["turn_id"] = r["id"]
+                else:
+                    row["intent"] = f"event: {r.get('event')}"
+                    row["reply"] = r.get("detail")
+                    row["verified"] = None
+                timeline.append(row)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"audit graph: {exc}")
+    if per_turn and len([t for t in timeline if t.get("kind") == "turn"]) < len(per_turn):
+        problems.append("the graph has not caught up with the log yet; reload in a moment")
+    # Draw the latest turn that used passages (the richest lineage), else the latest turn.
+    last_turn = next((t["turn_id"] for t in reversed(timeline) if t.get("turn_id") and t.get("passages")),
+                     next((t["turn_id"] for t in reversed(timeline) if t.get("turn_id")), None))
+    return {"timeline": timeline, "verification": verification, "problems": problems, "lineage_turn": last_turn}
 
 
-def lineage_image(session_id: str) -> tuple[bytes | None, str]:
-    """(image bytes, media type) of the session's lineage graph, or (None, '')."""
-    settings = get_settings()
-    for names, media in ((("lineage_svg",), "image/svg+xml"), (("lineage_png",), "image/png")):
-        try:
-            body = _call(names, session_id, settings=settings)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("lineage picture failed: %s", type(exc).__name__)
-            body = None
-        if body:
-            return (body.encode() if isinstance(body, str) else body), media
-    return None, ""
+def lineage_png(turn_id: str) -> bytes | None:
+    """PNG of one turn's lineage (datasets → models → turn → passages → documents)."""
+    from provenance.queries import Audit, render_lineage
+
+    with Audit(get_settings()) as audit, tempfile.TemporaryDirectory() as tmp:
+        path = render_lineage(audit, turn_id, Path(tmp) / "lineage.png")
+        return path.read_bytes()

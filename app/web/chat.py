@@ -67,8 +67,31 @@ async def _startup() -> None:
     """Load the models before the first customer types (start-up, not first-message, latency)."""
     try:
         await cl.make_async(get_assistant().warm_up)()
+        await cl.make_async(_warm_knowledge_base)()
     except Exception as exc:  # noqa: BLE001 - the chat still starts; turns will report the problem
         log.error("warm-up failed: %s: %s", type(exc).__name__, exc)
+    from app.web.audit import start_graph_import
+
+    try:
+        start_graph_import()
+    except Exception as exc:  # noqa: BLE001 - the chat works without the graph; the console says so
+        log.error("graph import not started: %s: %s", type(exc).__name__, exc)
+
+
+def _warm_knowledge_base() -> None:
+    # The first policy question should not pay for loading the index and the embedding model.
+    from retrieval import get_knowledge_base
+
+    get_knowledge_base()
+
+
+@cl.on_app_shutdown
+async def _shutdown() -> None:
+    """Seal the provenance log (flush + checkpoint) and stop the graph importer."""
+    from app.web.audit import stop_graph_import
+
+    await cl.make_async(stop_graph_import)()
+    await cl.make_async(get_assistant().close)()
 
 
 def _role(user: cl.User | None) -> str:
@@ -186,8 +209,12 @@ async def _render(result: Any, text: str) -> None:
     turns: dict[str, Any] = cl.user_session.get("turns") or {}
     from privacy.redact import redact
 
-    turns[msg.id] = {"turn_id": result.turn_id, "intent": result.intent, "text": redact(text),
-                     "actions": [(a.name, a.id) for a in actions]}
+    info = {"turn_id": result.turn_id, "intent": result.intent, "text": redact(text),
+            "actions": [(a.name, a.id) for a in actions]}
+    turns[msg.id] = info
+    # Chainlit attaches thumbs to the run step that wraps the callback (the message's parent).
+    if msg.parent_id:
+        turns[msg.parent_id] = {k: v for k, v in info.items() if k != "actions"}
     cl.user_session.set("turns", turns)
 
 

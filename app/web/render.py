@@ -52,6 +52,21 @@ def scoring_of(result: Any) -> dict[str, Any] | None:
     return info
 
 
+def _ranked_passages(retrieval: dict[str, Any]) -> list[dict[str, Any]]:
+    """Retrieved passages with their final scores, from either provenance shape
+    (``passages: [{chunk_id, doc_id, score}]`` or parallel ``passage_ids``/``doc_ids``/``scores`` lists)."""
+    if retrieval.get("passages"):
+        return [p for p in retrieval["passages"] if isinstance(p, dict)]
+    ids = retrieval.get("passage_ids") or []
+    docs = retrieval.get("doc_ids") or [None] * len(ids)
+    scores = retrieval.get("scores") or [{}] * len(ids)
+    out = []
+    for cid, doc, sc in zip(ids, docs, scores):
+        final = sc.get("final") if isinstance(sc, dict) else sc
+        out.append({"chunk_id": cid, "doc_id": doc, "score": final})
+    return out
+
+
 def step_outputs(result: Any) -> list[tuple[str, str]]:
     """(step name, markdown body) for each pipeline stage the turn went through."""
     steps: list[tuple[str, str]] = []
@@ -77,11 +92,12 @@ def step_outputs(result: Any) -> list[tuple[str, str]]:
         lines = []
         if retrieval.get("mode"):
             lines.append(f"**Search:** {retrieval['mode']}")
-        for p in (retrieval.get("passages") or [])[:5]:
-            if isinstance(p, dict):
-                score = p.get("score")
-                score_txt = f" (score {score:.3f})" if isinstance(score, (int, float)) else ""
-                lines.append(f"- `{p.get('doc_id', p.get('chunk_id', '?'))}`{score_txt}")
+        for p in _ranked_passages(retrieval)[:5]:
+            score = p.get("score")
+            score_txt = f" (score {score:.3f})" if isinstance(score, (int, float)) else ""
+            lines.append(f"- `{p.get('chunk_id') or p.get('doc_id') or '?'}`{score_txt}")
+        if isinstance(retrieval.get("confidence"), (int, float)):
+            lines.append(f"Answer confidence {retrieval['confidence']:.2f} (threshold {retrieval.get('threshold', '?')})")
         if cites:
             lines.append("**Cited passages:**")
             for c in cites:

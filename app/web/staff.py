@@ -90,18 +90,17 @@ async def session_timeline(request: Request, session_id: str) -> Response:
     return _page("session.html", staff=who, session_id=session_id, **data)
 
 
-@router.get("/session/{session_id}/lineage.svg")
-async def lineage_picture(request: Request, session_id: str) -> Response:
-    """The session's lineage graph as SVG (or a PNG when that is what the audit part renders)."""
+@router.get("/turn/{turn_id}/lineage.png")
+async def lineage_picture(request: Request, turn_id: str) -> Response:
+    """The lineage graph of one turn as a PNG."""
     who = _guard(request)
     if isinstance(who, Response):
         return who
-    body, media = await run_in_threadpool(audit.lineage_image, session_id)
-    if body is None:
-        return Response("no lineage picture for this session", status_code=404, media_type="text/plain")
-    # SVG is served as an image (never inline HTML) under a CSP that forbids scripts.
-    return Response(body, media_type=media, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-                                                     "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    try:
+        body = await run_in_threadpool(audit.lineage_png, turn_id)
+    except Exception as exc:  # noqa: BLE001 - an unknown turn or a graph outage: say so, no traceback
+        return Response(f"no lineage picture: {exc}", status_code=404, media_type="text/plain")
+    return Response(body, media_type="image/png", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 def mount(app: FastAPI) -> None:
