@@ -79,7 +79,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--work-dir", type=Path, default=ROOT / "var" / "bench" / "intents")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     ap.add_argument("--markdown", type=Path, default=None, help="rewrite the intents section of this Markdown file")
+    ap.add_argument("--from-json", type=Path, default=None, help="only render --markdown from a saved report")
     args = ap.parse_args(argv)
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        if args.markdown:
+            write_markdown(report, args.markdown)
+        print(json.dumps(report))
+        return report
 
     from models.intents import evaluate, load_dataset, load_model, train_model
     from models.intents.train import single_query_latency

@@ -54,10 +54,11 @@ def test_cli_train_eval_classify(cli, tiny_csv, tmp_path):
     assert report["n"] == 18 and report["accuracy"] >= 0.9
     assert Path(report["confusion_png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    res = cli("classify", "--model", str(out), "--jsonl", input="send 700 to Ravi\n\nhello there\n")
+    res = cli("classify", "--model", str(out), "--jsonl", input="send Rs 2,500 to Ravi\n\nhello there\n")
     lines = [json.loads(line) for line in res.stdout.strip().splitlines()]
     assert [line["intent"] for line in lines] == ["transfer", "greet"]
-    assert lines[0]["text"] == "send 700 to Ravi"
+    assert lines[0]["text"] == "send Rs 2,500 to Ravi"
+    assert lines[0]["entities"]["amount"] == {"value": 2500.0, "currency": "INR"}  # from app.entities
     assert all(0 <= line["confidence"] <= 1 and isinstance(line["entities"], dict) for line in lines)
 
 
