@@ -14,6 +14,7 @@ JSON text so one schema works on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,8 +144,12 @@ def _tags(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, tuple)) else value
 
 
-def make_data_layer(settings: Settings | None = None) -> "Any":
-    """Build the redacting data layer (creating its schema first)."""
+@lru_cache(maxsize=1)
+def redacting_layer_class() -> type:
+    """``SQLAlchemyDataLayer`` subclass that redacts PII from everything it writes.
+
+    Built lazily so importing this module never imports Chainlit (whose import writes config files).
+    """
     from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 
     class RedactingDataLayer(SQLAlchemyDataLayer):
@@ -182,8 +187,13 @@ def make_data_layer(settings: Settings | None = None) -> "Any":
                 feedback.comment = _redact_text(feedback.comment)
             return await super().upsert_feedback(feedback)
 
+    return RedactingDataLayer
+
+
+def make_data_layer(settings: Settings | None = None) -> Any:
+    """Build the redacting data layer for this installation (creating its schema first)."""
     s = settings or get_settings()
     async_url, sync_url = chat_db_urls(s)
     s.ensure_dirs()
     create_schema(sync_url)
-    return RedactingDataLayer(conninfo=async_url)
+    return redacting_layer_class()(conninfo=async_url)
