@@ -26,14 +26,13 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from app.errors import SahayakError
-from provenance.canonical import SCHEMA_VERSION, file_sha256, iso_utc, sha256_hex, stable_json
-from provenance.keys import ED25519, KeyRing, Signer, keyring_for, pseudonym_key, public_pem
+from provenance.canonical import file_sha256, sha256_hex, stable_json
+from provenance.keys import KeyRing, Signer, keyring_for, pseudonym_key, public_pem
 from provenance.log import fsync_dir, list_segments, read_head, read_lines, segment_counter, segment_name, write_head
 from provenance.merkle import Frontier, leaf_hash
 from provenance.records import GENESIS_HASH, base_record, new_record_id, seal
@@ -544,7 +543,8 @@ class Tracker:
 
     def _open_segment(self, path: Path) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._fh = os.fdopen(fd, "ab", buffering=1 << 16)
+        # Unbuffered: each batch is one write we can roll back if it fails (see _write_all).
+        self._fh = os.fdopen(fd, "ab", buffering=0)
         self._state.segment = path
         self._day = datetime.now(timezone.utc).strftime("%Y%m%d")
 
@@ -589,8 +589,7 @@ class Tracker:
             st.since_checkpoint += 1
         data = ("\n".join(out) + "\n").encode("utf-8") if out else b""
         if data:
-            self._fh.write(data)
-            self._fh.flush()
+            self._write_all(data)
             st.lines_in_segment += len(out)
             self.records_written += len(out)
 
@@ -610,6 +609,26 @@ class Tracker:
                 self._checkpoint(force=True, durable=True)
             self._maybe_rotate_segment()
 
+    def _write_all(self, data: bytes) -> None:
+        """Append ``data`` completely, or roll the file back to where it was and raise.
+
+        A write this process *knows* failed (disk full, I/O error) is undone, so it never
+        leaves a torn line behind; its records stay pending and are retried, and the chain
+        state is re-read from disk. A torn line left by a crash is different: it is found
+        and reported at the next start (scan_tail), never silently removed.
+        """
+        start = self._fh.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._fh.write(view):]
+        except OSError:
+            try:
+                os.ftruncate(self._fh.fileno(), start)
+            except OSError:
+                pass
+            raise
+
     def _checkpoint(self, force: bool, durable: bool) -> None:
         """Append a signed checkpoint over every record so far, fsync, and update HEAD."""
         st = self._state
@@ -628,8 +647,7 @@ class Tracker:
             "prev_root_hash": (st.last_checkpoint or {}).get("root_hash"),
         })
         line, h, leaf = seal(rec, st.seq, st.last_hash, self._signer_now())
-        self._fh.write(line.encode("utf-8") + b"\n")
-        self._fh.flush()
+        self._write_all(line.encode("utf-8") + b"\n")
         os.fsync(self._fh.fileno())
         st.frontier.append(leaf)
         st.seq += 1
