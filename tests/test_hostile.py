@@ -164,3 +164,27 @@ def test_message_rate_limit(assistant, monkeypatch):
     assistant.message_limiter = RateLimiter(3, 60)
     replies = [say(assistant, "hello", session="rl").reply for _ in range(4)]
     assert "faster than I can safely handle" in replies[-1]
+
+
+def test_idle_session_expires_and_a_pending_transfer_never_resumes(fresh_home, classifier):
+    from datetime import datetime, timedelta, timezone
+
+    from app.assistant import Assistant
+    from app.bank.seed import seed
+    from app.bank.service import BankService
+    from app.settings import get_settings
+    from provenance.tracker import Tracker
+
+    settings = get_settings()
+    seed(settings.db_url)
+    now = [datetime.now(timezone.utc)]
+    bank = BankService(settings.db_url, clock=lambda: now[0])
+    a = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=Tracker(settings))
+    try:
+        assert say(a, "send 500 to ravi", session="idle").state == "awaiting_confirmation"
+        now[0] += timedelta(minutes=settings.session_ttl_minutes + 1)
+        late = say(a, "yes", session="idle")
+        assert not (late.handler == "Fund_Transfer" and late.state == "done")
+        assert balances(a, "asha")["savings"] == Decimal("125000.00")
+    finally:
+        a.close()
