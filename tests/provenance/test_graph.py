@@ -116,3 +116,25 @@ def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
     finally:
         cont.stop()
         imp.close()
+
+
+def test_import_continues_across_an_acknowledged_torn_segment(graph, make_tracker) -> None:
+    from provenance.graph import Importer
+
+    t1 = make_tracker(checkpoint_every=100)
+    _fill(t1, 5)
+    t1.close()
+    seg = sorted(t1.folder.glob("segment-*.jsonl"))[0]
+    with open(seg, "ab") as fh:
+        fh.write(b'{"alg":"ed25519","hash":"to')  # a crash mid-line
+    imp = Importer(graph)
+    try:
+        assert imp.run_once() == 6  # 5 turns + checkpoint; the torn bytes are not imported
+        t2 = make_tracker(checkpoint_every=100)
+        _fill(t2, 4, start=5)
+        t2.close()
+        assert imp.run_once() == 1 + 1 + 4 + 1  # torn_segment event + its checkpoint, 4 turns, closing checkpoint
+        c = imp.counts()
+        assert c["Turn"] == 9 and c["Event"] == 1
+    finally:
+        imp.close()
