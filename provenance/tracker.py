@@ -523,7 +523,6 @@ class Tracker:
     def _open(self) -> None:
         """Make sure the chain state is known and a segment is open for appending."""
         if self._state is not None and self._fh is not None:
-            self._maybe_rotate_segment()
             return
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = scan_tail(self.folder)
@@ -539,7 +538,6 @@ class Tracker:
                 self._checkpoint(force=True, durable=True)
         else:
             self._open_segment(st.segment)
-            self._maybe_rotate_segment()
 
     def _open_segment(self, path: Path) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -595,6 +593,8 @@ class Tracker:
 
     def _write_pending(self) -> None:
         while self._pending:
+            # Rotate only when there is something to write, so no empty segment is ever left behind.
+            self._maybe_rotate_segment()
             chunk = self._pending[: max(1, self.checkpoint_every - self._state.since_checkpoint)]
             records = []
             for it in chunk:
@@ -607,7 +607,6 @@ class Tracker:
             del self._pending[: len(chunk)]
             if self._state.since_checkpoint >= self.checkpoint_every:
                 self._checkpoint(force=True, durable=True)
-            self._maybe_rotate_segment()
 
     def _write_all(self, data: bytes) -> None:
         """Append ``data`` completely, or roll the file back to where it was and raise.

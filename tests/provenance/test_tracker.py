@@ -223,7 +223,7 @@ def test_rotation_by_size_keeps_one_chain(make_tracker) -> None:
         t.record_turn(**turn_fields(i))
     t.close()
     segs = sorted(t.folder.glob("segment-*.jsonl"))
-    assert len(segs) >= 3
+    assert len(segs) >= 3 and all(p.stat().st_size > 0 for p in segs)  # no empty trailing segment
     v = verify_log(t.folder, settings=t.settings)
     assert v.ok, v.report()["failures"]
 
