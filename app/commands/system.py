@@ -14,7 +14,17 @@ def register(root: typer.Typer) -> None:
     root.command("run")(run)
 
 
-def _steps() -> list[tuple[str, Callable[[Any], str]]]:
+def _models_cached(settings: Any) -> bool:
+    """True when the intent model and the KB index are already on disk (a warm start)."""
+    from models.intents import default_model_dir
+
+    intent_dir = settings.intent_model_dir or default_model_dir(settings)
+    index_dir = settings.index_dir
+    return (intent_dir.is_dir() and any(intent_dir.iterdir())
+            and index_dir.is_dir() and any(index_dir.iterdir()))
+
+
+def _steps(include_models: bool = True) -> list[tuple[str, Callable[[Any], str]]]:
     """Each preparation step calls the owning module's public function and returns a summary."""
 
     def seed_bank(settings: Any) -> str:
@@ -69,19 +79,26 @@ def _steps() -> list[tuple[str, Callable[[Any], str]]]:
         create_schema(chat_db_urls(settings)[1])
         return "chat history schema ready"
 
-    return [
+    cheap = [
         ("Seed the demo bank", seed_bank),
         ("Provenance signing key", provenance_keys),
         ("Chat login secret", chat_secret),
         ("Chat history database", chat_history_db),
-        ("Intent model (train or load)", intent_model),
-        ("Knowledge-base index and reranker", knowledge_base),
         ("Encrypted-scoring model", scoring_model),
     ]
+    models = [
+        ("Intent model (train or load)", intent_model),
+        ("Knowledge-base index and reranker", knowledge_base),
+    ]
+    return cheap + models if include_models else cheap
 
 
 def prepare() -> None:
     """Prepare everything `sahayak run` needs (idempotent; later runs reuse the cache)."""
+    _prepare(include_models=True)
+
+
+def _prepare(include_models: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -91,7 +108,7 @@ def prepare() -> None:
     settings = get_settings()
     settings.ensure_dirs()
     console = Console()
-    steps = _steps()
+    steps = _steps(include_models)
     t_all = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as progress:
@@ -105,7 +122,8 @@ def prepare() -> None:
                 raise
             except Exception as exc:  # noqa: BLE001 - name the step that failed, in one line
                 raise SahayakError(f"prepare step '{label}' failed: {type(exc).__name__}: {exc}") from exc
-            progress.update(task, completed=1, description=f"  {label} — {summary} ({time.perf_counter() - t0:.1f}s)")
+            progress.update(task, completed=1, visible=False)
+            progress.console.print(f"[green]✓[/] {label} — {summary} ({time.perf_counter() - t0:.1f}s)")
             progress.advance(overall)
     console.print(f"[green]ready[/] in {time.perf_counter() - t_all:.1f}s (state under {settings.home.resolve()})")
 
@@ -127,7 +145,12 @@ def run(
     port = port or settings.port
     t0 = time.perf_counter()
     if not skip_prepare:
-        prepare()
+        # Warm start: models and index are cached, and the chat process loads (and, if the
+        # training data changed, retrains) them itself; only the cheap steps run here.
+        cached = _models_cached(settings)
+        if cached:
+            console.print("[cyan]›[/] models and index cached — warm start")
+        _prepare(include_models=not cached)
     stack = start_stack(host, port, settings, report=lambda m: console.print(f"[cyan]›[/] {m}"))
     stopping = False
     failed = ""

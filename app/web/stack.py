@@ -147,8 +147,8 @@ def _start_scoring(settings: Settings, report: Report) -> Child:
     return Child("scoring service", svc.stop, url=svc.base_url, alive=svc.alive)
 
 
-def _start_chat(settings: Settings, host: str, port: int, timeout: float, env_extra: dict[str, str] | None,
-                report: Report) -> Child:
+def _spawn_chat(settings: Settings, host: str, port: int, env_extra: dict[str, str] | None) -> tuple[subprocess.Popen, Path]:
+    """Launch the Chainlit child (it loads the models in its start-up hook); returns at once."""
     if port_open(host, port):
         raise SahayakError(f"port {port} on {host} is already in use; choose another with --port")
     logs = Path(settings.home) / "logs"
@@ -160,11 +160,17 @@ def _start_chat(settings: Settings, host: str, port: int, timeout: float, env_ex
                 "SAHAYAK_NEO4J_URI": settings.neo4j_uri, "SAHAYAK_GRAPH_ENABLED": str(settings.graph_enabled).lower()})
     if settings.scoring_url:
         env["SAHAYAK_SCORING_URL"] = settings.scoring_url
+    if settings.models_home:
+        env["SAHAYAK_MODELS_HOME"] = str(Path(settings.models_home).resolve())
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host, "--port", str(port), "--headless"]
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, log_path
+
+
+def _await_chat(proc: subprocess.Popen, log_path: Path, host: str, port: int, timeout: float) -> Child:
     url = f"http://{host}:{port}"
     # Chainlit finishes its start-up hook (model warm-up) before it serves /health.
     if not wait_http_ok(f"{url}/health", timeout, proc):
@@ -185,17 +191,29 @@ def start_stack(host: str = "127.0.0.1", port: int = 8000, settings: Settings | 
         raise SahayakError(f"refusing to bind {host}: Sahayak serves loopback only "
                            "(set SAHAYAK_ALLOW_PUBLIC_BIND=1 behind a TLS proxy if you really mean it)")
     stack = Stack(settings=s, host=host, port=port)
+    # The chat loads its models while the graph server and the scoring service start: the
+    # slowest of the three sets the start-up time, not their sum. The chat only needs the
+    # other two when a turn uses them (and the graph importer rides out a late graph server).
+    say("starting chat (loading models)…")
+    t_chat = time.perf_counter()
+    proc, log_path = _spawn_chat(s, host, port, env_extra)
+    pending: Child | None = Child("chat (Chainlit)", lambda: _terminate(proc), alive=lambda: proc.poll() is None)
     try:
         for label, starter in (("graph server", lambda: _start_graph(s, say)),
-                               ("scoring service", lambda: _start_scoring(s, say)),
-                               ("chat", lambda: _start_chat(s, host, port, chat_timeout, env_extra, say))):
+                               ("scoring service", lambda: _start_scoring(s, say))):
             say(f"starting {label}…")
             t0 = time.perf_counter()
             child: Any = starter()
             if child is not None:
                 stack.children.append(child)
                 say(f"{child.name} healthy at {child.url or '(in-process)'} ({time.perf_counter() - t0:.1f}s)")
+        chat = _await_chat(proc, log_path, host, port, chat_timeout)
+        pending = None
+        stack.children.append(chat)
+        say(f"{chat.name} healthy at {chat.url} ({time.perf_counter() - t_chat:.1f}s)")
     except BaseException:
+        if pending is not None:
+            pending.stop_fn()
         stack.stop(say)
         raise
     return stack

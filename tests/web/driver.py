@@ -56,8 +56,12 @@ class ChatPage:
 
     def demo_sms_code(self) -> str:
         """The OTP shown in the latest reply's 'Demo SMS' element."""
-        text = self.last_bot().inner_text()
-        assert "Demo SMS" in text, text
-        m = re.search(r"\b(\d{6})\b", text.split("Demo SMS")[-1])
-        assert m, text
-        return m.group(1)
+        # The SMS is an inline element that may render a moment after the reply text.
+        text = ""
+        for _ in range(40):
+            text = self.last_bot().inner_text()
+            m = re.search(r"\b(\d{6})\b", text.split("Demo SMS", 1)[-1]) if "Demo SMS" in text else None
+            if m:
+                return m.group(1)
+            self.page.wait_for_timeout(250)
+        raise AssertionError(f"no 6-digit code in the Demo SMS: {text!r}")

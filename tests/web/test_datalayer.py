@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -53,7 +54,9 @@ def test_everything_written_is_redacted(chat_db: str) -> None:
         assert thread is not None and thread["steps"][0]["output"].startswith("my card XXXX")
         await layer.engine.dispose()
 
-    asyncio.run(scenario())
+    # Its own thread and loop: the browser tests' Playwright loop may be running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
     engine = sa.create_engine(chat_db)
     with engine.connect() as conn:
         dump = json.dumps([[list(map(str, row)) for row in conn.execute(sa.text(f"SELECT * FROM {t}"))]
