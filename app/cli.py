@@ -53,8 +53,11 @@ def main() -> None:
     from app.errors import SahayakError
 
     try:
-        root(standalone_mode=False)
-    except SystemExit as exc:
+        # With standalone_mode=False click returns (not raises) the code of typer.Exit.
+        rc = root(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except SystemExit:
         raise
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -68,9 +71,8 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - the contract is "never a traceback"
-        import click
-
-        if isinstance(exc, click.ClickException):
+        # Usage errors (typer vendors click; match on the interface, not the class).
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(exc.exit_code)
         if os.environ.get("SAHAYAK_DEBUG"):
