@@ -40,6 +40,7 @@ class Assistant:
         self._lock = threading.Lock()
         self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok)
         self.message_limiter = RateLimiter(self.settings.rate_limit_messages_per_minute, 60)
+        self._models_recorded = False
 
     # Components load lazily so `sahayak bank seed` never pays for torch.
     @property
@@ -51,6 +52,26 @@ class Assistant:
 
                     self._classifier = get_classifier(self.settings)
         return self._classifier
+
+    def _record_models(self) -> None:
+        """Put the intent model's training lineage into this log once (datasets → model)."""
+        if self._models_recorded:
+            return
+        self._models_recorded = True
+        try:
+            from models.intents import training_record
+            from provenance.training import record_training
+
+            clf = self.classifier
+            rec = training_record(clf.model_dir)
+            lineage = rec.get("lineage") or {}
+            record_training(self.tracker, "intents", clf.model_version, datasets=lineage.get("training_files", {}),
+                            hyperparameters=lineage.get("hyperparameters"), metrics=rec.get("metrics"),
+                            git_commit=lineage.get("git_commit"), description="intent training examples")
+        except Exception as exc:  # noqa: BLE001 - lineage trouble is logged, not fatal to the chat
+            import logging
+
+            logging.getLogger(__name__).warning("could not record model lineage: %s", exc)
 
     @property
     def tracker(self) -> Any:
@@ -133,6 +154,7 @@ class Assistant:
 
     def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation) -> None:
         retrieval = result.data.get("retrieval") or {}
+        self._record_models()
         try:
             self.tracker.record_turn(
                 turn_id=result.turn_id, session_id=envelope.session_id, user_id=envelope.user_id,
@@ -142,7 +164,8 @@ class Assistant:
                 passages=retrieval.get("passages", []),
                 scoring_request_id=result.data.get("scoring_request_id"),
                 latency_ms=result.timings_ms.get("total", 0.0),
-                model_versions={"intent": cls.model_version, **(retrieval.get("model_versions") or {})},
+                model_versions={**({"intent": f"intents@{cls.model_version}"} if cls.model_version else {}),
+                                **(retrieval.get("model_versions") or {})},
                 timestamp=envelope.timestamp, stage_ms=result.timings_ms,
             )
         except Exception as exc:  # noqa: BLE001 - provenance trouble must not break the chat

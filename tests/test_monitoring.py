@@ -63,3 +63,28 @@ def test_report_cli_on_real_turns(fresh_home):
     assert rep["rates"]["abandonment_per_session"] == 1.0  # left at the confirmation
     assert rep["feedback"]["high_risk_false_positives"] == 1
     assert "understand" in rep["latency_ms"]
+
+
+def test_turns_link_to_the_intent_model_and_its_training_data(fresh_home):
+    from app.assistant import Assistant
+    from app.bank.seed import seed
+    from app.settings import get_settings
+    from app.types import MessageEnvelope
+    from models.intents import get_classifier
+    from provenance.tracker import Tracker
+    from provenance.verify import verify_log
+
+    settings = get_settings()
+    seed(settings.db_url)
+    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings))
+    for text in ["hello", "what is my balance"]:
+        a.handle(MessageEnvelope(user_id="asha", session_id="lin", text=text))
+    a.close()
+    records = [r.record for r in verify_log(settings.provenance_dir, settings=settings).records]
+    models = [r for r in records if r["type"] == "model"]
+    datasets = [r for r in records if r["type"] == "dataset"]
+    turns = [r for r in records if r["type"] == "turn"]
+    assert len(models) == 1 and models[0]["name"] == "intents"  # recorded once per log
+    assert {d["sha256"] for d in datasets} == set(models[0]["dataset_hashes"]) and len(datasets) >= 11
+    key = f"intents@{models[0]['version']}"
+    assert all(t["model_versions"]["intent"] == key for t in turns)
