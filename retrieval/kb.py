@@ -20,10 +20,11 @@ from retrieval.text import tokenize
 if TYPE_CHECKING:
     from app.settings import Settings
 
-MODES = ("bm25", "dense", "hybrid", "rerank")
+MODES = ("bm25", "dense", "hybrid", "rerank", "llm")  # llm: the local instruct model orders the hybrid top-k
 RRF_K = 60  # the usual RRF constant: damps the influence of the very first ranks
 CANDIDATES = 50  # chunks taken from each first-stage retriever before fusion
-DEFAULT_THRESHOLD = 0.40  # used only when no calibration file exists
+DEFAULT_THRESHOLD = 0.40
+QUERY_CACHE = 8192  # embedded queries kept (LRU); reranker training primes a few thousand at once  # used only when no calibration file exists
 
 
 @dataclass
@@ -57,15 +58,18 @@ class KnowledgeBase:
     """Search and answer over one loaded index. Thread-safe: searches only read shared state."""
 
     def __init__(self, index: LoadedIndex, *, mode: str = "hybrid", rerank_top_k: int = 20,
-                 threshold: float | None = None, reranker: Any = None, reranker_loader: Any = None) -> None:
+                 threshold: float | None = None, reranker: Any = None, reranker_loader: Any = None,
+                 generate: bool = False) -> None:
         if mode not in MODES:
             raise SahayakError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
         self.index = index
         self.mode = mode
         self.rerank_top_k = rerank_top_k
+        self.generate = generate  # LLM-written answers (grounding-checked); off by default
         self._reranker = reranker
         self._reranker_loader = reranker_loader
         self._lock = threading.Lock()
+        self._rr_lock = threading.Lock()
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pos = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         calib = _read_calibration(index.path)
@@ -86,9 +90,22 @@ class KnowledgeBase:
                               show_progress_bar=False)[0].astype("float32")
         with self._lock:
             self._qcache[query] = v
-            if len(self._qcache) > 1024:
+            if len(self._qcache) > QUERY_CACHE:
                 self._qcache.popitem(last=False)
         return v
+
+    def prime_queries(self, queries: list[str], batch_size: int = 64) -> None:
+        """Embed many queries in batches (much faster than one by one) into the query cache."""
+        todo = [q for q in dict.fromkeys(queries) if q not in self._qcache]
+        for i in range(0, len(todo), batch_size):
+            b = todo[i : i + batch_size]
+            vecs = self.model.encode(b, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                     show_progress_bar=False).astype("float32")
+            with self._lock:
+                for q, v in zip(b, vecs):
+                    self._qcache[q] = v
+                while len(self._qcache) > QUERY_CACHE:
+                    self._qcache.popitem(last=False)
 
     def _bm25(self, query: str, n: int) -> list[tuple[int, float]]:
         toks = tokenize(query)
@@ -129,6 +146,15 @@ class KnowledgeBase:
         stages = {i: {"bm25": bm.get(i, 0.0), "dense": de.get(i), "hybrid": s} for i, s in order}
         if mode == "hybrid":
             return [(i, s, stages[i]) for i, s in order]
+        if mode == "llm":
+            from retrieval.llm import llm_rerank
+
+            cand = order[: self.rerank_top_k]
+            p_yes = llm_rerank(query, [self.index.chunks[i] for i, _ in cand])
+            out = [(i, p + 1e-3 * s, dict(stages[i], llm=p)) for (i, s), p in zip(cand, p_yes)]
+            out.sort(key=lambda t: -t[1])
+            out.extend((i, -1.0 - r * 1e-6, stages[i]) for r, (i, _) in enumerate(order[self.rerank_top_k :]))
+            return out
         reranker = self.reranker()
         cand = order[: self.rerank_top_k]
         final = reranker.rerank(query, [self.index.chunks[i] for i, _ in cand], [s for _, s in cand])
@@ -160,7 +186,7 @@ class KnowledgeBase:
     def reranker(self):
         """The cross-encoder for this corpus (trained and cached on first use)."""
         if self._reranker is None:
-            with self._lock:
+            with self._rr_lock:  # separate lock: training calls back into search (which uses _lock)
                 if self._reranker is None:
                     if self._reranker_loader is None:
                         raise SahayakError("rerank mode needs a trained reranker; none is configured")
@@ -173,7 +199,7 @@ class KnowledgeBase:
         q = self._embed_query(query)
         return float(self.index.embeddings[self._pos[hit.chunk_id]] @ q)
 
-    def answer(self, question: str, mode: str | None = None) -> Answer:
+    def answer(self, question: str, mode: str | None = None, generate: bool | None = None) -> Answer:
         """A short answer quoted from the best passages, with citations, or "I don't know"."""
         from retrieval.answer import compose_answer
 
@@ -183,8 +209,18 @@ class KnowledgeBase:
         t_search = time.perf_counter() - t0
         confidence = self.relevance(question, hits[0]) if hits else 0.0
         confident = bool(hits) and confidence >= self.threshold
+        generation = None
         if confident:
             text, citations = compose_answer(question, hits, self._embed_query(question), self.model)
+            if self.generate if generate is None else generate:
+                from retrieval.llm import generate_answer
+
+                generation = generate_answer(question, hits)
+                if generation["grounded"]:  # otherwise keep the extractive answer
+                    by_id = {h.doc_id: h for h in hits}
+                    text = generation["text"]
+                    citations = [{"doc_id": d, "title": by_id[d].title, "chunk_id": by_id[d].chunk_id,
+                                  "passage": by_id[d].text} for d in dict.fromkeys(generation["cited"])]
         else:
             text = ("I don't know the answer to that from the bank's policies. "
                     "Would you like me to connect you to a human agent?")
@@ -200,6 +236,7 @@ class KnowledgeBase:
             "threshold": self.threshold,
             "confident": confident,
             "cited": [c["chunk_id"] for c in citations],
+            "generation": generation,
             "model_versions": self.model_versions(mode),
             "index": {"path": str(self.index.path), "corpus_fingerprint": self.index.meta["corpus"]["fingerprint"],
                       "created": self.index.meta.get("created")},
@@ -212,6 +249,10 @@ class KnowledgeBase:
         out = {"embedding": self.index.meta.get("embedding_model", ""), "bm25": "rank-bm25 BM25Okapi"}
         if (mode or self.mode) == "rerank" and self._reranker is not None:
             out["reranker"] = self._reranker.version
+        if (mode or self.mode) == "llm" or self.generate:
+            from models.llm import llm_model_version
+
+            out["llm"] = llm_model_version()
         return out
 
 
@@ -228,14 +269,15 @@ def write_calibration(index_dir: str | Path, data: dict) -> None:
 
 def open_knowledge_base(index_dir: str | Path, *, mode: str = "hybrid", rerank_top_k: int = 20,
                         threshold: float | None = None, models_dir: str | Path | None = None,
-                        reranker_config: Any = None) -> KnowledgeBase:
+                        reranker_config: Any = None, generate: bool = False) -> KnowledgeBase:
     """Load the index at ``index_dir`` as a :class:`KnowledgeBase` (the reranker is trained lazily)."""
     from models.reranker import RerankerConfig, reranker_for_index
 
     idx = load_index(index_dir)
-    kb = KnowledgeBase(idx, mode=mode, rerank_top_k=rerank_top_k, threshold=threshold)
+    kb = KnowledgeBase(idx, mode=mode, rerank_top_k=rerank_top_k, threshold=threshold, generate=generate)
 
     def first_stage(queries: list[str], n: int) -> list[list[tuple[int, float]]]:
+        kb.prime_queries(queries)
         return [kb._hybrid(q, n)[0][:n] for q in queries]
 
     def loader(index: LoadedIndex):
@@ -257,14 +299,16 @@ def get_knowledge_base(settings: "Settings | None" = None) -> KnowledgeBase:
     from app.settings import get_settings
 
     s = settings or get_settings()
-    key = (str(s.kb_dir), str(s.index_dir), s.retrieval_mode, s.rerank_top_k, s.answer_threshold)
+    key = (str(s.kb_dir), str(s.index_dir), s.retrieval_mode, s.rerank_top_k, s.answer_threshold,
+           s.answer_generation)
     with _KB_LOCK:
         if _KB is not None and _KB_KEY == key:
             return _KB
         if not index_is_current(s.index_dir, s.kb_dir):
             build_index(s.kb_dir, s.index_dir, progress=True)
         _KB = open_knowledge_base(s.index_dir, mode=s.retrieval_mode, rerank_top_k=s.rerank_top_k,
-                                  threshold=s.answer_threshold, models_dir=s.models_dir)
+                                  threshold=s.answer_threshold, models_dir=s.models_dir,
+                                  generate=s.answer_generation)
         if not _KB.calibration:
             auto_calibrate(_KB, Path(s.kb_dir).parent / "kb_eval")
         _KB_KEY = key

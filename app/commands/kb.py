@@ -55,7 +55,7 @@ def index_cmd(
 def search_cmd(
     query: str = typer.Argument(..., help="The question or keywords."),
     index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: the project KB)."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="bm25 | dense | hybrid | rerank"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="bm25 | dense | hybrid | rerank | llm"),
     k: int = typer.Option(10, "--k", min=1, help="Number of documents."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fast_reranker: bool = typer.Option(False, "--fast-reranker", help="Use the small test reranker configuration."),
@@ -145,10 +145,12 @@ def ask(
     index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: the project KB)."),
     mode: Optional[str] = typer.Option(None, "--mode", help="bm25 | dense | hybrid | rerank"),
     as_json: bool = typer.Option(False, "--json", help="Print the answer, citations and provenance as JSON."),
+    generate: Optional[bool] = typer.Option(None, "--generate/--extractive",
+                                            help="LLM-written (grounding-checked) or quoted answer; default: settings."),
 ) -> None:
     """Answer a question from the knowledge base with citations (or say "I don't know")."""
     kb = _open(index, mode)
-    a = kb.answer(question, mode=mode)
+    a = kb.answer(question, mode=mode, generate=generate)
     if as_json:
         typer.echo(json.dumps({"text": a.text, "confident": a.confident, "citations": a.citations,
                                "provenance": a.provenance}, ensure_ascii=False))

@@ -53,12 +53,18 @@ def synthetic_queries(chunk: Chunk, n: int, idf: dict[str, float], rng: random.R
         if kind == "span":
             s = rng.choice(sents)
             w = _words(s)
-            length = rng.randint(3, min(9, max(3, len(w))))
-            start = rng.randint(0, max(0, len(w) - length))
-            span = w[start : start + length]
-            span = [t for t in span if t not in STOPWORDS or rng.random() < 0.5]
-            span = [t for t in span if rng.random() > 0.15] or span[:2]
-            q = " ".join(span)
+            q = ""
+            for _ in range(6):  # a window with at least two content words reads like a query
+                length = rng.randint(min(4, len(w)), min(10, max(4, len(w))))
+                start = rng.randint(0, max(0, len(w) - length))
+                span = w[start : start + length]
+                if sum(t not in STOPWORDS and len(t) > 2 for t in span) >= 2:
+                    span = [t for t in span if t not in STOPWORDS or rng.random() < 0.7]
+                    span = [t for t in span if t in STOPWORDS or rng.random() > 0.15]
+                    q = " ".join(span)
+                    break
+            if not q:
+                q = " ".join(t for t in w if t not in STOPWORDS)[:80]
             if len(sents) > 2 and rng.random() < 0.5:  # inverse cloze: hide the source sentence
                 rest = " ".join(x for x in split_sentences(chunk.text) if x != s)
                 passage = f"{chunk.title}. {rest}" if chunk.title else rest
@@ -99,7 +105,8 @@ def build_groups(chunks: list[Chunk], first_stage: Callable[[list[str], int], li
     for c in chunks:
         df.update(set(_words(c.embed_text)))
     idf = {t: math.log(1 + len(chunks) / (1 + f)) for t, f in df.items()}
-    per = max(1, queries_per_chunk)
+    # small corpora get more queries per chunk (up to 2x), large ones are sub-sampled
+    per = max(1, min(2 * queries_per_chunk, max_groups // max(1, len(chunks)))) if len(chunks) * queries_per_chunk < max_groups else queries_per_chunk
     ids = list(range(len(chunks)))
     rng.shuffle(ids)
     ids = ids[: max(1, max_groups // per)]
