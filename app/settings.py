@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     retrieval_mode: str = Field("hybrid", description="bm25 | dense | hybrid | rerank")
     rerank_top_k: int = 20
     answer_threshold: float | None = Field(None, description="Override the calibrated 'I don't know' threshold")
+    answer_generation: bool = Field(False, description="KB answers written by the local LLM (grounding-checked) instead of quoted")
 
     # --- encrypted scoring ---------------------------------------------------------------
     scoring_host: str = "127.0.0.1"
