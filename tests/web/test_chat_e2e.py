@@ -128,6 +128,8 @@ def test_out_of_scope_is_refused(page) -> None:
     assert "only help with banking" in reply, reply
 
 
+# Answers as a customer would type them to the bot's own prompts (the last one is what the
+# prompt itself suggests: "say 'none' if nothing").
 LOAN_ANSWERS = [
     ("which loan", "personal"),
     ("how much", "5,00,000 rupees"),
@@ -140,14 +142,15 @@ LOAN_ANSWERS = [
 def test_loan_enquiry_through_encrypted_scoring(page) -> None:
     chat = ChatPage(page)
     chat.login_ok("asha", "demo1234")
-    reply = chat.send("Am I eligible for a personal loan?")
+    transcript = [("Am I eligible for a personal loan?", chat.send("Am I eligible for a personal loan?"))]
     for _ in range(6):
+        reply = transcript[-1][1]
         answer = next((a for key, a in LOAN_ANSWERS if key in reply.lower()), None)
         if answer is None:
             break
-        reply = chat.send(answer)
-    assert "Scored on encrypted data" in reply, reply
-    chat.last_bot()  # the scoring step sits with the final reply
+        transcript.append((answer, chat.send(answer)))
+    final = transcript[-1][1]
+    assert "Scored on encrypted data" in final, "\n".join(f"you: {q}\nbot: {a}" for q, a in transcript)
     expect(page.get_by_role("button", name=re.compile("Encrypted scoring")).last).to_be_visible()
 
 
