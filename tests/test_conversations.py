@@ -8,6 +8,7 @@ Script format::
     name: …
     user: asha                      # the logged-in customer
     settings: {clarify_threshold: 0.99}   # optional overrides
+    services: [scoring]             # start the real encrypted scoring service
     turns:
       - user: "send 2500 to ravi"   # {otp} / {wrong_otp} use the last SMS in the outbox
         intent: Fund_Transfer       # optional expectations …
@@ -46,6 +47,21 @@ def classifier():
     return get_classifier(get_settings())
 
 
+@pytest.fixture(scope="session")
+def scoring_service():
+    """The real encrypted scoring service on a free loopback port (for scripts with `services: [scoring]`)."""
+    import socket
+
+    from privacy.service import start_in_background
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    service = start_in_background(host="127.0.0.1", port=port)
+    yield service
+    service.stop()
+
+
 def _last_otp(home: Path) -> str:
     log = home / "outbox" / "sms.log"
     codes = re.findall(r"\b(\d{6})\b", log.read_text(encoding="utf-8")) if log.exists() else []
@@ -63,7 +79,8 @@ def _fill(text: str, home: Path) -> str:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypatch: pytest.MonkeyPatch,
+                      request: pytest.FixtureRequest) -> None:
     from app.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
@@ -73,6 +90,9 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
     spec = yaml.safe_load(script.read_text(encoding="utf-8"))
     for key, value in (spec.get("settings") or {}).items():
         monkeypatch.setenv(f"SAHAYAK_{key.upper()}", str(value))
+    if "scoring" in (spec.get("services") or []):
+        service = request.getfixturevalue("scoring_service")
+        monkeypatch.setenv("SAHAYAK_SCORING_URL", service.base_url)
     reset_settings()
     settings = get_settings()
     seed(settings.db_url)
