@@ -152,9 +152,30 @@ class Assistant:
         self._record(envelope, result, cls, conv)
         return result
 
+    def _record_scoring_model(self, version: str) -> str:
+        """The loan-scoring model's lineage (synthetic dataset → model), once per log."""
+        from models.scoring.train import load_artifact
+        from provenance.training import record_training
+
+        art = load_artifact(self.settings)
+        ds = art.get("dataset", {})
+        name = f"{ds.get('generator', 'models/scoring/dataset.py')} (n={ds.get('n')}, seed={ds.get('seed')})"
+        return record_training(self.tracker, "loan-scoring", art.get("version", version),
+                               datasets={name: ds.get("sha256", "")}, metrics=art.get("metrics"),
+                               hyperparameters={"threshold": art.get("threshold")},
+                               description="synthetic loan applications")
+
     def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation) -> None:
         retrieval = result.data.get("retrieval") or {}
         self._record_models()
+        extra_models: dict[str, str] = {}
+        if result.data.get("scoring_request_id") and result.data.get("model_version"):
+            try:
+                extra_models["scoring"] = self._record_scoring_model(str(result.data["model_version"]))
+            except Exception as exc:  # noqa: BLE001 - lineage trouble is logged, not fatal
+                import logging
+
+                logging.getLogger(__name__).warning("could not record scoring lineage: %s", exc)
         try:
             self.tracker.record_turn(
                 turn_id=result.turn_id, session_id=envelope.session_id, user_id=envelope.user_id,
@@ -165,7 +186,7 @@ class Assistant:
                 scoring_request_id=result.data.get("scoring_request_id"),
                 latency_ms=result.timings_ms.get("total", 0.0),
                 model_versions={**({"intent": f"intents@{cls.model_version}"} if cls.model_version else {}),
-                                **(retrieval.get("model_versions") or {})},
+                                **(retrieval.get("model_versions") or {}), **extra_models},
                 timestamp=envelope.timestamp, stage_ms=result.timings_ms,
             )
         except Exception as exc:  # noqa: BLE001 - provenance trouble must not break the chat

@@ -134,6 +134,12 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
     assert report.ok, report.report()["failures"]
     turn_records = [r for r in report.records if r.type in ("turn", "inference")]
     assert len(turn_records) == len(spec["turns"]), report.report()
+    # Every model a turn names has its own record in the same log (datasets → model → turn).
+    models = {f"{r.record['name']}@{r.record['version']}" for r in report.records if r.type == "model"}
+    for r in turn_records:
+        for key, value in r.record["model_versions"].items():
+            if key in ("intent", "scoring"):
+                assert value in models, (key, value, models)
 
 
 def _check_bank(expect: dict[str, Any], bank: Any, user: str) -> None:
