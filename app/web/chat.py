@@ -39,7 +39,6 @@ staff.mount(server_app)
 CONFIRM, CANCEL = "sahayak_confirm", "sahayak_cancel"
 FRIENDLY_ERROR = ("Sorry — something went wrong on our side and nothing was changed. "
                   "Please try again in a moment, or say \"talk to an agent\". (reference {ref})")
-TOO_FAST = "You're sending messages very quickly. Please wait a moment and try again."
 
 
 # --------------------------------------------------------------------------- persistence and login
@@ -90,8 +89,10 @@ async def _shutdown() -> None:
     """Seal the provenance log (flush + checkpoint) and stop the graph importer."""
     from app.web.audit import stop_graph_import
 
+    from app.web.runtime import close_assistant
+
     await cl.make_async(stop_graph_import)()
-    await cl.make_async(get_assistant().close)()
+    await cl.make_async(close_assistant)()
 
 
 def _role(user: cl.User | None) -> str:
@@ -121,7 +122,7 @@ async def _starters(user: cl.User | None = None, language: str | None = None) ->
 async def _chat_start() -> None:
     user = cl.user_session.get("user")
     cl.user_session.set("turns", {})
-    if _role(user) == "staff":
+    if await cl.make_async(_role)(user) == "staff":
         await cl.Message(content=(
             f"Signed in as staff ({user.identifier}). The audit console lists sessions, the hand-off queue, "
             "low-confidence turns and each session's verified timeline: open [the audit console](/staff)."
@@ -153,7 +154,7 @@ async def _on_message(message: cl.Message) -> None:
 async def _process(text: str) -> None:
     """Run one customer turn through the pipeline and render the result."""
     user = cl.user_session.get("user")
-    if _role(user) != "customer":
+    if await cl.make_async(_role)(user) != "customer":
         await cl.Message(content="The chat assistant is for customers. Staff use [the audit console](/staff).").send()
         return
     from app.types import MessageEnvelope

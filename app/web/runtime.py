@@ -47,6 +47,12 @@ def get_assistant() -> "Assistant":
     return _assistant
 
 
+def close_assistant() -> None:
+    """Flush provenance durably at shutdown (only if an Assistant was ever created)."""
+    if _assistant is not None:
+        _assistant.close()
+
+
 def auth_secret(settings: Settings | None = None) -> str:
     """CHAINLIT_AUTH_SECRET: the environment's, else one generated once under $SAHAYAK_HOME.
 
