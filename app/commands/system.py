@@ -144,6 +144,12 @@ def run(
     host = host or settings.host
     port = port or settings.port
     t0 = time.perf_counter()
+
+    def _sigterm(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Installed before anything starts: a SIGTERM during start-up must still stop the children.
+    signal.signal(signal.SIGTERM, _sigterm)
     if not skip_prepare:
         # Warm start: models and index are cached, and the chat process loads (and, if the
         # training data changed, retrains) them itself; only the cheap steps run here.
@@ -154,11 +160,6 @@ def run(
     stack = start_stack(host, port, settings, report=lambda m: console.print(f"[cyan]›[/] {m}"))
     stopping = False
     failed = ""
-
-    def _sigterm(_sig: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _sigterm)
     try:
         console.print(f"[bold green]Sahayak is running:[/] {stack.url}  (staff console: {stack.url}/staff) "
                       f"— ready in {time.perf_counter() - t0:.1f}s. Press Ctrl-C to stop.")
