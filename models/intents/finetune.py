@@ -49,7 +49,7 @@ def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> l
 def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
-    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModel, AutoTokenizer
 
     from models.embeddings import embedding_model_path
 
@@ -104,7 +104,16 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     lengths = [len(t) for t in texts]
     steps_per_epoch = math.ceil(len(texts) / hp["batch_size"])
     total_steps = max(1, int(round(steps_per_epoch * hp["epochs"])))
-    sched = get_linear_schedule_with_warmup(opt, int(hp["warmup_fraction"] * total_steps), total_steps)
+    # Linear warm-up/decay whose end moves in when the wall-clock budget cannot fit all planned
+    # steps (measured after a few steps), so a budget-limited run still anneals to a low rate.
+    sched_state = {"total": total_steps, "warm": max(1, int(hp["warmup_fraction"] * total_steps))}
+
+    def lr_factor(s: int) -> float:
+        if s < sched_state["warm"]:
+            return (s + 1) / sched_state["warm"]
+        return max(0.02, (sched_state["total"] - s) / max(1, sched_state["total"] - sched_state["warm"]))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
     model.train()
     t0 = time.perf_counter()
@@ -125,10 +134,18 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
             losses.append(float(loss.detach()))
             step += 1
             bar.update(1)
+            if step == 8 and hp["max_minutes"] > 0:
+                per_step = (time.perf_counter() - t0) / step
+                feasible = int(hp["max_minutes"] * 60 / per_step)
+                if feasible < total_steps:
+                    total_steps = max(step + 1, feasible)
+                    sched_state["total"] = total_steps
+                    sched_state["warm"] = min(sched_state["warm"], max(1, total_steps // 16))
+                    bar.total = total_steps
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             if step >= total_steps:
                 break
-            if (time.perf_counter() - t0) / 60.0 > hp["max_minutes"]:
+            if hp["max_minutes"] > 0 and (time.perf_counter() - t0) / 60.0 > hp["max_minutes"]:
                 stopped_early = True  # the wall-clock budget wins over the epoch count
                 break
     bar.close()
@@ -143,7 +160,8 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     serving = Encoder(str(enc_dir), hp["max_length"], hp["quantize_int8"])
     x_val = serving.encode([data.texts[i] for i in va_idx], progress=True)
     val_logits = x_val @ head.weight.detach().numpy().T + head.bias.detach().numpy()
-    hp.update({"steps": step, "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
+    hp.update({"steps": step, "planned_steps": int(round(steps_per_epoch * hp["epochs"])),
+               "epochs_done": round(step / steps_per_epoch, 3), "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
                "fine_tune_seconds": round(time.perf_counter() - t0, 1), "n_train": len(texts), "n_val": len(va_idx)})
     return {
         "val_logits": val_logits,

@@ -23,6 +23,8 @@ import numpy as np
 from models.intents.base import IntentClassifier
 from models.intents.data import Dataset
 
+LABEL_CHUNK = 16  # labels scored per batch (memory: the prompt's KV cache is repeated this many times)
+
 SYSTEM = (
     "You are an intent classifier for a bank's chat assistant. Read the customer's message and answer "
     "with exactly one intent name from this list, nothing else.\n"
@@ -87,28 +89,33 @@ class LLMScorer:
         # The message turn alone, rendered the same way (its user content neutralised).
         full = self._render([{"role": "user", "content": text}], add_generation_prompt=True)
         ids = self.tokenizer(full, add_special_tokens=False, return_tensors="pt").input_ids
-        k = len(self.labels)
-        longest = max(len(t) for t in self.label_ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        cont = torch.full((k, longest), pad, dtype=torch.long)
-        for i, t in enumerate(self.label_ids):
-            cont[i, : len(t)] = torch.tensor(t)
         with self._lock, torch.inference_mode():
             cache = copy.deepcopy(self.prefix_cache)
             out = self.model(input_ids=ids, past_key_values=cache, use_cache=True)
             first = torch.log_softmax(out.logits[0, -1], dim=-1)  # next-token distribution after the prompt
             cache = out.past_key_values
             total = self.prefix_len + ids.shape[1]
-            scores = first[cont[:, 0]].clone()
-            if longest > 1:
-                cache.batch_repeat_interleave(k)
+            scores = first[torch.tensor([t[0] for t in self.label_ids])].clone()
+            multi = [i for i, t in enumerate(self.label_ids) if len(t) > 1]
+            # Labels longer than one token are scored in chunks: the prompt's KV cache is repeated
+            # once per label in a chunk, so the chunk size bounds memory (cache × chunk).
+            for c0 in range(0, len(multi), LABEL_CHUNK):
+                chunk = multi[c0 : c0 + LABEL_CHUNK]
+                longest = max(len(self.label_ids[i]) for i in chunk)
+                cont = torch.full((len(chunk), longest - 1), pad, dtype=torch.long)
+                for j, i in enumerate(chunk):
+                    t = self.label_ids[i]
+                    cont[j, : len(t) - 1] = torch.tensor(t[:-1])
+                branch = copy.deepcopy(cache) if c0 + LABEL_CHUNK < len(multi) else cache
+                branch.batch_repeat_interleave(len(chunk))
                 # Right padding: pads come after each label's real tokens, so causality keeps them harmless.
-                mask = torch.ones((k, total + longest - 1), dtype=torch.long)
-                out2 = self.model(input_ids=cont[:, :-1], past_key_values=cache, attention_mask=mask, use_cache=False)
-                logp = torch.log_softmax(out2.logits, dim=-1)  # position j predicts cont[:, j+1]
-                for i, t in enumerate(self.label_ids):
-                    if len(t) > 1:
-                        scores[i] += logp[i, torch.arange(len(t) - 1), torch.tensor(t[1:])].sum()
+                mask = torch.ones((len(chunk), total + longest - 1), dtype=torch.long)
+                out2 = self.model(input_ids=cont, past_key_values=branch, attention_mask=mask, use_cache=False)
+                logp = torch.log_softmax(out2.logits, dim=-1)  # position j predicts the label's token j+1
+                for j, i in enumerate(chunk):
+                    t = self.label_ids[i]
+                    scores[i] += logp[j, torch.arange(len(t) - 1), torch.tensor(t[1:])].sum()
         return scores.numpy().astype(np.float64)
 
 
