@@ -162,6 +162,11 @@ def _spawn_chat(settings: Settings, host: str, port: int, env_extra: dict[str, s
         env["SAHAYAK_SCORING_URL"] = settings.scoring_url
     if settings.models_home:
         env["SAHAYAK_MODELS_HOME"] = str(Path(settings.models_home).resolve())
+    # The chat must use this stack's bank, not whatever database the parent's environment names.
+    if settings.database_url:
+        env["SAHAYAK_DATABASE_URL"] = settings.database_url
+    else:
+        env.pop("SAHAYAK_DATABASE_URL", None)
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host, "--port", str(port), "--headless"]
     with open(log_path, "ab") as log_file:
