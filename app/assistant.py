@@ -182,7 +182,7 @@ class Assistant:
                 channel=envelope.channel, text=envelope.text, chatml=conv.to_chatml(), intent=result.intent,
                 confidence=result.confidence, entities=result.entities, handler=result.handler,
                 outcome=result.outcome, state=result.state, reply=result.reply,
-                passages=retrieval.get("passages", []),
+                passages=_passages(retrieval),
                 scoring_request_id=result.data.get("scoring_request_id"),
                 latency_ms=result.timings_ms.get("total", 0.0),
                 model_versions={**({"intent": f"intents@{cls.model_version}"} if cls.model_version else {}),
@@ -198,6 +198,18 @@ class Assistant:
         """Flush provenance durably (one-shot processes call this before exiting)."""
         if self._tracker is not None:
             self._tracker.close()
+
+
+def _passages(retrieval: dict[str, Any]) -> list[dict[str, Any]]:
+    """The knowledge base's parallel lists as one entry per retrieved passage (with its rank)."""
+    if retrieval.get("passages"):
+        return list(retrieval["passages"])
+    ids = retrieval.get("passage_ids") or []
+    docs = retrieval.get("doc_ids") or [None] * len(ids)
+    hashes = retrieval.get("chunk_hashes") or [None] * len(ids)
+    scores = retrieval.get("scores") or [{}] * len(ids)
+    return [{"chunk_id": c, "doc_id": d, "chunk_hash": h, "scores": sc, "rank": i}
+            for i, (c, d, h, sc) in enumerate(zip(ids, docs, hashes, scores), 1)]
 
 
 def _pending_state(state: dict[str, Any]) -> str:

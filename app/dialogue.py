@@ -210,11 +210,14 @@ class DialogueManager:
         spec = get_handler(frame["intent"])
         assert spec is not None
         awaited = frame["awaiting"].split(":", 1)[1] if frame["awaiting"].startswith("slot:") else None
-        # A message that is clearly another task should not be swallowed as a free-text slot value.
-        other_task = self._is_switch(inp.classification, frame)
-        errors = self._fill(spec, frame, inp, awaited=None if other_task else awaited)
+        # As in form-filling dialogue systems: an answer that validates as the value we asked
+        # for fills the slot ("3 years", "80000", "none"), whatever the classifier thinks;
+        # only a message that does not answer the question can switch to another task.
+        errors = self._fill(spec, frame, inp, awaited=awaited)
         if awaited and awaited in frame["slots"]:
             return self._advance(state, frame, spec, inp, errors)
+        if self._is_switch(inp.classification, frame):
+            return None
         if awaited in errors:
             return self._advance(state, frame, spec, inp, errors)
         if inp.classification.intent == frame["intent"] and any(

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.bank.service import BankError
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
 
 def _location(value: Any, ctx: HandlerContext) -> str:
+    # Only something we can actually search near counts as an answer, so "what's my balance?"
+    # asked at this prompt is a new question rather than a place name.
     text = str(value).strip()
     if len(text) < 3:
         raise SlotError("Please give a 6-digit pincode or an area name.")
+    try:
+        found = ctx.bank.branches_near(text, limit=1)
+    except BankError as exc:
+        raise SlotError(str(exc)) from exc
+    if not found:
+        raise SlotError("I couldn't find that place. Please give a 6-digit pincode or an area name.")
     return text
 
 

@@ -10,9 +10,12 @@ from handlers.registry import handler
 
 def _account_type(value: Any, ctx: HandlerContext) -> str:
     text = str(value).lower()
-    for kind in ("savings", "current"):
-        if kind in text or (kind == "savings" and "saving" in text):
-            return kind
+    words = text.replace("-", " ").split()
+    # A short answer ("savings", "a current account please"), not any sentence mentioning one.
+    if len(words) <= 5:
+        for kind in ("savings", "current"):
+            if any(w.startswith(kind[:6]) for w in words):
+                return kind
     raise SlotError("We offer savings and current accounts.")
 
 
