@@ -80,7 +80,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     ap.add_argument("--markdown", type=Path, default=None, help="rewrite the intents section of this Markdown file")
     ap.add_argument("--from-json", type=Path, default=None, help="only render --markdown from a saved report")
+    ap.add_argument("--latency-models", default=None,
+                    help="only measure single-query latency of these trained model dirs (comma-separated), interleaved")
     args = ap.parse_args(argv)
+    if args.latency_models:
+        return interleaved_latency(args, [Path(p) for p in args.latency_models.split(",")])
     if args.from_json:
         report = json.loads(args.from_json.read_text())
         if args.markdown:
@@ -170,6 +174,31 @@ def main(argv: list[str] | None = None) -> dict:
         args.out.write_text(json.dumps(report, indent=2))
     if args.markdown:
         write_markdown(report, args.markdown)
+    print(json.dumps(report))
+    return report
+
+
+def interleaved_latency(args: argparse.Namespace, model_dirs: list[Path]) -> dict:
+    """Single-query latency of several models, measured round-robin (query i on every model in
+    turn) so background load hits all of them alike — the fair comparison on a shared CPU."""
+    from models.intents import load_dataset, load_model
+
+    ds = load_dataset(args.eval_data or args.data, label_column=args.label_column)
+    models = {str(d): load_model(d) for d in model_dirs}
+    rng = np.random.default_rng(args.seed)
+    texts = [ds.texts[i] for i in rng.choice(len(ds), size=min(args.latency_queries, len(ds)), replace=False)]
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for t in texts[:5]:
+        for clf in models.values():
+            clf.classify(t)
+    for t in texts:
+        for k, clf in models.items():
+            t0 = time.perf_counter()
+            clf.classify(t)
+            times[k].append((time.perf_counter() - t0) * 1000.0)
+    report = {"mode": "interleaved single-query latency", "queries": len(texts), "load_avg": list(os.getloadavg()),
+              "models": {k: {"approach": models[k].approach, "p50_ms": round(float(np.percentile(v, 50)), 2),
+                             "p95_ms": round(float(np.percentile(v, 95)), 2)} for k, v in times.items()}}
     print(json.dumps(report))
     return report
 
