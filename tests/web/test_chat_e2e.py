@@ -130,12 +130,12 @@ def test_out_of_scope_is_refused(page) -> None:
 
 # Answers as a customer would type them to the bot's own prompts (the last one is what the
 # prompt itself suggests: "say 'none' if nothing").
-LOAN_ANSWERS = [
+LOAN_ANSWERS = [  # first matching prompt wins: "How much do you pay in EMIs" must not match "how much"
+    ("emis", "none"),
     ("which loan", "personal"),
     ("how much", "5,00,000 rupees"),
     ("how many years", "3 years"),
     ("income", "80,000 rupees a month"),
-    ("emis", "none"),
 ]
 
 
@@ -145,6 +145,8 @@ def test_loan_enquiry_through_encrypted_scoring(page) -> None:
     transcript = [("Am I eligible for a personal loan?", chat.send("Am I eligible for a personal loan?"))]
     for _ in range(6):
         reply = transcript[-1][1]
+        if "Scored on encrypted data" in reply:
+            break
         answer = next((a for key, a in LOAN_ANSWERS if key in reply.lower()), None)
         if answer is None:
             break

@@ -96,9 +96,17 @@ def test_thumbs_up_is_stored_for_retraining(page, web_stack) -> None:
 
     bank = BankService(web_stack["settings"].db_url)
     before = len(bank.list_feedback())
-    chat.last_bot().locator("button:has(svg.lucide-thumbs-up)").click()
-    # Chainlit asks for an optional comment; a card number typed there is redacted too.
-    page.get_by_placeholder("Your feedback...").fill("quick and clear, my card is 4111 1111 1111 1111")
+    # Chainlit asks for an optional comment; a card number typed there is redacted too. Under load the
+    # first click can land before the message's actions are live, so click again if no dialog opens.
+    comment = page.get_by_placeholder("Your feedback...")
+    for _ in range(4):
+        chat.last_bot().locator("button:has(svg.lucide-thumbs-up)").click()
+        try:
+            comment.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - retried, then the fill below fails with Playwright's message
+            page.keyboard.press("Escape")
+    comment.fill("quick and clear, my card is 4111 1111 1111 1111")
     page.get_by_role("button", name="Submit feedback").click()
     for _ in range(40):
         if len(bank.list_feedback()) > before:
