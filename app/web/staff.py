@@ -90,6 +90,33 @@ async def session_timeline(request: Request, session_id: str) -> Response:
     return _page("session.html", staff=who, session_id=session_id, **data)
 
 
+def _monitoring() -> dict[str, Any]:
+    import base64
+    import tempfile
+
+    from app.monitoring import build_report, collect, render_pngs
+    from app.settings import get_settings
+
+    settings = get_settings()
+    turns, feedback, verification = collect(settings)
+    report = build_report(turns, feedback)
+    report["verification"] = verification
+    with tempfile.TemporaryDirectory() as tmp:
+        pictures = [(p.stem.replace("_", " ").title(), base64.b64encode(p.read_bytes()).decode("ascii"))
+                    for p in render_pngs(report, Path(tmp))]
+    return {"report": report, "pictures": pictures}
+
+
+@router.get("/monitoring", response_class=HTMLResponse)
+async def monitoring(request: Request) -> Response:
+    """Intent accuracy vs feedback, confusion, rates, handler success and latency (as `sahayak report`)."""
+    who = _guard(request)
+    if isinstance(who, Response):
+        return who
+    data = await run_in_threadpool(_monitoring)
+    return _page("monitoring.html", staff=who, **data)
+
+
 @router.get("/turn/{turn_id}/lineage.png")
 async def lineage_picture(request: Request, turn_id: str) -> Response:
     """The lineage graph of one turn as a PNG."""

@@ -65,11 +65,16 @@ def test_staff_reviews_session_timeline_with_verification(page, web_stack, custo
             break
         page.wait_for_timeout(500)
     assert page.evaluate("document.querySelector('#lineage').naturalWidth") > 100
+    # Monitoring: the same numbers as `sahayak report`, from the verified log, with pictures.
+    page.goto("/staff/monitoring")
+    expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
+    expect(page.get_by_text("✓ verified")).to_be_visible()
+    expect(page.locator("img[alt='Latency']")).to_be_visible()
 
 
 def test_customer_is_refused_from_the_staff_console(page, web_stack, customer_session) -> None:
     ChatPage(page).login_ok("asha", "demo1234")
-    for path in ("/staff", f"/staff/session/{customer_session}", "/staff/turn/x/lineage.png"):
+    for path in ("/staff", f"/staff/session/{customer_session}", "/staff/turn/x/lineage.png", "/staff/monitoring"):
         resp = page.goto(path)
         assert resp is not None and resp.status == 403, (path, resp and resp.status)
         expect(page.locator("#forbidden")).to_have_text("Staff only")
