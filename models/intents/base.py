@@ -7,6 +7,7 @@ builds the :class:`app.types.Classification` with ranking, entities and latency.
 
 from __future__ import annotations
 
+import abc
 import json
 import threading
 import time
@@ -36,7 +37,7 @@ def extract_entities(text: str) -> dict[str, Any]:
     return _entities_fn(text)
 
 
-class IntentClassifier:
+class IntentClassifier(abc.ABC):
     """Base class: calibrated, thresholded classification on top of an approach's raw scores.
 
     ``config`` is the model directory's ``config.json``: ``approach``, ``labels``,
@@ -55,9 +56,9 @@ class IntentClassifier:
         self.model_version: str = config.get("model_version", f"intents-{self.approach}")
 
     # --- to implement ---------------------------------------------------------------------
+    @abc.abstractmethod
     def _scores(self, texts: list[str]) -> np.ndarray:
         """Uncalibrated logits, shape (len(texts), len(self.labels))."""
-        raise NotImplementedError
 
     # --- shared -------------------------------------------------------------------------
     def predict_proba(self, texts: list[str]) -> np.ndarray:
