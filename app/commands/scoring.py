@@ -53,22 +53,28 @@ def score(features: str = typer.Option(..., "--features", help='JSON object, e.g
 @scoring.command("train")
 def train(out: Optional[Path] = typer.Option(None, help="Output folder (default settings.models_dir/scoring)"),
           n: int = typer.Option(20_000, help="Synthetic applications to generate"),
-          seed: int = typer.Option(20240611, help="Generator seed")) -> None:
+          seed: int = typer.Option(20240611, help="Generator seed"),
+          mitigation: str = typer.Option("reweigh+penalty", help="Fairness mitigation: none | reweigh | "
+                                         "reweigh+penalty (see docs/scoring.md)")) -> None:
     """Generate the synthetic dataset, train the logistic regression, export weights + model card."""
     from rich.console import Console
 
     from app.settings import get_settings
-    from models.scoring.train import export
+    from models.scoring.train import MITIGATIONS, export
     from models.scoring.train import train as train_model
 
+    if mitigation not in MITIGATIONS:
+        raise SahayakError(f"--mitigation must be one of {', '.join(MITIGATIONS)}")
     console = Console(stderr=True)
-    with console.status(f"generating {n} applications and training"):
-        art = train_model(n=n, seed=seed)
+    with console.status(f"generating {n} applications and training ({mitigation})"):
+        art = train_model(n=n, seed=seed, mitigation=mitigation)
     path = export(art, out or get_settings().models_dir / "scoring")
     typer.echo(json.dumps({"artifact": str(path), "metrics": art["metrics"], "dataset_sha256": art["dataset"]["sha256"],
                            "fairness": {k: {m: v[m] for m in ("demographic_parity_difference",
                                                               "equal_opportunity_difference")}
-                                        for k, v in art["fairness"].items()}}))
+                                        for k, v in art["fairness"].items()},
+                           "mitigation": {k: art["mitigation"].get(k) for k in ("method", "bound", "bound_met",
+                                                                                "penalty")}}))
 
 
 @scoring.command("bench")
