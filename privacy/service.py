@@ -111,6 +111,8 @@ class ScoringModel:
         w = np.asarray(artifact["server"]["weights"], dtype=float)
         if len(w) != len(self.features) or len(w) > ckks.SLOTS_SINGLE:
             raise ValueError("artifact weights do not match its feature list")
+        if not np.any(w):
+            raise ValueError("artifact has no non-zero weight")
         self.weights = w
         self.padded = np.zeros(ckks.SLOTS_SINGLE)
         self.padded[: len(w)] = w
@@ -142,6 +144,8 @@ class ScoringModel:
         """Σ_j w_j·column_j + b over feature-major ciphertexts (no rotations needed)."""
         acc = None
         for w, col in zip(self.weights, columns):
+            if w == 0.0:  # an unused feature (e.g. pinned by the fairness fit); SEAL refuses ×0 ("transparent")
+                continue
             term = col * float(w)
             acc = term if acc is None else acc.add_(term)
         acc.add_(self.bias)
