@@ -28,13 +28,14 @@ import chainlit as cl  # noqa: E402
 from chainlit.server import app as server_app  # noqa: E402
 
 from app.errors import SahayakError  # noqa: E402
-from app.web import staff  # noqa: E402
+from app.web.routes import mount_all  # noqa: E402
+from app.web.datalayer import EPHEMERAL_ELEMENTS  # noqa: E402
 from app.web.runtime import get_assistant, get_bank  # noqa: E402
 
 log = logging.getLogger("sahayak.web")
 
-# The staff console's routes must come before Chainlit's catch-all route that serves the SPA.
-staff.mount(server_app)
+# The staff console, stored chat files and our logo must come before Chainlit's catch-all SPA route.
+mount_all(server_app)
 
 CONFIRM, CANCEL = "sahayak_confirm", "sahayak_cancel"
 FRIENDLY_ERROR = ("Sorry — something went wrong on our side and nothing was changed. "
@@ -193,7 +194,8 @@ async def _render(result: Any, text: str) -> None:
         content += "\n\nSources: " + ", ".join(dict.fromkeys(c["doc_id"] for c in cites))
     sms = result.data.get("sms")
     if result.state == "awaiting_otp" and sms:
-        elements.append(cl.Text(name="Demo SMS", content=f"Demo SMS (in a real bank this goes to your phone):\n\n{sms}",
+        (sms_name,) = EPHEMERAL_ELEMENTS  # not persisted: it carries a one-time password
+        elements.append(cl.Text(name=sms_name, content=f"Demo SMS (in a real bank this goes to your phone):\n\n{sms}",
                                 display="inline"))
         content += "\n\nEnter the 6-digit code from the **Demo SMS** below."
     scoring = scoring_of(result)

@@ -9,6 +9,10 @@ Aadhaar number is ever stored.
 Chainlit does not create its tables; :func:`create_schema` does (idempotent). The schema follows
 the columns Chainlit 2.x's ``SQLAlchemyDataLayer`` reads and writes; lists (tags) are stored as
 JSON text so one schema works on SQLite and PostgreSQL.
+
+Element contents (the cited passages) go to :class:`app.web.files.LocalStorageClient`, so a
+reopened thread still shows its sources. One-time codes are never stored: the demo-SMS element
+(:data:`EPHEMERAL_ELEMENTS`) is shown live and skipped here.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     from chainlit.element import Element
     from chainlit.step import StepDict
     from chainlit.types import Feedback
+
+# Elements shown live but never persisted: the demo SMS carries a one-time password.
+EPHEMERAL_ELEMENTS = frozenset({"Demo SMS"})
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS users (
@@ -177,6 +184,8 @@ def redacting_layer_class() -> type:
                 tags=_tags(tags))  # type: ignore[arg-type]
 
         async def create_element(self, element: "Element") -> None:
+            if element.name in EPHEMERAL_ELEMENTS:
+                return
             content = getattr(element, "content", None)
             if isinstance(content, str):
                 element.content = _redact_text(content)
@@ -191,9 +200,12 @@ def redacting_layer_class() -> type:
 
 
 def make_data_layer(settings: Settings | None = None) -> Any:
-    """Build the redacting data layer for this installation (creating its schema first)."""
+    """Build the redacting data layer for this installation (creating its schema first),
+    with element contents in the local file store (:mod:`app.web.files`)."""
+    from app.web.files import storage_client
+
     s = settings or get_settings()
     async_url, sync_url = chat_db_urls(s)
     s.ensure_dirs()
     create_schema(sync_url)
-    return redacting_layer_class()(conninfo=async_url)
+    return redacting_layer_class()(conninfo=async_url, storage_provider=storage_client(s))

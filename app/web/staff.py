@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -129,14 +129,3 @@ async def lineage_picture(request: Request, turn_id: str) -> Response:
         return Response(f"no lineage picture: {exc}", status_code=404, media_type="text/plain")
     return Response(body, media_type="image/png", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
-
-def mount(app: FastAPI) -> None:
-    """Add the console's routes ahead of Chainlit's catch-all SPA route (idempotent)."""
-    paths = {getattr(r, "path", None) for r in app.router.routes}
-    if "/staff" in paths:
-        return
-    before = len(app.router.routes)
-    app.include_router(router)
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[0:0] = added

@@ -41,9 +41,18 @@ class ChatPage:
         """Type a message, send it and return the assistant's reply text."""
         before = self.bot_count()
         expect(self.page.locator("#stop-button")).to_have_count(0, timeout=TURN_TIMEOUT_MS)
-        self.page.fill("#chat-input", text)
-        expect(self.page.locator("#chat-input")).to_have_value(text)
         submit = self.page.locator("#chat-submit")
+        # After a thread's first reply Chainlit moves the page to /thread/<id> and re-renders the
+        # composer, which can wipe text typed a moment earlier: type again until it sticks.
+        for _ in range(5):
+            self.page.fill("#chat-input", text)
+            expect(self.page.locator("#chat-input")).to_have_value(text)
+            try:
+                expect(submit).to_be_enabled(timeout=5_000)
+            except AssertionError:
+                continue
+            if self.page.locator("#chat-input").input_value() == text:
+                break
         expect(submit).to_be_enabled(timeout=TURN_TIMEOUT_MS)
         submit.click()
         return self._await_reply(before)

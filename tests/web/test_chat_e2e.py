@@ -121,6 +121,41 @@ def test_faq_answer_with_clickable_citation(page) -> None:
     expect(page.get_by_text(re.compile("National Electronic Funds Transfer")).first).to_be_visible()
 
 
+def test_reopened_thread_keeps_its_citations_for_its_owner_only(page, browser, web_stack) -> None:
+    import sqlalchemy as sa
+
+    from app.web.datalayer import chat_db_urls
+
+    chat = ChatPage(page)
+    chat.login_ok("asha", "demo1234")
+    question = "What is the minimum balance for a savings account in a metro branch?"
+    assert "Sources:" in chat.send(question)
+    engine = sa.create_engine(chat_db_urls(web_stack["settings"])[1])
+    try:
+        with engine.connect() as conn:
+            thread_id = conn.execute(sa.text('SELECT "id" FROM threads WHERE "name" = :q'), {"q": question}).scalar_one()
+            urls = [u for (u,) in conn.execute(sa.text('SELECT "url" FROM elements WHERE "threadId" = :t'),
+                                               {"t": thread_id})]
+    finally:
+        engine.dispose()
+    assert urls and all(u.startswith("/chat-files/") for u in urls)
+    # Reopen the thread from history: the answer still has its clickable sources with the passage text.
+    page.goto(f"/thread/{thread_id}")
+    link = page.locator(BOT).last.locator("a.element-link").first
+    expect(link).to_be_visible()
+    link.click()
+    expect(page.get_by_text(re.compile(r"[Mm]inimum average balance")).first).to_be_visible()
+    # The stored passage is served to its owner; another customer's login gets 403 for the same URL.
+    assert page.request.get(urls[0]).status == 200
+    other = browser.new_context(base_url=web_stack["url"])
+    try:
+        ChatPage(other.new_page()).login_ok("ravi", "demo1234")
+        assert other.request.get(urls[0]).status == 403
+        assert other.request.get(urls[0].split("?")[0]).status == 403  # no signature
+    finally:
+        other.close()
+
+
 def test_out_of_scope_is_refused(page) -> None:
     chat = ChatPage(page)
     chat.login_ok("asha", "demo1234")

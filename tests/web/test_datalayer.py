@@ -24,6 +24,12 @@ def _layer(sync_url: str):
     return redacting_layer_class()(conninfo=async_url)
 
 
+def _run(coro):
+    """Run a coroutine on its own thread and loop (a browser test's Playwright loop may own this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def chat_db(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
@@ -91,11 +97,11 @@ def test_render_steps_citations_and_scoring() -> None:
     assert [n for n, _ in step_outputs(loan)][-1] == "Encrypted scoring"
 
 
-def test_staff_routes_come_before_chainlits_catch_all() -> None:
+def test_our_routes_come_before_chainlits_catch_all() -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from app.web import staff
+    from app.web.routes import mount_all
 
     app = FastAPI()
 
@@ -103,11 +109,16 @@ def test_staff_routes_come_before_chainlits_catch_all() -> None:
     def spa(full_path: str) -> dict:
         return {"spa": full_path}
 
-    staff.mount(app)
-    staff.mount(app)  # idempotent
+    mount_all(app)
+    n = len(app.router.routes)
+    mount_all(app)  # idempotent
+    assert len(app.router.routes) == n
     client = TestClient(app)
     r = client.get("/staff", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = client.get("/logo?theme=dark")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg") and b"Sahayak" in r.content
+    assert client.get("/chat-files/u/e/x?expires=1&sig=00").status_code == 403  # expired, forged
     assert client.get("/elsewhere").json() == {"spa": "elsewhere"}
 
 
@@ -123,3 +134,73 @@ def test_templates_escape_chat_text() -> None:
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "<b>x</b>" not in html
     assert 'id="verify-checkpoint">checkpoint <span class="unknown">?</span>' in html
+
+
+def test_cited_passages_are_stored_and_one_time_codes_are_not(chat_db: str, tmp_path) -> None:
+    """Citation elements survive a reopened thread (content in the file store, redacted);
+    the demo-SMS element with its OTP is never written anywhere."""
+    from chainlit.element import Text
+    from chainlit.user import User
+
+    from app.web.datalayer import EPHEMERAL_ELEMENTS
+    from app.web.files import LocalStorageClient
+
+    store = LocalStorageClient(tmp_path / "files", "secret")
+    layer = _layer(chat_db)
+    layer.storage_provider = store
+    thread_id, step_id = str(uuid.uuid4()), str(uuid.uuid4())
+    (sms_name,) = EPHEMERAL_ELEMENTS
+
+    async def scenario() -> dict:
+        from chainlit.context import init_http_context
+
+        init_http_context()
+        user = await layer.create_user(User(identifier="asha", metadata={"role": "customer"}))
+        await layer.update_thread(thread_id, name="neft", user_id=user.id)
+        await layer.create_step({"id": step_id, "threadId": thread_id, "name": "Sahayak", "type": "assistant_message",
+                                 "output": "NEFT runs 24x7.", "streaming": False, "createdAt": "2026-01-01T00:00:00Z"})
+        cite = Text(name="neft-rtgs", content=f"NEFT runs 24x7. Card {CARD}.", display="side", for_id=step_id)
+        cite.thread_id = thread_id
+        sms = Text(name=sms_name, content="Your OTP is 482913", display="inline", for_id=step_id)
+        sms.thread_id = thread_id
+        await layer.create_element(cite)
+        await layer.create_element(sms)
+        thread = await layer.get_thread(thread_id)
+        await layer.engine.dispose()
+        return {"thread": thread, "user_id": user.id}
+
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(asyncio.run, scenario()).result()
+    elements = out["thread"]["elements"]
+    assert [e["name"] for e in elements] == ["neft-rtgs"]
+    key = elements[0]["objectKey"]
+    assert key.startswith(out["user_id"] + "/")
+    assert elements[0]["url"].startswith("/chat-files/") and "sig=" in elements[0]["url"]
+    body, mime = store.read(key)
+    assert body.decode().startswith("NEFT runs 24x7. Card XXXX") and CARD not in body.decode()
+    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "files").iterdir())
+    assert b"482913" not in on_disk and CARD.encode() not in on_disk
+
+
+def test_file_urls_are_signed_expire_and_stay_in_their_folder(tmp_path) -> None:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from app.web.files import LocalStorageClient
+
+    store = LocalStorageClient(tmp_path / "files", "secret", ttl_s=60)
+    key = "user-1/elem-1/../../etc/passwd"
+    _run(store.upload_file(key, "passage", mime="text/plain"))
+    assert [p.parent for p in (tmp_path / "files").iterdir()] == [tmp_path / "files"] * 2
+    url = store.signed_url(key, now=1_000)
+    parts = urlsplit(url)
+    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    path_key = unquote(parts.path.removeprefix("/chat-files/"))
+    assert path_key == key
+    assert store.check(key, q["expires"], q["sig"], now=1_030)
+    assert not store.check(key, q["expires"], q["sig"], now=1_061)  # expired
+    assert not store.check("user-2/elem-1/x", q["expires"], q["sig"], now=1_030)  # another object
+    assert not store.check(key, str(int(q["expires"]) + 600), q["sig"], now=1_030)  # extended expiry
+    assert not store.check(key, q["expires"], None, now=1_030)
+    assert not LocalStorageClient(tmp_path / "other", "another-secret").check(key, q["expires"], q["sig"], now=1_030)
+    assert store.read(key) == (b"passage", "text/plain")
+    assert _run(store.delete_file(key)) and store.read(key) is None
