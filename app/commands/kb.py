@@ -134,10 +134,13 @@ def train_reranker_cmd(
     index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: the project KB)."),
     fast: bool = typer.Option(False, "--fast", help="Small test configuration (trains in under a minute)."),
 ) -> None:
-    """Train (or load from the cache) the cross-encoder reranker for the index's corpus."""
+    """Train (or load from the cache) the cross-encoder reranker for the index's corpus; prints its card's path."""
+    from models.reranker.card import CARD_NAME
+
     kb = _open(index, "rerank", fast)
     rr = kb.reranker()
-    typer.echo(json.dumps({"path": str(rr.path), **{k: rr.info[k] for k in ("version", "alpha", "train_groups")}}))
+    typer.echo(json.dumps({"path": str(rr.path), "model_card": str(rr.path / CARD_NAME),
+                           **{k: rr.info[k] for k in ("version", "alpha", "train_groups")}}))
 
 
 def ask(

@@ -5,7 +5,8 @@ synthetic queries + hard negatives from :mod:`models.reranker.pairs`, a listwise
 one positive and its negatives) fine-tune of MiniLM with a one-logit head, and a fusion weight
 between the cross-encoder and the first-stage (hybrid) score chosen on held-out *synthetic*
 queries, so nothing is tuned on the evaluation questions. The result is cached under
-``<models_dir>/reranker/<corpus fingerprint>-<config hash>``.
+``<models_dir>/reranker/<corpus fingerprint>-<config hash>`` with its training record
+(``reranker.json``) and a model card generated from it (``model_card.md``, :mod:`models.reranker.card`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+from models.reranker.card import CARD_NAME, render_model_card, write_model_card
 
 if TYPE_CHECKING:
     from retrieval.chunking import Chunk
@@ -240,6 +244,20 @@ def _choose_alpha(reranker: CrossEncoderReranker, chunks: list["Chunk"], val: li
 _LOCK = threading.Lock()
 
 
+def _refresh_card(model_dir: Path) -> None:
+    """Give a cached reranker its card when it has none or an outdated one (cached before cards, or
+    before the card's text changed); a read-only cache only loses the card, never the model."""
+    try:
+        info = json.loads((model_dir / "reranker.json").read_text(encoding="utf-8"))
+        card = model_dir / CARD_NAME
+        if not card.exists() or card.read_text(encoding="utf-8") != render_model_card(info):
+            write_model_card(model_dir)
+    except OSError as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("could not write the reranker model card in %s: %s", model_dir, exc)
+
+
 def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = None,
                        config: RerankerConfig | None = None,
                        first_stage: Callable[[list[str], int], list[list[tuple[int, float]]]] | None = None,
@@ -252,6 +270,7 @@ def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = 
     from app.settings import get_settings
     from models.embeddings import embedding_model_version
     from models.reranker.pairs import build_groups
+    from provenance.tracker import git_commit
 
     config = config or RerankerConfig()
     models_dir = Path(models_dir or get_settings().models_dir)
@@ -259,6 +278,7 @@ def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = 
     out = models_dir / "reranker" / f"{fp[:16]}-{config.key()}"
     with _LOCK:
         if (out / "reranker.json").exists():
+            _refresh_card(out)
             return CrossEncoderReranker(out)
         if first_stage is None:
             raise ValueError("training a reranker needs a first-stage retriever")
@@ -281,12 +301,16 @@ def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = 
             "query_kinds": dict(sorted({k: sum(g.kind == k for g in train) for k in {g.kind for g in train}}.items())),
             "version": f"cross-encoder/minilm-l{config.num_layers}-{fp[:12]}-{config.key()}",
             "alpha": 1.0,
+            # Lineage for the model card (not part of the config key, so caches stay valid).
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
         }
         (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
         rr = CrossEncoderReranker(tmp)
         info.update(_choose_alpha(rr, index.chunks, val, first_stage, top_k))
         info["train_seconds"] = round(time.perf_counter() - t0, 1)
         (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+        write_model_card(tmp)
         if out.exists():  # another process finished first; keep its copy
             import shutil
 
