@@ -2,7 +2,9 @@
 
 The exported JSON holds two parts with different audiences:
 ``bank`` (feature order, standardisation, published effect directions — what the bank-side
-client needs) and ``server`` (weights and bias — only the scoring service reads these).
+client needs) and ``server`` (weights and bias — only the scoring service reads these), plus the
+training record (metrics, fairness on the held-out split, the fairness mitigation with its
+before/after comparison, git commit) from which :func:`model_card` writes ``MODEL_CARD.md``.
 """
 
 from __future__ import annotations
@@ -186,7 +188,8 @@ def _mitigation_lines(art: dict[str, Any]) -> list[str]:
             "The penalty adds λ·Σ_attribute Σ_group (mean predicted approval in the group − overall mean)² to the",
             "L2 logistic loss. "
             + (f"λ = {mit['penalty']} is the smallest value on the grid with {how}." if sel["met_in_cross_validation"]
-               else f"No λ on the grid reached {how}; λ = {mit['penalty']} has the smallest cross-validated difference."),
+               else f"No λ on the grid reached {how}; λ = {mit['penalty']} has the smallest cross-validated "
+                    "difference."),
             f"The weight of {', '.join(f'`{x}`' for x in mit['excluded_features'])} is pinned to 0: with it free, the "
             "penalty closes the gap by scoring older applicants lower at equal finances (disparate treatment by",
             "age; the row \"age weight free\" below). Every other weight keeps its unmitigated sign or becomes 0, so",
@@ -213,7 +216,8 @@ def _mitigation_lines(art: dict[str, Any]) -> list[str]:
         "",
         f"**Bound met: {'yes' if mit['bound_met'] else 'no'}.** Largest difference "
         f"{before['worst_difference']} unmitigated → {after['worst_difference']} shipped; cost "
-        f"{round(before['accuracy'] - after['accuracy'], 4)} accuracy and {round(before['auc'] - after['auc'], 4)} AUC.",
+        f"{round(before['accuracy'] - after['accuracy'], 4)} accuracy and "
+        f"{round(before['auc'] - after['auc'], 4)} AUC.",
     ]
     if not mit["bound_met"]:
         lines.append("The bound is NOT met by the shipped model; do not release it for decisions.")
@@ -286,7 +290,8 @@ def model_card(art: dict[str, Any]) -> str:
             "would approve, and probabilities are no longer calibrated within each group. The mitigation needs",
             "the protected attributes in the training data (lawfully collected, kept away from scoring); the",
             "held-out differences carry sampling error of about ±"
-            f"{round(mit.get('selection_margin', 0.0) / 2, 3) or '—'} (one standard error), so recheck them on real data.",
+            f"{round(mit.get('selection_margin', 0.0) / 2, 3) or '—'} (one standard error), so recheck them on "
+            "real data.",
         ]
     lines.append("")
     return "\n".join(lines)
