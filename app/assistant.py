@@ -162,7 +162,9 @@ class Assistant:
         name = f"{ds.get('generator', 'models/scoring/dataset.py')} (n={ds.get('n')}, seed={ds.get('seed')})"
         return record_training(self.tracker, "loan-scoring", art.get("version", version),
                                datasets={name: ds.get("sha256", "")}, metrics=art.get("metrics"),
-                               hyperparameters={"threshold": art.get("threshold")},
+                               hyperparameters={"threshold": art.get("threshold"), "fairness_mitigation": {
+                                   k: (art.get("mitigation") or {}).get(k)
+                                   for k in ("method", "bound", "penalty", "excluded_features", "bound_met")}},
                                description="synthetic loan applications")
 
     def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation) -> None:

@@ -140,6 +140,12 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
         for key, value in r.record["model_versions"].items():
             if key in ("intent", "scoring"):
                 assert value in models, (key, value, models)
+    # The loan model's record says how it was made fair (bias mitigation is part of its lineage).
+    loan_models = [r for r in report.records if r.type == "model" and r.record["name"] == "loan-scoring"]
+    assert bool(loan_models) == any("scoring" in r.record["model_versions"] for r in turn_records)
+    for r in loan_models:
+        mitigation = r.record["hyperparameters"]["fairness_mitigation"]
+        assert mitigation["method"] == "reweigh+penalty" and mitigation["bound_met"], mitigation
 
 
 def _check_bank(expect: dict[str, Any], bank: Any, user: str) -> None:
