@@ -39,6 +39,8 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
                     "frozen MiniLM (int8) + logistic regression — baseline"),
     "frozen": ("frozen", {"char_ngrams": True, "C_grid": [32.0], "cv_folds": 3}, "frozen MiniLM (int8) + char 2–4-gram TF-IDF + LR (project default)"),
     "finetune": ("finetune", {}, "MiniLM fine-tuned end to end (mean pooling, LR warm start), int8 serving"),
+    "ensemble": ("ensemble", {}, "fine-tuned MiniLM + frozen MiniLM/char n-grams, calibrated log-probabilities "
+                                 "weighted on a split neither saw"),
     "zeroshot": ("zeroshot", {"mode": "descriptions"}, "cosine to label name/description embeddings (zero-shot)"),
     "zeroshot-centroids": ("zeroshot", {"mode": "centroids"}, "cosine to per-label example centroids (few-shot)"),
     "llm": ("llm", {}, "SmolLM2-135M-Instruct few-shot, label log-likelihood decoding"),
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         approach, params, desc = VARIANTS[name]
         params = dict(params)
         ev = val
-        if approach == "finetune":
+        if approach in ("finetune", "ensemble"):
             params.update({"max_minutes": args.finetune_minutes, "epochs": args.finetune_epochs, "freeze_layers": args.freeze_layers})
         if approach == "llm":
             params.update({"calibration_size": args.llm_calibration})
@@ -154,6 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
                 row.update({"oos_recall": metrics["oos_recall"], "in_scope_accuracy": metrics["in_scope_accuracy"]})
             hp = json.loads((model_dir / "lineage.json").read_text())["hyperparameters"]
             row["hyperparameters"] = hp
+            if approach == "ensemble":  # each member on the same evaluation set (no extra training)
+                row["members"] = {}
+                for m in clf.config["members"]:
+                    mm, _, _ = evaluate(load_model(model_dir / m["dir"]), ev, latency_queries=0, progress=False)
+                    row["members"][m["approach"]] = {k: mm[k] for k in ("accuracy", "macro_f1")} | {"weight": m["weight"]}
         except Exception as exc:  # noqa: BLE001 - one failing approach must not hide the others
             row["error"] = f"{type(exc).__name__}: {exc}"
         report["results"].append(row)

@@ -9,7 +9,9 @@ Design (kept because the numbers supported it, see docs/intents.md):
 - label smoothing, linear warm-up/decay, length-bucketed batches (little padding on CPU),
   an optional wall-clock budget;
 - calibration (temperature, OOS threshold) on a held-out validation split, scored with the
-  same int8-quantised encoder that serves predictions.
+  same int8-quantised encoder that serves predictions;
+- optionally a refit head: logistic regression on the fine-tuned embeddings + character
+  n-grams (the frozen default's features), kept only when it wins on that validation split.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         "freeze_layers": int(params.get("freeze_layers", 0)),
         "warm_start_C": float(params.get("C", 16.0)),
         "quantize_int8": bool(params.get("quantize", True)),
+        "char_ngrams": bool(params.get("char_ngrams", not fast)),
+        "char_weight": float(params.get("char_weight", 0.5)),
+        "refit_C": float(params.get("refit_C", 32.0)),
         "seed": seed,
     }
     base_path = str(embedding_model_path(params.get("embedding_model")))
@@ -103,7 +108,8 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     ], weight_decay=hp["weight_decay"])
     lengths = [len(t) for t in texts]
     steps_per_epoch = math.ceil(len(texts) / hp["batch_size"])
-    total_steps = max(1, int(round(steps_per_epoch * hp["epochs"])))
+    planned_steps = max(1, int(round(steps_per_epoch * hp["epochs"])))
+    total_steps = planned_steps
     # Linear warm-up/decay whose end moves in when the wall-clock budget cannot fit all planned
     # steps (measured after a few steps), so a budget-limited run still anneals to a low rate.
     sched_state = {"total": total_steps, "warm": max(1, int(hp["warmup_fraction"] * total_steps))}
@@ -134,11 +140,15 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
             losses.append(float(loss.detach()))
             step += 1
             bar.update(1)
-            if step == 8 and hp["max_minutes"] > 0:
-                per_step = (time.perf_counter() - t0) / step
-                feasible = int(hp["max_minutes"] * 60 / per_step)
-                if feasible < total_steps:
-                    total_steps = max(step + 1, feasible)
+            if hp["max_minutes"] > 0 and (step == 8 or step % 25 == 0):
+                # Re-estimated as the run goes (the machine's load changes): the schedule's end
+                # moves to what the remaining budget fits, never past the planned epochs.
+                elapsed = time.perf_counter() - t0
+                per_step = elapsed / step
+                feasible = step + int(max(0.0, hp["max_minutes"] * 60 - elapsed) / per_step)
+                new_total = max(step + 1, min(planned_steps, feasible))
+                if new_total != total_steps:
+                    total_steps = new_total
                     sched_state["total"] = total_steps
                     sched_state["warm"] = min(sched_state["warm"], max(1, total_steps // 16))
                     bar.total = total_steps
@@ -153,13 +163,46 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     enc_dir = out / ENCODER_SUBDIR
     model.save_pretrained(enc_dir, safe_serialization=True)
     tokenizer.save_pretrained(enc_dir)
-    np.savez(out / "head.npz", coef=head.weight.detach().numpy().astype(np.float32),
-             intercept=head.bias.detach().numpy().astype(np.float32))
-
     # 3. Validation logits with the serving configuration (int8 when quantised).
     serving = Encoder(str(enc_dir), hp["max_length"], hp["quantize_int8"])
-    x_val = serving.encode([data.texts[i] for i in va_idx], progress=True)
-    val_logits = x_val @ head.weight.detach().numpy().T + head.bias.detach().numpy()
+    val_texts = [data.texts[i] for i in va_idx]
+    x_val = serving.encode(val_texts, progress=True)
+    coef = head.weight.detach().numpy().astype(np.float32)
+    intercept = head.bias.detach().numpy().astype(np.float32)
+    val_logits = x_val @ coef.T + intercept
+    arrays: dict[str, np.ndarray] = {"coef": coef, "intercept": intercept}
+    char_vocab: dict[str, int] | None = None
+    hp["head"] = "fine-tuned linear head"
+
+    # 4. Optionally a refit head on the fine-tuned embeddings + character n-grams (as the frozen
+    # default), kept only if it is more accurate on the validation split the fine-tuning never saw.
+    if hp["char_ngrams"]:
+        import scipy.sparse as sp
+
+        from models.intents.frozen import _char_vectorizer
+
+        x_tr = serving.encode(texts, progress=True)
+        vec = _char_vectorizer().fit(texts)
+        w = hp["char_weight"]
+        feats_tr = sp.hstack([sp.csr_matrix(x_tr), w * vec.transform(texts)]).tocsr()
+        feats_val = sp.hstack([sp.csr_matrix(x_val), w * vec.transform(val_texts)]).tocsr()
+        clf = _fit_lr(feats_tr, y, hp["refit_C"], seed)
+        c2, i2 = _full_head(clf, len(labels))
+        logits2 = np.asarray(feats_val @ c2.T) + i2
+        acc_head = float((val_logits.argmax(1) == y_all[va_idx]).mean())
+        acc_refit = float((logits2.argmax(1) == y_all[va_idx]).mean())
+        hp["val_accuracy"] = {"fine_tuned_head": round(acc_head, 4), "refit_with_char_ngrams": round(acc_refit, 4)}
+        if acc_refit > acc_head:
+            val_logits = logits2
+            arrays = {"coef": c2.astype(np.float32), "intercept": i2.astype(np.float32),
+                      "idf": vec.idf_.astype(np.float32)}
+            char_vocab = {k: int(v) for k, v in vec.vocabulary_.items()}
+            hp["head"] = "refit LR on fine-tuned embeddings + char n-grams"
+    np.savez(out / "head.npz", **arrays)
+    if char_vocab is not None:
+        import json
+
+        (out / "char_vocab.json").write_text(json.dumps(char_vocab, ensure_ascii=False), encoding="utf-8")
     hp.update({"steps": step, "planned_steps": int(round(steps_per_epoch * hp["epochs"])),
                "epochs_done": round(step / steps_per_epoch, 3), "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
                "fine_tune_seconds": round(time.perf_counter() - t0, 1), "n_train": len(texts), "n_val": len(va_idx)})
@@ -169,5 +212,5 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         "val_kind": f"stratified hold-out split ({hp['val_fraction']:.0%}, seed {seed}) not used for fine-tuning",
         "hyperparameters": hp,
         "config": {"max_length": hp["max_length"], "quantize": hp["quantize_int8"], "encoder_subdir": ENCODER_SUBDIR,
-                   "char_ngrams": False},
+                   "char_ngrams": char_vocab is not None, "char_weight": hp["char_weight"]},
     }

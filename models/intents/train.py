@@ -24,7 +24,7 @@ from models.intents.calibration import (
 from models.intents.data import OOS_LABEL, Dataset
 from models.intents.lineage import write_lineage, write_model_card
 
-APPROACHES = ("frozen", "finetune", "zeroshot", "llm")
+APPROACHES = ("frozen", "finetune", "ensemble", "zeroshot", "llm")
 
 
 def _trainer(approach: str) -> Callable[..., dict[str, Any]]:
@@ -34,6 +34,9 @@ def _trainer(approach: str) -> Callable[..., dict[str, Any]]:
     if approach == "finetune":
         from models.intents.finetune import train_finetune
         return train_finetune
+    if approach == "ensemble":
+        from models.intents.ensemble import train_ensemble
+        return train_ensemble
     if approach == "zeroshot":
         from models.intents.zeroshot import train_zeroshot
         return train_zeroshot
@@ -50,6 +53,9 @@ def _classifier_class(approach: str) -> type[IntentClassifier]:
     if approach == "finetune":
         from models.intents.finetune import FinetuneClassifier
         return FinetuneClassifier
+    if approach == "ensemble":
+        from models.intents.ensemble import EnsembleClassifier
+        return EnsembleClassifier
     if approach == "zeroshot":
         from models.intents.zeroshot import ZeroShotClassifier
         return ZeroShotClassifier

@@ -37,6 +37,44 @@ def test_finetune_trains_saves_and_classifies(tmp_path):
 
 
 @pytest.mark.slow
+def test_finetune_refit_head_with_char_ngrams_is_chosen_on_validation(tmp_path):
+    from models.intents import load_model, train_model
+
+    out = train_model("finetune", TINY, tmp_path / "ft", fast=True,
+                      params={"epochs": 1, "batch_size": 8, "val_fraction": 0.3, "char_ngrams": True})
+    hp = json.loads((out / "lineage.json").read_text())["hyperparameters"]
+    acc = hp["val_accuracy"]
+    # The refit head is kept only when it is strictly more accurate on the hold-out split.
+    refit = acc["refit_with_char_ngrams"] > acc["fine_tuned_head"]
+    assert (out / "char_vocab.json").exists() == refit
+    assert hp["head"] == ("refit LR on fine-tuned embeddings + char n-grams" if refit else "fine-tuned linear head")
+    assert load_model(out).classify("send 700 rupees to Ravi").intent == "Fund_Transfer"
+
+
+@pytest.mark.slow
+def test_ensemble_combines_calibrated_members_with_a_validated_weight(tmp_path):
+    from models.intents import load_model, train_model
+    from models.intents.ensemble import _combine
+
+    out = train_model("ensemble", TINY, tmp_path / "ens", fast=True,
+                      params={"epochs": 1, "batch_size": 8, "val_fraction": 0.3, "frozen": {"C": 8.0, "cv_folds": 2}})
+    cfg = json.loads((out / "config.json").read_text())
+    weights = {m["approach"]: m["weight"] for m in cfg["members"]}
+    assert set(weights) == {"finetune", "frozen"} and abs(sum(weights.values()) - 1.0) < 1e-6
+    for m in cfg["members"]:  # each member is a complete model directory with its own lineage and card
+        assert (out / m["dir"] / "lineage.json").exists() and (out / m["dir"] / "model_card.md").exists()
+    # The frozen member never saw the hold-out rows the weight was chosen on.
+    frozen_lineage = json.loads((out / "members" / "frozen" / "lineage.json").read_text())
+    assert frozen_lineage["n_examples"] < len(TINY.texts)
+    clf = load_model(out)
+    texts = ["please send 700 rupees to Ravi", "what is in my savings account"]
+    members = [(m, w) for m, w in clf.members]
+    expected = _combine([m.predict_proba(texts) for m, _ in members], [w for _, w in members])
+    assert np.allclose(clf._scores(texts), expected)
+    assert clf.classify(texts[0]).intent == "Fund_Transfer"
+
+
+@pytest.mark.slow
 def test_zeroshot_uses_descriptions_only(tmp_path):
     from models.intents import load_model, train_model
 
