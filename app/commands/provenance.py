@@ -49,6 +49,9 @@ def verify_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
     pubkey: List[Path] = typer.Option([], "--pubkey", help="Extra trusted public key (PEM); repeatable."),
     seed_pubkey: List[Path] = typer.Option([], "--seed-pubkey", help="RSA public key (PEM) for seed 1.1 envelopes."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Processes checking signatures (default: one per CPU; 1 = in-process). "
+                                               "Small logs are always checked in-process; the report is the same."),
 ) -> None:
     """Check signatures, hash chain, schema and Merkle checkpoints; exit 1 on any failure."""
     from provenance.keys import load_public_pem
@@ -58,7 +61,7 @@ def verify_cmd(
     log = log or settings.provenance_dir
     keys = trusted_keys(settings, pubkey)
     seed_keys = [load_public_pem(p.read_bytes()) for p in seed_pubkey]
-    v = verify_log(log, keys=keys, seed_keys=seed_keys)
+    v = verify_log(log, keys=keys, seed_keys=seed_keys, workers=workers)
     rep = v.report()
     if as_json:
         _echo_json(rep)

@@ -171,3 +171,27 @@ def test_inclusion_and_consistency_proofs_from_log(clean_log) -> None:
     assert by_turn["verified"] and by_turn["type"] == "turn"
     c = prove_consistency(folder, 10, None, settings=settings)
     assert c["verified"] and c["new_size"] > 10
+
+
+def test_ill_typed_fields_are_reported_not_raised(clean_log, tmp_path: Path) -> None:
+    """A signature that is not a string, an unhashable key id, signed_data that cannot be
+    UTF-8 encoded (a lone surrogate from a \\u escape): each is a failure on its own line."""
+    folder, lines, settings = clean_log
+    lines2 = list(lines)
+    env = json.loads(lines2[3])
+    env["signature"] = 12345
+    lines2[3] = json.dumps(env).encode()
+    env = json.loads(lines2[6])
+    inner = json.loads(env["signed_data"])
+    inner["key_id"] = ["not", "hashable"]
+    env["signed_data"] = json.dumps(inner, sort_keys=True, separators=(",", ":"))
+    lines2[6] = json.dumps(env).encode()
+    env = json.loads(lines2[9])
+    env["signed_data"] = env["signed_data"][:-1] + ',"z":"\ud800"}'
+    lines2[9] = json.dumps(env).encode()  # ensure_ascii: the surrogate travels as \ud800
+    v = verify_log(_copy_with(folder, lines2, tmp_path / "odd"), settings=settings)
+    firsts = {}
+    for f in v.failures:
+        firsts.setdefault(f.line, f.kind)
+    assert firsts[4] == "signature" and firsts[7] == "signature" and firsts[10] == "schema"
+    assert min(firsts) == 4
