@@ -138,3 +138,48 @@ def test_import_continues_across_an_acknowledged_torn_segment(graph, make_tracke
         assert c["Turn"] == 9 and c["Event"] == 1
     finally:
         imp.close()
+
+
+def test_import_keeps_the_batches_before_a_bad_line(graph, make_tracker) -> None:
+    """Batches are read ahead on a thread; a bad line still stops the import right after the
+    last good batch, with the cursor there, and a repaired log then imports the rest."""
+    from provenance.graph import CURSOR_NAME, Cursor, Importer, LogVerificationError
+
+    t = make_tracker(checkpoint_every=1000)
+    _fill(t, 20)
+    t.close()
+    seg = sorted(t.folder.glob("segment-*.jsonl"))[0]
+    good = seg.read_bytes()
+    lines = good.split(b"\n")
+    lines[12] = lines[12].replace(b"Transfer_Money", b"Transfer_Monex")
+    seg.write_bytes(b"\n".join(lines))
+    imp = Importer(graph, batch_size=5)
+    try:
+        with pytest.raises(LogVerificationError, match=r":13: signature"):
+            imp.run_once()
+        assert imp.counts()["Turn"] == 10  # batches 1-2 committed, the one holding line 13 not
+        cur = Cursor.load(t.folder / CURSOR_NAME)
+        assert (cur.line, cur.next_seq, cur.imported) == (10, 10, 10)
+        seg.write_bytes(good)
+        assert imp.run_once() == 11  # the other 10 turns and the closing checkpoint
+        assert imp.counts()["Turn"] == 20 and imp.counts()["NEXT"] == 16
+    finally:
+        imp.close()
+
+
+def test_import_follows_a_key_rotation_across_batches(graph, make_tracker) -> None:
+    from provenance.graph import CURSOR_NAME, Cursor, Importer
+
+    t = make_tracker(checkpoint_every=1000)
+    _fill(t, 6)
+    res = t.rotate_key()
+    _fill(t, 6, start=6)
+    t.close()
+    imp = Importer(graph, batch_size=4)
+    try:
+        lines = sum(len(p.read_bytes().splitlines()) for p in t.folder.glob("segment-*.jsonl"))
+        assert imp.run_once() == lines  # turns, checkpoints and the rotation event, signed by either key
+        assert imp.counts()["Turn"] == 12 and imp.counts()["Event"] == 1
+        assert res["new_key_id"] in Cursor.load(t.folder / CURSOR_NAME).learned_keys
+    finally:
+        imp.close()
