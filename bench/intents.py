@@ -228,6 +228,10 @@ def markdown_table(report: dict) -> str:
             f"{r.get('delta_accuracy_vs_baseline', 0):+.4f} | {r['latency_ms_p50']:.1f} | {r['latency_ms_p95']:.1f} | "
             f"{r['train_seconds']:.0f} | {r['ece_before']} → {r['ece_after']} | {r['n']} |"
         )
+        base_acc = r["accuracy"] - r.get("delta_accuracy_vs_baseline", 0)
+        for m, mr in (r.get("members") or {}).items():  # the ensemble's members, same evaluation set
+            lines.append(f"| ↳ member `{m}` alone (weight {mr['weight']}) | {mr['accuracy']:.4f} | {mr['macro_f1']:.4f} | "
+                         f"{mr['accuracy'] - base_acc:+.4f} | | | | | {r['n']} |")
     return "\n".join(lines)
 
 
