@@ -157,7 +157,10 @@ class KnowledgeBase:
             return out
         reranker = self.reranker()
         cand = order[: self.rerank_top_k]
-        final = reranker.rerank(query, [self.index.chunks[i] for i, _ in cand], [s for _, s in cand])
+        # Fused with the bi-encoder's cosine of each candidate (semantics) rather than the RRF score:
+        # the cross-encoder adds word-level precision to it (docs/retrieval.md, "fusion").
+        cos = self.index.embeddings[[i for i, _ in cand]] @ self._embed_query(query) if cand else []
+        final = reranker.rerank(query, [self.index.chunks[i] for i, _ in cand], [float(c) for c in cos])
         out = []
         for (i, _), (ce, fused) in zip(cand, final):
             st = dict(stages[i], rerank=ce)
@@ -280,9 +283,13 @@ def open_knowledge_base(index_dir: str | Path, *, mode: str = "hybrid", rerank_t
         kb.prime_queries(queries)
         return [kb._hybrid(q, n)[0][:n] for q in queries]
 
+    def embed_queries(queries: list[str]) -> np.ndarray:
+        kb.prime_queries(queries)
+        return np.stack([kb._embed_query(q) for q in queries]) if queries else np.zeros((0, 0), dtype="float32")
+
     def loader(index: LoadedIndex):
         return reranker_for_index(index, models_dir=models_dir, config=reranker_config or RerankerConfig(),
-                                  first_stage=first_stage, top_k=rerank_top_k)
+                                  first_stage=first_stage, embed_queries=embed_queries, top_k=rerank_top_k)
 
     kb._reranker_loader = loader
     return kb

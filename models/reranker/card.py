@@ -34,6 +34,10 @@ def _best_alpha_line(info: dict[str, Any]) -> str:
         if a != alpha and a in mrr:
             parts.append(f"{name}: {mrr[a]}")
     line = "Validation MRR@10 (document level) — " + "; ".join(parts) + "."
+    if info.get("alpha_synthetic_val") is not None and info["alpha_synthetic_val"] != info["alpha"]:
+        line += (f" These queries would pick α = {info['alpha_synthetic_val']}; the configured α = {info['alpha']}"
+                 " was chosen on the knowledge base's dev half of written questions, because synthetic queries"
+                 " share the cross-encoder's lexical bias and overrate it.")
     if float(info["alpha"]) == 0.0:
         line += (" The cross-encoder did not help on these queries, so α = 0 and `rerank` mode returns the first"
                  " stage's order.")
@@ -65,7 +69,8 @@ a customer, and answers still quote the retrieved text. Used only in `rerank` mo
 The first {cfg.get('num_layers', NOT_RECORDED)} layers of `{info.get('base_model', NOT_RECORDED)}` read
 (query, passage) together (at most {cfg.get('max_length', NOT_RECORDED)} tokens); the query tokens are
 mean-pooled into one linear unit. {'Linear layers are int8-quantised at inference. ' if cfg.get('quantize') else ''}Final
-score = α·z(cross-encoder) + (1 − α)·z(first stage) with α = {info.get('alpha', NOT_RECORDED)}.
+score = α·z(cross-encoder) + (1 − α)·z({info.get('fusion', 'first stage')}) over the first stage's top
+candidates, with α = {info.get('alpha', NOT_RECORDED)}.
 
 ## Training data
 - Corpus: the indexed knowledge base with fingerprint `{info.get('corpus_fingerprint', NOT_RECORDED)}` (the
@@ -77,7 +82,7 @@ score = α·z(cross-encoder) + (1 − α)·z(first stage) with α = {info.get('a
   10 chunks from *other* documents for that query, plus one random chunk of another document — trained with a
   listwise softmax loss (1 positive against its negatives).
 - {info.get('train_groups', NOT_RECORDED)} training groups (capped at {cfg.get('max_groups', NOT_RECORDED)});
-  {info.get('val_groups', NOT_RECORDED)} held out for validation (never trained on).
+  {info.get('val_groups', NOT_RECORDED)} held out for validation, from documents never trained on.
 
 ## Hyper-parameters
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from models.reranker import RerankerConfig
+import numpy as np
+
+from models.reranker import RerankerConfig, _zscore, split_by_document
 from models.reranker.pairs import build_groups, synthetic_queries
 from retrieval.chunking import chunk_document
 from retrieval.corpus import load_corpus
@@ -42,6 +44,16 @@ def test_groups_have_hard_negatives_from_other_documents(small_kb) -> None:
         assert all(by_text[n] != g.doc_id for n in g.negatives), "negatives never come from the positive's document"
 
 
+def test_validation_groups_come_from_documents_never_trained_on() -> None:
+    from models.reranker.pairs import Group
+
+    groups = [Group(f"q{i}", "p", ["n"], f"doc{i % 7}", "span") for i in range(40)]
+    val, train = split_by_document(groups, 0.3, seed=1)
+    assert val and train and len(val) + len(train) == 40
+    assert not {g.doc_id for g in val} & {g.doc_id for g in train}
+    assert split_by_document(groups[:5], 0.3, seed=1) == ([], groups[:5])  # too few to hold any out
+
+
 @pytest.mark.slow
 def test_fast_reranker_trains_caches_and_reranks(small_index: Path) -> None:
     from app.settings import get_settings
@@ -69,6 +81,17 @@ def test_fast_reranker_trains_caches_and_reranks(small_index: Path) -> None:
     first = rr.score("rtgs minimum", [chunk])
     assert ("rtgs minimum", chunk.hash) in rr._cache
     assert rr.score("rtgs minimum", [chunk])[0] == first[0]
+
+    # The cross-encoder is fused with the bi-encoder cosine of each candidate, with the configured weight.
+    assert info["alpha"] == RerankerConfig.fast().alpha and info["fusion"] == "bi-encoder cosine"
+    assert "alpha_synthetic_val" in info and set(info["val_mrr"]) >= {"0.0", "1.0"}
+    q = "what is the minimum amount for RTGS"
+    ranked = kb.search_chunks(q, k=10, mode="rerank")[: kb.rerank_top_k]
+    idx = [i for i, _, _ in ranked]
+    ce = np.array([st["rerank"] for _, _, st in ranked])
+    cos = kb.index.embeddings[idx] @ kb._embed_query(q)
+    expected = info["alpha"] * _zscore(ce) + (1 - info["alpha"]) * _zscore(cos)
+    assert np.allclose([s for _, s, _ in ranked], expected, atol=1e-4)
 
     # a second open loads the cached weights instead of training again
     again = open_knowledge_base(small_index, mode="rerank", models_dir=models_dir,
