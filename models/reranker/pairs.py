@@ -35,7 +35,6 @@ class Group:
     negatives: list[str]
     doc_id: str
     kind: str
-    indices: tuple[int, ...] = ()  # chunk index of the positive, then of each negative
 
 
 def _words(text: str) -> list[str]:
@@ -126,6 +125,6 @@ def build_groups(chunks: list[Chunk], first_stage: Callable[[list[str], int], li
             negs.append(pool.pop(rng.randrange(len(pool))))
         if len(negs) < negatives:
             continue
-        groups.append(Group(q, p, [chunks[i].embed_text for i in negs], doc, kind, (ci, *negs)))
+        groups.append(Group(q, p, [chunks[i].embed_text for i in negs], doc, kind))
     rng.shuffle(groups)
     return groups
