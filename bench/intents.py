@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--finetune-minutes", type=float, default=10.0, help="wall-clock budget of the fine-tuning loop")
     ap.add_argument("--finetune-epochs", type=float, default=2.0)
     ap.add_argument("--freeze-layers", type=int, default=2, help="bottom transformer layers kept frozen while fine-tuning")
+    ap.add_argument("--finetune-lr", type=float, default=None, help="encoder learning rate (default: the trainer's)")
     ap.add_argument("--llm-queries", type=int, default=20, help="LLM is evaluated on this many validation texts only")
     ap.add_argument("--llm-calibration", type=int, default=20)
     ap.add_argument("--latency-queries", type=int, default=200)
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
         ev = val
         if approach in ("finetune", "ensemble"):
             params.update({"max_minutes": args.finetune_minutes, "epochs": args.finetune_epochs, "freeze_layers": args.freeze_layers})
+            if args.finetune_lr is not None:
+                params["lr"] = args.finetune_lr
         if approach == "llm":
             params.update({"calibration_size": args.llm_calibration})
             idx = np.random.default_rng(args.seed).choice(len(val), size=min(args.llm_queries, len(val)), replace=False)

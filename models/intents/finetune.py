@@ -59,9 +59,9 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = {
-        "epochs": float(params.get("epochs", 1 if fast else 3)),
+        "epochs": float(params.get("epochs", 1 if fast else 5)),
         "batch_size": int(params.get("batch_size", 32)),
-        "lr": float(params.get("lr", 5e-5)),
+        "lr": float(params.get("lr", 8e-5)),
         "head_lr": float(params.get("head_lr", 1e-3)),
         "weight_decay": 0.01,
         "label_smoothing": float(params.get("label_smoothing", 0.1)),
