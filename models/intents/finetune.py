@@ -16,6 +16,7 @@ Design (kept because the numbers supported it, see docs/intents.md):
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -200,10 +201,8 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
             hp["head"] = "refit LR on fine-tuned embeddings + char n-grams"
     np.savez(out / "head.npz", **arrays)
     if char_vocab is not None:
-        import json
-
         (out / "char_vocab.json").write_text(json.dumps(char_vocab, ensure_ascii=False), encoding="utf-8")
-    hp.update({"steps": step, "planned_steps": int(round(steps_per_epoch * hp["epochs"])),
+    hp.update({"steps": step, "planned_steps": planned_steps,
                "epochs_done": round(step / steps_per_epoch, 3), "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
                "fine_tune_seconds": round(time.perf_counter() - t0, 1), "n_train": len(texts), "n_val": len(va_idx)})
     return {
