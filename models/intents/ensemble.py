@@ -1,13 +1,15 @@
-"""Approach 5: an ensemble of the fine-tuned encoder and the frozen MiniLM + char n-gram model.
+"""Approach 5: an ensemble of fine-tuned encoders and the frozen MiniLM + char n-gram model.
 
-The two make different mistakes: fine-tuning reshapes the embedding space around the labels,
+They make different mistakes: fine-tuning reshapes the embedding space around the labels,
 while the frozen model keeps the general-purpose embedding and adds character n-grams (typos,
-romanised Hindi). The ensemble adds their *calibrated* log-probabilities with a weight chosen on
-a validation split that neither member was trained on, and the shared base class then fits one
-more temperature over the sum.
+romanised Hindi); fine-tuned runs with different seeds (batch order, dropout) disagree on the
+hard cases too. The ensemble adds the members' *calibrated* log-probabilities with a weight
+chosen on a validation split that no member was trained on, and the shared base class then
+fits one more temperature over the sum.
 
-Both members are ordinary model directories (``members/finetune``, ``members/frozen``) with
-their own lineage and model card; this directory adds ``config.json`` with the weights.
+Every member is an ordinary model directory (``members/finetune``, ``members/finetune-2``, …,
+``members/frozen``) with its own lineage and model card; this directory adds ``config.json``
+with the weights.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ import numpy as np
 
 from models.intents.base import IntentClassifier
 from models.intents.data import Dataset, stratified_split
-
-MEMBERS = ("finetune", "frozen")
-
 
 class EnsembleClassifier(IntentClassifier):
     """Weighted sum of the members' calibrated log-probabilities."""
@@ -46,48 +45,57 @@ def _combine(probs: list[np.ndarray], weights: list[float]) -> np.ndarray:
 
 
 def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
-    """Train both members, then choose the weight on the fine-tuning's own hold-out split.
+    """Train the members, then choose the weight on the fine-tuning's own hold-out split.
 
-    The fine-tuned member holds out ``val_fraction`` of the rows (same seed, same split as
-    here); the frozen member is trained on the remaining rows only, so both are scored on rows
-    they never saw.
+    ``finetune_members`` fine-tuned runs (seeds ``seed``, ``seed + 1``, …) all hold out the same
+    ``val_fraction`` of the rows (split seed ``seed``, as here); the frozen member is trained on
+    the remaining rows only, so every member is scored on rows it never saw. The fine-tuned
+    members share the weight ``w`` equally and the frozen member gets ``1 - w``.
     """
     from models.intents.train import load_model, train_model
 
     val_fraction = float(params.get("val_fraction", 0.15))
+    n_ft = max(1, int(params.get("finetune_members", 1)))
     tr_idx, va_idx = stratified_split(data.labels, val_fraction, seed)
-    ft_params = {k: v for k, v in params.items() if k not in ("frozen", "weights")}
-    ft_params["val_fraction"] = val_fraction
+    ft_params = {k: v for k, v in params.items() if k not in ("frozen", "weights", "finetune_members")}
+    ft_params.update({"val_fraction": val_fraction, "split_seed": seed})
+    if "max_minutes" in ft_params:  # the wall-clock budget is for the whole ensemble, not per run
+        ft_params["max_minutes"] = float(ft_params["max_minutes"]) / n_ft
     fr_params = dict(params.get("frozen", {"char_ngrams": True, "C_grid": [32.0], "cv_folds": 3}))
     for key in ("embedding_model", "max_length", "quantize"):
         if key in params:
             fr_params.setdefault(key, params[key])
-    dirs = {"finetune": train_model("finetune", data, out / "members" / "finetune", fast=fast, seed=seed, params=ft_params),
-            "frozen": train_model("frozen", data.subset(tr_idx), out / "members" / "frozen", fast=fast, seed=seed,
-                                  params=fr_params)}
+    ft_names = ["finetune"] + [f"finetune-{i + 1}" for i in range(1, n_ft)]
+    dirs = {name: train_model("finetune", data, out / "members" / name, fast=fast, seed=seed + i, params=ft_params)
+            for i, name in enumerate(ft_names)}
+    dirs["frozen"] = train_model("frozen", data.subset(tr_idx), out / "members" / "frozen", fast=fast, seed=seed,
+                                 params=fr_params)
     val = data.subset(va_idx)
     y = np.array([labels.index(lab) for lab in val.labels])
-    probs = {}
-    for name in MEMBERS:
-        clf = load_model(dirs[name])
-        probs[name] = clf.predict_proba(val.texts)
+    probs = {name: load_model(d).predict_proba(val.texts) for name, d in dirs.items()}
+
+    def member_weights(w: float) -> dict[str, float]:
+        return {**{n: round(w / n_ft, 4) for n in ft_names}, "frozen": round(1.0 - w, 4)}
+
+    def combined(w: float) -> np.ndarray:
+        mw = member_weights(w)
+        return _combine([probs[n] for n in mw], list(mw.values()))
+
     grid = [float(w) for w in params.get("weights", np.round(np.linspace(0.0, 1.0, 11), 2))]
-    scores = []
-    for w in grid:  # weight of the fine-tuned member; the frozen one gets 1 - w
-        logits = _combine([probs["finetune"], probs["frozen"]], [w, 1.0 - w])
-        scores.append((float((logits.argmax(1) == y).mean()), w))
+    scores = [(float((combined(w).argmax(1) == y).mean()), w) for w in grid]  # w: all fine-tuned members together
     best_acc, best_w = max(scores, key=lambda t: (round(t[0], 4), -abs(t[1] - 0.5)))
-    weights = {"finetune": best_w, "frozen": round(1.0 - best_w, 2)}
-    val_logits = _combine([probs["finetune"], probs["frozen"]], [weights["finetune"], weights["frozen"]])
+    weights = member_weights(best_w)
     member_acc = {n: round(float((p.argmax(1) == y).mean()), 4) for n, p in probs.items()}
     return {
-        "val_logits": val_logits,
+        "val_logits": combined(best_w),
         "val_y": y,
-        "val_kind": f"stratified hold-out split ({val_fraction:.0%}, seed {seed}) that neither member trained on",
-        "hyperparameters": {"members": list(MEMBERS), "weights": weights, "weight_grid": grid,
+        "val_kind": f"stratified hold-out split ({val_fraction:.0%}, seed {seed}) that no member trained on",
+        "hyperparameters": {"members": list(weights), "finetune_members": n_ft, "finetune_seeds": [seed + i for i in range(n_ft)],
+                            "weights": weights, "finetune_weight": best_w, "weight_grid": grid,
                             "val_accuracy_by_weight": {str(w): round(a, 4) for a, w in scores},
                             "member_val_accuracy": member_acc, "finetune": ft_params, "frozen": fr_params,
                             "seed": seed},
-        "config": {"members": [{"approach": n, "dir": f"members/{n}", "weight": weights[n]} for n in MEMBERS]},
+        "config": {"members": [{"name": n, "approach": "frozen" if n == "frozen" else "finetune", "dir": f"members/{n}",
+                                "weight": weights[n]} for n in weights]},
         "metrics": {"member_val_accuracy": member_acc, "weights": weights},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +38,31 @@ def test_finetune_trains_saves_and_classifies(tmp_path):
 
 
 @pytest.mark.slow
+def test_finetune_can_keep_the_word_embeddings_and_still_trains_the_layers(tmp_path):
+    """With the speed options the word-embedding table stays as pre-trained; the layers still move."""
+    from safetensors.numpy import load_file
+
+    from models.embeddings import embedding_model_path
+    from models.intents import train_model
+    from models.intents.finetune import cpu_has_bf16
+
+    out = train_model("finetune", TINY, tmp_path / "ft", fast=True,
+                      params={"epochs": 2, "batch_size": 8, "val_fraction": 0.3, "freeze_word_embeddings": True, "bf16": True})
+    hp = json.loads((out / "lineage.json").read_text())["hyperparameters"]
+    assert hp["freeze_word_embeddings"] is True and hp["bf16"] == cpu_has_bf16()  # bf16 only where native
+    base = load_file(str(Path(embedding_model_path(None)) / "model.safetensors"))
+    tuned = load_file(str(out / "encoder" / "model.safetensors"))
+
+    def find(tensors: dict, suffix: str) -> np.ndarray:
+        return next(v for k, v in tensors.items() if k.endswith(suffix))
+
+    words = "embeddings.word_embeddings.weight"
+    assert np.array_equal(find(base, words), find(tuned, words))
+    query = "encoder.layer.5.attention.self.query.weight"
+    assert not np.allclose(find(base, query), find(tuned, query))
+
+
+@pytest.mark.slow
 def test_finetune_refit_head_with_char_ngrams_is_chosen_on_validation(tmp_path):
     from models.intents import load_model, train_model
 
@@ -57,10 +83,15 @@ def test_ensemble_combines_calibrated_members_with_a_validated_weight(tmp_path):
     from models.intents.ensemble import _combine
 
     out = train_model("ensemble", TINY, tmp_path / "ens", fast=True,
-                      params={"epochs": 1, "batch_size": 8, "val_fraction": 0.3, "frozen": {"C": 8.0, "cv_folds": 2}})
+                      params={"epochs": 1, "batch_size": 8, "val_fraction": 0.3, "finetune_members": 2,
+                              "frozen": {"C": 8.0, "cv_folds": 2}})
     cfg = json.loads((out / "config.json").read_text())
-    weights = {m["approach"]: m["weight"] for m in cfg["members"]}
-    assert set(weights) == {"finetune", "frozen"} and abs(sum(weights.values()) - 1.0) < 1e-6
+    weights = {m["name"]: m["weight"] for m in cfg["members"]}
+    assert set(weights) == {"finetune", "finetune-2", "frozen"} and abs(sum(weights.values()) - 1.0) < 1e-3
+    assert weights["finetune"] == weights["finetune-2"]  # the fine-tuned runs share their weight equally
+    # Both fine-tuned runs held out the very same rows, with different training seeds.
+    ft = [json.loads((out / "members" / n / "lineage.json").read_text())["hyperparameters"] for n in ("finetune", "finetune-2")]
+    assert ft[0]["split_seed"] == ft[1]["split_seed"] and ft[0]["seed"] != ft[1]["seed"]
     for m in cfg["members"]:  # each member is a complete model directory with its own lineage and card
         assert (out / m["dir"] / "lineage.json").exists() and (out / m["dir"] / "model_card.md").exists()
     # The frozen member never saw the hold-out rows the weight was chosen on.
