@@ -22,6 +22,7 @@ import numpy as np
 from models.intents.base import IntentClassifier
 from models.intents.data import Dataset, stratified_split
 
+
 class EnsembleClassifier(IntentClassifier):
     """Weighted sum of the members' calibrated log-probabilities."""
 
@@ -59,8 +60,8 @@ def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     tr_idx, va_idx = stratified_split(data.labels, val_fraction, seed)
     ft_params = {k: v for k, v in params.items() if k not in ("frozen", "weights", "finetune_members")}
     ft_params.update({"val_fraction": val_fraction, "split_seed": seed})
-    if "max_minutes" in ft_params:  # the wall-clock budget is for the whole ensemble, not per run
-        ft_params["max_minutes"] = float(ft_params["max_minutes"]) / n_ft
+    # The wall-clock budget (the trainer's default: 12 minutes) is for the whole ensemble, not per run.
+    ft_params["max_minutes"] = float(ft_params.get("max_minutes", 12.0)) / n_ft
     fr_params = dict(params.get("frozen", {"char_ngrams": True, "C_grid": [32.0], "cv_folds": 3}))
     for key in ("embedding_model", "max_length", "quantize"):
         if key in params:
