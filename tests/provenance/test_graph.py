@@ -18,6 +18,16 @@ def _fill(tracker, n: int, sessions: int = 4, start: int = 0) -> None:
         tracker.record_turn(**turn_fields(i, session=f"s{i % sessions}", model_versions={"intent": "intents-frozen@1"}))
 
 
+def _forge_line(tracker, index: int) -> bytes:
+    """Change the intent on line ``index`` (0-based) of the first segment; return the original bytes."""
+    seg = sorted(tracker.folder.glob("segment-*.jsonl"))[0]
+    good = seg.read_bytes()
+    lines = good.split(b"\n")
+    lines[index] = lines[index].replace(b"Transfer_Money", b"Transfer_Monex")
+    seg.write_bytes(b"\n".join(lines))
+    return good
+
+
 def test_import_is_verified_batched_and_idempotent(graph, make_tracker, tmp_path: Path) -> None:
     from provenance import dataset_hash
     from provenance.graph import Importer
@@ -52,10 +62,7 @@ def test_import_refuses_a_tampered_log(graph, make_tracker) -> None:
     t = make_tracker(checkpoint_every=100)
     _fill(t, 10)
     t.close()
-    seg = sorted(t.folder.glob("segment-*.jsonl"))[0]
-    lines = seg.read_bytes().split(b"\n")
-    lines[6] = lines[6].replace(b"Transfer_Money", b"Transfer_Monex")
-    seg.write_bytes(b"\n".join(lines))
+    _forge_line(t, 6)
     imp = Importer(graph, batch_size=100)
     try:
         with pytest.raises(LogVerificationError, match=r":7: signature"):
@@ -149,10 +156,7 @@ def test_import_keeps_the_batches_before_a_bad_line(graph, make_tracker) -> None
     _fill(t, 20)
     t.close()
     seg = sorted(t.folder.glob("segment-*.jsonl"))[0]
-    good = seg.read_bytes()
-    lines = good.split(b"\n")
-    lines[12] = lines[12].replace(b"Transfer_Money", b"Transfer_Monex")
-    seg.write_bytes(b"\n".join(lines))
+    good = _forge_line(t, 12)
     imp = Importer(graph, batch_size=5)
     try:
         with pytest.raises(LogVerificationError, match=r":13: signature"):
