@@ -163,14 +163,20 @@ def evaluate(clf: IntentClassifier, data: Dataset, *, batch_size: int = 64, late
 
     Returns (metrics, y_true, y_pred). Labels unknown to the model count as errors.
     """
-    preds: list[str] = []
+    # Batches of similar length: an int8 encoder quantises each batch's activations with one
+    # scale, and padding rows shift it: mixed-length batches scored 0.2 points away from
+    # the unpadded single-query path that serves chat (BANKING77), sorted batches 0.05.
+    order = sorted(range(len(data)), key=lambda i: len(data.texts[i]))
+    preds: list[str] = [""] * len(data)
     starts = range(0, len(data), batch_size)
     if progress:
         from tqdm import tqdm
 
         starts = tqdm(starts, desc="evaluating", unit="batch", leave=False)
     for s in starts:
-        preds.extend(lab for lab, _ in clf.predict(data.texts[s : s + batch_size]))
+        idx = order[s : s + batch_size]
+        for i, (lab, _) in zip(idx, clf.predict([data.texts[i] for i in idx])):
+            preds[i] = lab
     labels = sorted(set(clf.labels) | set(data.labels))
     metrics = classification_metrics(data.labels, preds, labels)
     if latency_queries > 0:
