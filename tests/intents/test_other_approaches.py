@@ -89,6 +89,13 @@ def test_ensemble_combines_calibrated_members_with_a_validated_weight(tmp_path):
     weights = {m["name"]: m["weight"] for m in cfg["members"]}
     assert set(weights) == {"finetune", "finetune-2", "frozen"} and abs(sum(weights.values()) - 1.0) < 1e-3
     assert weights["finetune"] == weights["finetune-2"]  # the fine-tuned runs share their weight equally
+    # The weight is the one with the lowest hold-out log-loss (ties, as on this tiny separable
+    # hold-out where every weight reaches ~0 after temperature scaling: the one nearest 0.5).
+    hp = json.loads((out / "lineage.json").read_text())["hyperparameters"]
+    losses = {float(w): v for w, v in hp["val_log_loss_by_weight"].items()}
+    assert set(losses) == set(hp["weight_grid"]) and hp["weight_criterion"].startswith("hold-out log-loss")
+    assert hp["finetune_weight"] == min(losses, key=lambda w: (losses[w], abs(w - 0.5)))
+    assert abs(weights["frozen"] - (1.0 - hp["finetune_weight"])) < 1e-3
     # Both fine-tuned runs held out the very same rows, with different training seeds.
     ft = [json.loads((out / "members" / n / "lineage.json").read_text())["hyperparameters"] for n in ("finetune", "finetune-2")]
     assert ft[0]["split_seed"] == ft[1]["split_seed"] and ft[0]["seed"] != ft[1]["seed"]
