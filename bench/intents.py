@@ -44,8 +44,8 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "frozen-fp32": ("frozen", {"char_ngrams": True, "C_grid": [32.0], "cv_folds": 3, "quantize": False},
                     "frozen MiniLM (float32) + char 2–4-gram TF-IDF + LR"),
     "finetune": ("finetune", {}, "MiniLM fine-tuned end to end (mean pooling, LR warm start), int8 serving"),
-    "ensemble": ("ensemble", {}, "fine-tuned MiniLM (int8) + frozen MiniLM (float32)/char n-grams, calibrated "
-                                 "log-probabilities weighted by log-loss on a split neither saw"),
+    "ensemble": ("ensemble", {}, "fine-tuned MiniLM (int8) + frozen all-mpnet-base-v2 (float32)/char n-grams, "
+                                 "calibrated log-probabilities weighted by log-loss on a split neither saw"),
     "zeroshot": ("zeroshot", {"mode": "descriptions"}, "cosine to label name/description embeddings (zero-shot)"),
     "zeroshot-centroids": ("zeroshot", {"mode": "centroids"}, "cosine to per-label example centroids (few-shot)"),
     "llm": ("llm", {}, "SmolLM2-135M-Instruct few-shot, label log-likelihood decoding"),

