@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.learning_curve:
         report["learning_curve"] = learning_curve(encoders["fp32"], train, val, int(args.learning_curve), args.seed)
         print(json.dumps(report["learning_curve"]), file=sys.stderr, flush=True)
-        _save_memo(encoders["int8"], _memo_path(args.work_dir, "int8"))
+        _save_memo(encoders["fp32"], _memo_path(args.work_dir, "fp32"))
     report["cpu"]["load_avg_end"] = list(os.getloadavg())
     base = next((r for r in report["results"] if r["name"] == "frozen-base" and "accuracy" in r), None)
     if base:
