@@ -44,6 +44,8 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "frozen-fp32": ("frozen", {"char_ngrams": True, "C_grid": [32.0], "cv_folds": 3, "quantize": False},
                     "frozen MiniLM (float32) + char 2–4-gram TF-IDF + LR"),
     "finetune": ("finetune", {}, "MiniLM fine-tuned end to end (mean pooling, LR warm start), int8 serving"),
+    "finetune-mpnet": ("finetune-mpnet", {}, "all-mpnet-base-v2, top 6 of 12 layers fine-tuned on cached states of "
+                                             "the bottom 6, float32 serving (preset)"),
     "ensemble": ("ensemble", {}, "fine-tuned MiniLM (int8) + frozen all-mpnet-base-v2 (float32)/char n-grams, "
                                  "calibrated log-probabilities weighted by log-loss on a split neither saw"),
     "zeroshot": ("zeroshot", {"mode": "descriptions"}, "cosine to label name/description embeddings (zero-shot)"),
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(report))
         return report
 
-    from models.intents import evaluate, load_dataset, load_model, train_model
+    from models.intents import PRESETS, evaluate, load_dataset, load_model, train_model
     from models.intents.train import single_query_latency
     from models.intents.data import stratified_split
     from models.intents.encoder import get_encoder
@@ -131,9 +133,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for name in [a.strip() for a in args.approaches.split(",") if a.strip()]:
         approach, params, desc = VARIANTS[name]
-        params = dict(params)
         ev = val
-        if approach in ("finetune", "ensemble"):
+        params = dict(params)
+        if approach in PRESETS:  # a preset keeps its own settings; only the wall-clock budget applies
+            params.setdefault("max_minutes", args.finetune_minutes)
+        elif approach in ("finetune", "ensemble"):
             params.update({"max_minutes": args.finetune_minutes, "epochs": args.finetune_epochs, "freeze_layers": args.freeze_layers})
             if args.finetune_lr is not None:
                 params["lr"] = args.finetune_lr

@@ -21,7 +21,7 @@ def register(root: typer.Typer) -> None:
 def train(
     data: Path = typer.Option(Path("data/intents"), "--data", help="YAML intent folder or a CSV with text + label columns."),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
-    approach: str = typer.Option("frozen", "--approach", help="frozen | finetune | ensemble | zeroshot | llm"),
+    approach: str = typer.Option("frozen", "--approach", help="frozen | finetune | finetune-mpnet | ensemble | zeroshot | llm"),
     label_column: str = typer.Option("label", "--label-column", help="Label column of a CSV."),
     text_column: str = typer.Option("text", "--text-column", help="Text column of a CSV."),
     fast: bool = typer.Option(False, "--fast", help="Fast configuration (tests, smoke runs)."),
