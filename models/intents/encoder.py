@@ -31,6 +31,14 @@ def set_torch_threads() -> None:
         torch.set_num_threads(n)
 
 
+def mean_pool(hidden, attention_mask):  # noqa: ANN001, ANN201 - torch tensors in and out
+    """Mean over the real tokens, L2-normalised (the sentence-transformers pooling)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+
+
 def quantize_int8(model):  # noqa: ANN001, ANN201 - torch module in, torch module out
     """int8 dynamic quantisation of every Linear layer (weights int8, activations quantised per call)."""
     import torch
@@ -87,10 +95,7 @@ class Encoder:
             batch = [texts[i] for i in idx]
             with self._lock, torch.inference_mode():
                 enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                hidden = self.model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                vec = torch.nn.functional.normalize(vec, dim=-1)
+                vec = mean_pool(self.model(**enc).last_hidden_state, enc["attention_mask"])
             out[idx] = vec.numpy()
         return out
 

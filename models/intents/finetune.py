@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from models.intents.data import Dataset, stratified_split
-from models.intents.encoder import Encoder, get_encoder, set_torch_threads
+from models.intents.encoder import Encoder, get_encoder, mean_pool, set_torch_threads
 from models.intents.frozen import FrozenClassifier, _fit_lr, _full_head
 
 ENCODER_SUBDIR = "encoder"
@@ -56,14 +56,6 @@ def _batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> l
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
-
-
-def _mean_pool(hidden, attention_mask):  # noqa: ANN001, ANN202 - torch tensors
-    """Mean over the real tokens, L2-normalised (the sentence-transformers pooling)."""
-    import torch
-
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
 
 def run_layers(model, hidden, attention_mask, start: int, stop: int | None):  # noqa: ANN001, ANN201 - torch
@@ -128,7 +120,7 @@ def _top_embeddings(model, states: list, start: int, batch_size: int = 128) -> n
         for s in range(0, len(states), batch_size):
             idx = order[s : s + batch_size]
             hidden, mask = _pad([states[i] for i in idx])
-            out[idx] = _mean_pool(run_layers(model, hidden, mask, start, None), mask).numpy()
+            out[idx] = mean_pool(run_layers(model, hidden, mask, start, None), mask).numpy()
     model.train(was_training)
     return out
 
@@ -247,7 +239,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
                 # 1.6x faster per step); weights, optimiser state and the loss stay float32.
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=hp["bf16"]):
                     hidden = model(**enc).last_hidden_state
-            emb = _mean_pool(hidden.float(), attn)
+            emb = mean_pool(hidden.float(), attn)
             loss = loss_fn(head(emb), torch.as_tensor(y[b]))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
