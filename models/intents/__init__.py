@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from models.intents.base import IntentClassifier
 from models.intents.data import OOS_LABEL, Dataset, load_dataset
 from models.intents.lineage import data_hashes, training_record
-from models.intents.train import APPROACHES, PRESETS, evaluate, load_model, train_model
+from models.intents.train import APPROACH_NAMES, APPROACHES, PRESETS, evaluate, load_model, train_model
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
 __all__ = [
-    "APPROACHES", "PRESETS", "OOS_LABEL", "Dataset", "IntentClassifier", "evaluate", "get_classifier", "load_dataset",
+    "APPROACHES", "APPROACH_NAMES", "PRESETS", "OOS_LABEL", "Dataset", "IntentClassifier", "evaluate", "get_classifier", "load_dataset",
     "load_model", "train_model", "training_record", "default_model_dir",
 ]
 
@@ -51,9 +51,8 @@ def get_classifier(settings: "Settings | None" = None) -> IntentClassifier:
 
     settings = settings or get_settings()
     approach = settings.classifier
-    if approach not in APPROACHES and approach not in PRESETS:
-        choices = ", ".join(APPROACHES + tuple(PRESETS))
-        raise SahayakError(f"unknown classifier {approach!r} (SAHAYAK_CLASSIFIER); choose one of {choices}")
+    if approach not in APPROACH_NAMES:
+        raise SahayakError(f"unknown classifier {approach!r} (SAHAYAK_CLASSIFIER); choose one of {', '.join(APPROACH_NAMES)}")
     explicit = settings.intent_model_dir is not None
     model_dir = Path(settings.intent_model_dir) if explicit else default_model_dir(settings, approach)
     key = (approach, str(model_dir.resolve()))

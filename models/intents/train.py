@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.errors import SahayakError
+from models.embeddings import MPNET_NAME
 from models.intents.base import IntentClassifier, read_config
 from models.intents.calibration import (
     apply_oos_threshold, choose_oos_threshold, ece, fit_temperature, softmax, threshold_table,
@@ -29,12 +30,13 @@ APPROACHES = ("frozen", "finetune", "ensemble", "zeroshot", "llm")
 # Named configurations of an approach, selectable wherever an approach name is (CLI ``--approach``,
 # ``SAHAYAK_CLASSIFIER``, the benchmark). Explicit ``params`` override a preset's keys.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    # The most accurate on BANKING77 (docs/intents.md): the top 6 of all-mpnet-base-v2's 12 layers
-    # fine-tuned on cached states of the bottom 6 (2 cores: ~11 min for 8,000 texts), float32 serving
+    # The best single model on BANKING77 (docs/intents.md): the top 6 of all-mpnet-base-v2's 12 layers
+    # fine-tuned on cached states of the bottom 6 (2 cores: 12-13 min for 8,005 texts), float32 serving
     # (int8 cost frozen mpnet 0.4-1.2 points); the char n-gram refit head lost on validation.
-    "finetune-mpnet": ("finetune", {"embedding_model": "all-mpnet-base-v2", "freeze_layers": 6, "cache_frozen_layers": True,
+    "finetune-mpnet": ("finetune", {"embedding_model": MPNET_NAME, "freeze_layers": 6, "cache_frozen_layers": True,
                                     "quantize": False, "char_ngrams": False, "epochs": 4.0, "lr": 5e-5}),
 }
+APPROACH_NAMES = APPROACHES + tuple(PRESETS)  # everything ``train_model`` accepts
 
 
 def _trainer(approach: str) -> Callable[..., dict[str, Any]]:
@@ -53,7 +55,7 @@ def _trainer(approach: str) -> Callable[..., dict[str, Any]]:
     if approach == "llm":
         from models.intents.llm_intents import train_llm
         return train_llm
-    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACHES + tuple(PRESETS))}")
+    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACH_NAMES)}")
 
 
 def _classifier_class(approach: str) -> type[IntentClassifier]:
@@ -72,7 +74,7 @@ def _classifier_class(approach: str) -> type[IntentClassifier]:
     if approach == "llm":
         from models.intents.llm_intents import LLMClassifier
         return LLMClassifier
-    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACHES + tuple(PRESETS))}")
+    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACH_NAMES)}")
 
 
 def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, Any]:
