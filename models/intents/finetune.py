@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from app.errors import SahayakError
 from models.intents.data import Dataset, stratified_split
 from models.intents.encoder import Encoder, get_encoder, mean_pool, set_torch_threads
 from models.intents.frozen import FrozenClassifier, _fit_lr, _full_head
@@ -171,6 +172,9 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     # initial shuffles, dropout) are all scored on the same rows.
     hp["split_seed"] = int(params.get("split_seed", seed))
     tr_idx, va_idx = stratified_split(data.labels, hp["val_fraction"], hp["split_seed"])
+    if not va_idx:  # checked before any model loads: the temperature needs held-out rows
+        raise SahayakError(f"val_fraction {hp['val_fraction']} holds out no rows of {len(data)} "
+                           f"({len(data) // max(1, len(set(data.labels)))} per label on average); raise val_fraction or add data")
     texts = [data.texts[i] for i in tr_idx]
     y_all = np.array([labels.index(lab) for lab in data.labels])
     y = y_all[tr_idx]

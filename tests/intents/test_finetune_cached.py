@@ -96,3 +96,14 @@ def test_an_unknown_approach_lists_the_presets_too(tmp_path):
 
     with pytest.raises(SahayakError, match="finetune-mpnet"):
         train_model("finetune-large", TINY, tmp_path / "x")
+
+
+def test_a_hold_out_too_small_for_the_data_is_refused_before_training(tmp_path):
+    """The preset holds out 5 %: on a handful of rows per label that is none, and the temperature
+    needs held-out rows, so the trainer says so instead of failing after fine-tuning."""
+    from app.errors import SahayakError
+    from models.intents import train_model
+
+    with pytest.raises(SahayakError, match="holds out no rows"):
+        train_model("finetune-mpnet", TINY, tmp_path / "x", fast=True)
+    assert not (tmp_path / "x").exists()
