@@ -123,9 +123,13 @@ class LoanDataset:
         return {"gender": self.gender, "age_band": self.age_band}
 
     def sha256(self) -> str:
-        """Content hash of the dataset (features, labels, protected attributes), for the model card."""
+        """Content hash of the dataset (features, labels, protected attributes), for the model card.
+
+        Features are hashed rounded to 6 decimals: numpy's vectorised exp/log differ in the last
+        bit between CPUs (AVX-512 vs AVX2 kernels), and the hash must name the data, not the CPU.
+        """
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.X, dtype="<f8").tobytes())
+        h.update(np.ascontiguousarray(np.round(self.X, 6), dtype="<f8").tobytes())
         h.update(np.ascontiguousarray(self.y, dtype="<i1").tobytes())
         h.update("|".join(self.gender.tolist()).encode())
         h.update("|".join(self.age_band.tolist()).encode())
