@@ -76,6 +76,11 @@ class IntentClassifier(abc.ABC):
         conf = np.where(pred == top, probs.max(axis=1), 1.0 - probs.max(axis=1))
         return pred, conf
 
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether a text scores the same whatever else is in its batch (see ``evaluate``)."""
+        return True
+
     def classify(self, text: str, context: dict[str, Any] | None = None) -> Classification:
         """Classify one message. ``context`` (dialogue state) is accepted for API stability;
         the current approaches classify the message on its own."""

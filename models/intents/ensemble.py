@@ -40,6 +40,10 @@ class EnsembleClassifier(IntentClassifier):
             if clf.labels != self.labels:
                 raise ValueError(f"ensemble member {clf.model_dir} has a different label set")
 
+    @property
+    def batch_invariant(self) -> bool:
+        return all(clf.batch_invariant for clf, _ in self.members)
+
     def _scores(self, texts: list[str]) -> np.ndarray:
         return _combine([clf.predict_proba(texts) for clf, _ in self.members], [w for _, w in self.members])
 

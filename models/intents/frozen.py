@@ -38,6 +38,11 @@ class FrozenClassifier(IntentClassifier):
             self.char_weight = float(config.get("char_weight", 0.5))
         self.encoder.encode(["warm up"])  # first forward allocates; keep that off the first chat turn
 
+    @property
+    def batch_invariant(self) -> bool:
+        # int8 activations are quantised with one scale per batch, so the other rows shift a text's scores
+        return not self.encoder.quantize
+
     def _scores(self, texts: list[str]) -> np.ndarray:
         x = self.encoder.encode(texts)
         scores = x @ self.coef.T + self.intercept

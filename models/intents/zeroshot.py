@@ -27,6 +27,11 @@ class ZeroShotClassifier(IntentClassifier):
         self.prototypes = np.load(Path(model_dir) / "prototypes.npz")["prototypes"].astype(np.float32)
         self.encoder = get_encoder(config.get("embedding_model"), int(config["max_length"]), bool(config["quantize"]))
 
+    @property
+    def batch_invariant(self) -> bool:
+        # int8 activations are quantised with one scale per batch, so the other rows shift a text's scores
+        return not self.encoder.quantize
+
     def _scores(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts) @ self.prototypes.T  # cosine similarity (unit vectors)
 
