@@ -26,16 +26,35 @@ def train(
     text_column: str = typer.Option("text", "--text-column", help="Text column of a CSV."),
     fast: bool = typer.Option(False, "--fast", help="Fast configuration (tests, smoke runs)."),
     seed: int = typer.Option(13, "--seed"),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", min=0,
+        help="Fine-tuning wall-clock budget (finetune, finetune-mpnet, ensemble; default 12, 0 = none): "
+             "on a slow CPU it trains fewer epochs than planned."),
 ) -> None:
     """Train an intent model into OUT (weights, config, metrics, lineage.json, model_card.md)."""
     from models.intents import load_dataset, train_model
+    from models.intents.train import PRESETS
 
+    params = None
+    if max_minutes is not None:
+        if PRESETS.get(approach, (approach,))[0] not in ("finetune", "ensemble"):
+            raise typer.BadParameter("only fine-tuning approaches (finetune, finetune-mpnet, ensemble) have a time budget",
+                                     param_hint="--max-minutes")
+        params = {"max_minutes": max_minutes}
     ds = load_dataset(data, label_column=label_column, text_column=text_column)
     typer.echo(f"training {approach} on {len(ds)} examples, {len(ds.label_set)} labels …", err=True)
-    model_dir = train_model(approach, ds, out, fast=fast, seed=seed)
+    model_dir = train_model(approach, ds, out, fast=fast, seed=seed, params=params)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     summary = {k: metrics.get(k) for k in ("val_accuracy", "val_macro_f1", "val_oos_recall", "temperature",
                                            "ece_before", "ece_after", "oos_threshold", "training_seconds")}
+    # A budget-cut run is a different (usually weaker) model than the recipe: never say nothing.
+    for m_path in [model_dir / "metrics.json", *sorted(model_dir.glob("members/*/metrics.json"))]:
+        m = json.loads(m_path.read_text())
+        if m.get("stopped_by_time_budget"):
+            summary["epochs_done"] = m["epochs_done"]
+            typer.echo(f"warning: the time budget stopped fine-tuning ({m_path.parent.name}) at {m['epochs_done']:g} "
+                       f"of {m['epochs_planned']:g} planned epochs on this machine; --max-minutes 0 trains them all",
+                       err=True)
     typer.echo(json.dumps({"model_dir": str(model_dir), **summary}))
 
 

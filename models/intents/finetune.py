@@ -261,6 +261,10 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
                 feasible = step + int(max(0.0, hp["max_minutes"] * 60 - elapsed) / per_step)
                 new_total = max(step + 1, min(planned_steps, feasible))
                 if new_total != total_steps:
+                    if new_total < planned_steps <= total_steps:  # first cut: say so while it runs
+                        bar.write(f"note: the {hp['max_minutes']:g}-minute budget fits about "
+                                  f"{new_total / steps_per_epoch:.1f} of {hp['epochs']:g} epochs on this machine "
+                                  "(max_minutes / --max-minutes 0 lifts it)")
                     total_steps = new_total
                     sched_state["total"] = total_steps
                     sched_state["warm"] = min(sched_state["warm"], max(1, total_steps // 16))
@@ -321,6 +325,8 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     return {
         "val_logits": val_logits,
         "val_y": y_all[va_idx],
+        "metrics": {"epochs_planned": hp["epochs"], "epochs_done": hp["epochs_done"],
+                    "stopped_by_time_budget": step < planned_steps},
         "val_kind": f"stratified hold-out split ({hp['val_fraction']:.0%}, seed {hp['split_seed']}) not used for fine-tuning",
         "hyperparameters": hp,
         "config": {"max_length": hp["max_length"], "quantize": hp["quantize_int8"], "encoder_subdir": ENCODER_SUBDIR,

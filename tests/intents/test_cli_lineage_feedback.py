@@ -121,3 +121,41 @@ def test_export_feedback_from_the_bank_database(tmp_path, cli, monkeypatch):
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+@pytest.mark.slow
+def test_cli_train_says_when_the_time_budget_cut_fine_tuning(cli, tmp_path):
+    """On a slow CPU the fine-tuning budget trains fewer epochs than planned: the model records it
+    and the CLI warns, instead of quietly handing back a weaker model."""
+    path = tmp_path / "more.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "intent"])
+        for label, texts in ROWS.items():
+            for i in range(5):  # 90 rows: several 32-row steps per epoch
+                for t in texts:
+                    w.writerow([f"{t} {'please' if i % 2 else ''} {i}".strip(), label])
+    out = tmp_path / "ft"
+    res = cli("intents", "train", "--data", str(path), "--label-column", "intent", "--approach", "finetune",
+              "--fast", "--max-minutes", "0.00001", "--out", str(out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped_by_time_budget"] is True and metrics["epochs_done"] < metrics["epochs_planned"] == 1
+    assert "time budget stopped fine-tuning" in res.stderr and "--max-minutes 0" in res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["epochs_done"] == metrics["epochs_done"]
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert lineage["hyperparameters"]["max_minutes"] == 0.00001
+
+
+def test_cli_time_budget_is_refused_for_approaches_that_do_not_fine_tune(tmp_path, tiny_csv):
+    import typer
+    from typer.testing import CliRunner
+
+    from app.commands import intents
+
+    app = typer.Typer()
+    intents.register(app)
+    res = CliRunner().invoke(app, ["intents", "train", "--data", str(tiny_csv), "--label-column", "intent",
+                                   "--approach", "frozen", "--max-minutes", "5", "--out", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "only fine-tuning approaches" in res.output
+    assert not (tmp_path / "m").exists()
