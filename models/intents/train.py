@@ -31,10 +31,10 @@ APPROACHES = ("frozen", "finetune", "ensemble", "zeroshot", "llm")
 # ``SAHAYAK_CLASSIFIER``, the benchmark). Explicit ``params`` override a preset's keys.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     # The best single model on BANKING77 (docs/intents.md): the top 6 of all-mpnet-base-v2's 12 layers
-    # fine-tuned on cached states of the bottom 6 (2 cores: 12-13 min for 8,005 texts
-    # on a bf16-capable AVX-512 CPU, 22-23 min on an AVX2-only EPYC, where the 12-minute loop budget
-    # cuts epochs), float32 serving
-    # (int8 cost frozen mpnet 0.4-1.2 points); the char n-gram refit head lost on validation.
+    # fine-tuned on cached states of the bottom 6 (2 cores: 12-13 min for 8,005 texts on a
+    # bf16-capable AVX-512 CPU, 16-23 min on an AVX2-only EPYC, where the 12-minute loop budget cuts
+    # epochs: `--max-minutes`), float32 serving (int8 cost frozen mpnet 0.4-1.2 points); the char
+    # n-gram refit head lost on validation.
     # Its hold-out only fits the temperature (one number), so 5 % of the rows is enough and the
     # other 10 % train: the 15 % default left 1,203 of 8,005 BANKING77 rows unused.
     "finetune-mpnet": ("finetune", {"embedding_model": MPNET_NAME, "freeze_layers": 6, "cache_frozen_layers": True,
