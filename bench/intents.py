@@ -46,6 +46,8 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "finetune": ("finetune", {}, "MiniLM fine-tuned end to end (mean pooling, LR warm start), int8 serving"),
     "finetune-mpnet": ("finetune-mpnet", {}, "all-mpnet-base-v2, top 6 of 12 layers fine-tuned on cached states of "
                                              "the bottom 6, float32 serving (preset)"),
+    "ensemble-mpnet": ("ensemble-mpnet", {}, "finetune-mpnet + frozen MiniLM (float32)/char n-grams, weighted by "
+                                             "log-loss on the 5 % hold-out (preset)"),
     "ensemble": ("ensemble", {}, "fine-tuned MiniLM (int8) + frozen all-mpnet-base-v2 (float32)/char n-grams, "
                                  "calibrated log-probabilities weighted by log-loss on a split neither saw"),
     "zeroshot": ("zeroshot", {"mode": "descriptions"}, "cosine to label name/description embeddings (zero-shot)"),
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
                 row.update({"oos_recall": metrics["oos_recall"], "in_scope_accuracy": metrics["in_scope_accuracy"]})
             hp = json.loads((model_dir / "lineage.json").read_text())["hyperparameters"]
             row["hyperparameters"] = hp
-            if approach == "ensemble":  # each member on the same evaluation set (no extra training)
+            if PRESETS.get(approach, (approach,))[0] == "ensemble":  # each member on the same evaluation set (no extra training)
                 row["members"] = {}
                 for m in clf.config["members"]:
                     mm, _, _ = evaluate(load_model(model_dir / m["dir"]), ev, latency_queries=0, progress=False)

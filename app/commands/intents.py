@@ -21,14 +21,14 @@ def register(root: typer.Typer) -> None:
 def train(
     data: Path = typer.Option(Path("data/intents"), "--data", help="YAML intent folder or a CSV with text + label columns."),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
-    approach: str = typer.Option("frozen", "--approach", help="frozen | finetune | finetune-mpnet | ensemble | zeroshot | llm"),
+    approach: str = typer.Option("frozen", "--approach", help="frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm"),
     label_column: str = typer.Option("label", "--label-column", help="Label column of a CSV."),
     text_column: str = typer.Option("text", "--text-column", help="Text column of a CSV."),
     fast: bool = typer.Option(False, "--fast", help="Fast configuration (tests, smoke runs)."),
     seed: int = typer.Option(13, "--seed"),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", min=0,
-        help="Fine-tuning wall-clock budget (finetune, finetune-mpnet, ensemble; default 12, 0 = none): "
+        help="Fine-tuning wall-clock budget (finetune, finetune-mpnet, ensemble, ensemble-mpnet; default 12, 0 = none): "
              "on a slow CPU it trains fewer epochs than planned."),
 ) -> None:
     """Train an intent model into OUT (weights, config, metrics, lineage.json, model_card.md)."""
@@ -38,7 +38,7 @@ def train(
     params = None
     if max_minutes is not None:
         if PRESETS.get(approach, (approach,))[0] not in ("finetune", "ensemble"):
-            raise typer.BadParameter("only fine-tuning approaches (finetune, finetune-mpnet, ensemble) have a time budget",
+            raise typer.BadParameter("only fine-tuning approaches (finetune, finetune-mpnet, ensemble, ensemble-mpnet) have a time budget",
                                      param_hint="--max-minutes")
         params = {"max_minutes": max_minutes}
     ds = load_dataset(data, label_column=label_column, text_column=text_column)

@@ -107,3 +107,26 @@ def test_a_hold_out_too_small_for_the_data_is_refused_before_training(tmp_path):
     with pytest.raises(SahayakError, match="holds out no rows"):
         train_model("finetune-mpnet", TINY, tmp_path / "x", fast=True)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_the_mpnet_ensemble_preset_combines_fine_tuned_mpnet_with_frozen_minilm(tmp_path):
+    """``ensemble-mpnet``: the finetune-mpnet member plus a float32 MiniLM + char n-gram member,
+    weighted on the shared hold-out; the member params come from the preset, explicit params win."""
+    from models.intents import load_model, train_model
+
+    out = train_model("ensemble-mpnet", TINY, tmp_path / "em", fast=True,
+                      params={"epochs": 2, "batch_size": 8, "val_fraction": 0.3, "lr": 2e-4})
+    config = json.loads((out / "config.json").read_text())
+    hp = json.loads((out / "lineage.json").read_text())["hyperparameters"]
+    assert config["approach"] == "ensemble" and config["preset"] == "ensemble-mpnet"
+    assert [m["name"] for m in config["members"]] == ["finetune", "frozen"]
+    assert sum(m["weight"] for m in config["members"]) == pytest.approx(1.0)
+    ft = json.loads((out / "members" / "finetune" / "lineage.json").read_text())["hyperparameters"]
+    assert ft["base_encoder"] == "all-mpnet-base-v2" and ft["freeze_layers"] == 6 and ft["val_fraction"] == 0.3
+    fr = json.loads((out / "members" / "frozen" / "config.json").read_text())
+    assert fr["embedding_model"] is None and fr["quantize"] is False and fr["char_ngrams"] is True
+    assert hp["frozen_refit_on_all_rows"] is True and len(hp["val_log_loss_by_weight"]) == 11
+    clf = load_model(out)
+    assert clf.batch_invariant  # both members are float32: evaluation may batch
+    assert clf.classify("please transfer 700 rupees to Ravi").intent == "Fund_Transfer"
