@@ -86,6 +86,14 @@ def test_the_mpnet_preset_trains_its_top_half_and_serves_in_float32(tmp_path):
     assert config["quantize"] is False and hp["base_encoder"] == "all-mpnet-base-v2"
     assert hp["freeze_layers"] == 6 and hp["cache_frozen_layers"] is True and hp["lr"] == 2e-4
     assert json.loads((out / "encoder" / "config.json").read_text())["model_type"] == "mpnet"
+    # bf16 autocast is asked for by the preset and used only where the CPU has it natively; either
+    # way the stored weights (and so serving) stay float32.
+    from safetensors.numpy import load_file
+
+    from models.intents.finetune import cpu_has_bf16
+
+    assert hp["bf16"] is cpu_has_bf16()
+    assert {str(t.dtype) for t in load_file(str(out / "encoder" / "model.safetensors")).values()} == {"float32"}
     clf = load_model(out)
     assert clf.classify("please transfer 700 rupees to Ravi").intent == "Fund_Transfer"
 
