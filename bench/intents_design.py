@@ -21,13 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "banking77" / "train.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.intents import DEFAULT_DATA  # noqa: E402 - after the path; it also sets the offline environment
 
 
 def main(argv: list[str] | None = None) -> dict:
