@@ -14,6 +14,7 @@ with the weights.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     fr_encoder = get_encoder(fr_params.get("embedding_model"), int(fr_params.get("max_length", 64)),
                              bool(fr_params.get("quantize", True)))
     fr_encoder.memo = {}
+    t_frozen = time.perf_counter()
     try:
         dirs["frozen"] = train_model("frozen", data.subset(tr_idx), out / "members" / "frozen", fast=fast, seed=seed,
                                      params=fr_params)
@@ -122,6 +124,7 @@ def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed
             train_model("frozen", data, out / "members" / "frozen", fast=fast, seed=seed, params=fr_params)
     finally:
         fr_encoder.memo = None
+    frozen_seconds = round(time.perf_counter() - t_frozen, 1)  # the frozen member's fits and the weight choice
 
     weights = _member_weights(best_w, ft_names)
     grid = [w for _, _, w in scores]
@@ -138,6 +141,7 @@ def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed
                             "val_accuracy_by_weight": {str(w): round(a, 4) for _, a, w in scores},
                             "member_val_accuracy": member_acc, "finetune": ft_params, "frozen": fr_params,
                             "frozen_refit_on_all_rows": refit, "frozen_selection_rows": len(tr_idx),
+                            "frozen_and_weight_seconds": frozen_seconds,
                             "seed": seed},
         "config": {"members": [{"name": n, "approach": "frozen" if n == "frozen" else "finetune", "dir": f"members/{n}",
                                 "weight": weights[n]} for n in weights]},

@@ -121,7 +121,7 @@ def _top_embeddings(model, states: list, start: int, batch_size: int = 128) -> n
         for s in range(0, len(states), batch_size):
             idx = order[s : s + batch_size]
             hidden, mask = _pad([states[i] for i in idx])
-            out[idx] = mean_pool(run_layers(model, hidden, mask, start, None), mask).numpy()
+            out[idx] = mean_pool(run_layers(model, hidden, mask, start, None).float(), mask).numpy()
     model.train(was_training)
     return out
 
@@ -135,6 +135,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     from models.embeddings import EMBEDDING_MODEL_NAME, embedding_model_path
 
     set_torch_threads()
+    t_start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = {
@@ -186,7 +187,10 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     if hp["cache_frozen_layers"]:
         # The cached states also give the frozen embeddings: the top layers run once, untrained.
         cached = lower_layer_states(model, tokenizer, texts, hp["freeze_layers"], hp["max_length"])
-        x_warm = _top_embeddings(model, cached, hp["freeze_layers"])
+        # The top layers in bf16 when training uses it: 3x faster here (13 vs 42 s for mpnet on
+        # 9,500 texts) and the head it seeds predicts the same label for 99.9 % of them.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=hp["bf16"]):
+            x_warm = _top_embeddings(model, cached, hp["freeze_layers"])
     else:
         # The int8 encoder is used for speed (its vectors are within ~1% cosine of full
         # precision; this only seeds the head).
@@ -210,7 +214,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     opt = torch.optim.AdamW([
         {"params": [p for p in model.parameters() if p.requires_grad], "lr": hp["lr"]},
         {"params": head.parameters(), "lr": hp["head_lr"]},
-    ], weight_decay=hp["weight_decay"])
+    ], weight_decay=hp["weight_decay"], fused=True)  # one kernel per step: 47 vs 104 ms for mpnet's top half
     lengths = [len(t) for t in texts]
     steps_per_epoch = math.ceil(len(texts) / hp["batch_size"])
     planned_steps = max(1, int(round(steps_per_epoch * hp["epochs"])))
@@ -228,6 +232,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
     model.train()
     t0 = time.perf_counter()
+    hp["warm_start_seconds"] = round(t0 - t_start, 1)
     step, stopped_early, losses = 0, False, []
     bar = tqdm(total=total_steps, desc="fine-tuning", unit="step", leave=False)
     while step < total_steps and not stopped_early:
@@ -276,6 +281,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
                 stopped_early = True  # the wall-clock budget wins over the epoch count
                 break
     bar.close()
+    t_loop_end = time.perf_counter()
     cached = None  # hundreds of MB for mpnet; the rest of training does not need them
     model.eval()
     enc_dir = out / ENCODER_SUBDIR
@@ -321,7 +327,8 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         (out / "char_vocab.json").write_text(json.dumps(char_vocab, ensure_ascii=False), encoding="utf-8")
     hp.update({"steps": step, "planned_steps": planned_steps,
                "epochs_done": round(step / steps_per_epoch, 3), "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
-               "fine_tune_seconds": round(time.perf_counter() - t0, 1), "n_train": len(texts), "n_val": len(va_idx)})
+               "fine_tune_seconds": round(t_loop_end - t0, 1), "after_fine_tune_seconds": round(time.perf_counter() - t_loop_end, 1),
+               "n_train": len(texts), "n_val": len(va_idx)})
     return {
         "val_logits": val_logits,
         "val_y": y_all[va_idx],
