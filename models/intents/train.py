@@ -35,17 +35,19 @@ APPROACHES = ("frozen", "finetune", "ensemble", "zeroshot", "llm")
 # (and, in the ensemble, one weight), so 5 % of the rows is enough and the other 10 % train.
 # bf16 autocast of the trained layers (ignored on CPUs without native bf16): 0.62 instead of
 # 1.04 s per step on an AMX machine, inner hold-out 93.77 vs 93.85 % (one row of 1,203). 2 cores,
-# 8,005 texts: about 11 min of fine-tuning with bf16; in float32 12-17 min on AVX-512 machines and
-# 16-23 min on an AVX2-only EPYC, where the 12-minute loop budget cuts epochs (`--max-minutes`).
+# 8,005 texts: 5-9 min of fine-tuning with bf16 depending on the machine (0.30-0.57 s per step;
+# 0.30 with fused AdamW); in float32 12-17 min on AVX-512 machines and 16-23 min on an AVX2-only
+# EPYC, where the 12-minute loop budget cuts epochs (`--max-minutes`).
 _MPNET_TOP6: dict[str, Any] = {"embedding_model": MPNET_NAME, "freeze_layers": 6, "cache_frozen_layers": True,
                                "quantize": False, "char_ngrams": False, "epochs": 4.0, "lr": 5e-5,
                                "val_fraction": 0.05, "bf16": True}
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "finetune-mpnet": ("finetune", _MPNET_TOP6),
     # The most accurate model: finetune-mpnet plus a frozen MiniLM (float32) with character n-grams,
-    # a member that errs differently (another encoder, surface features) and costs ~2.5 min more to
+    # a member that errs differently (another encoder, surface features) and costs ~100 s more to
     # train; the weight is chosen by log-loss on the 5 % hold-out. Split seeds 5 / 6 / 3: 94.89 /
-    # 94.24 / 93.49 % (mean 94.21 %; its finetune-mpnet member 93.81 %, the baseline 92.41 %).
+    # 94.24 / 93.49 % (mean 94.21 %; its finetune-mpnet member 93.79 %, the same-run baselines
+    # 92.37 %). All 10,003 BANKING77 rows: 9.0 min on 2 cores (AMX machine).
     "ensemble-mpnet": ("ensemble", {**_MPNET_TOP6, "frozen": {"embedding_model": None, "quantize": False,
                                                               "char_ngrams": True}}),
 }
