@@ -127,6 +127,7 @@ def _top_embeddings(model, states: list, start: int, batch_size: int = 128) -> n
 
 
 def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    t_start = time.perf_counter()  # first, so that the phases recorded below add up to the whole call
     import torch
     from tqdm import tqdm
     from transformers import AutoModel, AutoTokenizer
@@ -135,7 +136,6 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     from models.embeddings import EMBEDDING_MODEL_NAME, embedding_model_path
 
     set_torch_threads()
-    t_start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = {

@@ -94,12 +94,12 @@ def test_the_mpnet_preset_trains_its_top_half_and_serves_in_float32(tmp_path):
 
     assert hp["bf16"] is cpu_has_bf16()
     assert {str(t.dtype) for t in load_file(str(out / "encoder" / "model.safetensors")).values()} == {"float32"}
-    # The training time is split into its phases (before the loop, the loop, after it), and they
-    # account for the run's training time.
+    # The training time is split into its phases (before the loop, the loop, after it), which
+    # together cover the whole trainer call (each is rounded to 0.1 s).
     phases = [hp["warm_start_seconds"], hp["fine_tune_seconds"], hp["after_fine_tune_seconds"]]
     assert all(p >= 0 for p in phases) and hp["fine_tune_seconds"] > 0
     training_s = json.loads((out / "metrics.json").read_text())["training_seconds"]
-    assert 0.8 * training_s <= sum(phases) <= training_s + 0.3
+    assert abs(sum(phases) - training_s) < 1.0
     clf = load_model(out)
     assert clf.classify("please transfer 700 rupees to Ravi").intent == "Fund_Transfer"
 
