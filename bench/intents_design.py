@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     params = {"val_fraction": 0.15, "max_minutes": 0, **json.loads(args.params)}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="intents-design-") as tmp:
-        res = train_finetune(train, Path(tmp), sorted(set(train.labels)), False, args.seed, params)
+        res = train_finetune(train, Path(tmp), train.label_set, False, args.seed, params)
     hp = res["hyperparameters"]
     report = {
         "split_seed": args.seed, "n_train": hp["n_train"], "n_inner_holdout": hp["n_val"], "params": params,

@@ -33,11 +33,10 @@ APPROACHES = ("frozen", "finetune", "ensemble", "zeroshot", "llm")
 # fine-tuned on cached states of the bottom 6, float32 serving (int8 cost frozen mpnet 0.4-1.2
 # points); the char n-gram refit head lost on validation. Its hold-out only fits the temperature
 # (and, in the ensemble, one weight), so 5 % of the rows is enough and the other 10 % train.
-# bf16 autocast of the trained layers (ignored on CPUs without native bf16): 0.62 instead of
-# 1.04 s per step on an AMX machine, inner hold-out 93.77 vs 93.85 % (one row of 1,203). 2 cores,
-# 8,005 texts: 5-9 min of fine-tuning with bf16 depending on the machine (0.30-0.57 s per step;
-# 0.30 with fused AdamW); in float32 12-17 min on AVX-512 machines and 16-23 min on an AVX2-only
-# EPYC, where the 12-minute loop budget cuts epochs (`--max-minutes`).
+# bf16 autocast of the trained layers (ignored on CPUs without native bf16) is 1.7x faster per step
+# and cost one row of a 1,203-row inner hold-out. 2 cores, 8,005 texts: 5-9 min of fine-tuning with
+# bf16, depending on the machine; in float32 12-23 min, where the 12-minute loop budget cuts epochs
+# (`--max-minutes`). Measurements per machine: docs/intents.md.
 _MPNET_TOP6: dict[str, Any] = {"embedding_model": MPNET_NAME, "freeze_layers": 6, "cache_frozen_layers": True,
                                "quantize": False, "char_ngrams": False, "epochs": 4.0, "lr": 5e-5,
                                "val_fraction": 0.05, "bf16": True}
