@@ -50,7 +50,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Console entry point: run the CLI, turning errors into one line and exit code 1."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     try:
         # With standalone_mode=False click returns (not raises) the code of typer.Exit.

@@ -45,7 +45,7 @@ def run_backend(url: str, n: int, threads: int) -> dict:
 
     from app.bank.seed import reseed
     from app.bank.service import BankService
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     reseed(url)
     # Limits high enough that the benchmark measures the machinery, not the refusals.

@@ -70,7 +70,7 @@ def run_sessions(assistant, n_sessions: int, duration_s: float, max_turns: int, 
 
     from tqdm import tqdm
 
-    from app.types import MessageEnvelope
+    from app.core.types import MessageEnvelope
 
     samples: dict[str, list[float]] = {"non_rag": [], "rag": []}
     errors: list[str] = []
@@ -122,7 +122,7 @@ def time_startup(timeout: float = 900.0) -> dict:
     """Seconds from `sahayak run` to a healthy chat (/health 200), reusing the model cache (warm start)."""
     import subprocess
 
-    from app.web.stack import free_port, wait_http_ok
+    from app.ops.stack import free_port, wait_http_ok
 
     home = Path(tempfile.mkdtemp(prefix="sahayak-startup-"))
     port = free_port()
@@ -163,9 +163,9 @@ def main() -> None:
     # Two demo customers carry all sessions: per-user rate limits would otherwise refuse the load itself.
     os.environ["SAHAYAK_RATE_LIMIT_MESSAGES_PER_MINUTE"] = "1000000"
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "1000000"
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
-    from app.settings import get_settings, reset_settings
+    from app.core.settings import get_settings, reset_settings
 
     reset_settings()
     settings = get_settings()

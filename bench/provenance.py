@@ -51,7 +51,7 @@ def _turn(i: int, session: str) -> dict:
 
 
 def _home(tmp: Path, name: str, **env: str):
-    from app.settings import get_settings, reset_settings
+    from app.core.settings import get_settings, reset_settings
 
     home = tmp / name
     os.environ["SAHAYAK_HOME"] = str(home)

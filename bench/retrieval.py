@@ -141,7 +141,7 @@ def main() -> None:
 
     import torch
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from retrieval.evaluate import calibrate_threshold, load_queries
 
     s = get_settings()

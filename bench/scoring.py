@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
 
-    from privacy.benchmark import run_benchmark
+    from privacy.experiments.benchmark import run_benchmark
 
     report = run_benchmark(args.url, n_single=args.n_single, n_prob=args.n_prob,
                            progress=lambda m: print(m, file=sys.stderr))
@@ -43,7 +43,7 @@ def main() -> None:
                "request<=500KB": report["single"]["request_bytes"] <= 500_000}
     report["targets_met"] = targets
     if args.with_training:
-        from privacy.encrypted_training import run_all
+        from privacy.experiments.encrypted_training import run_all
 
         print("encrypted training", file=sys.stderr)
         report["encrypted_training"] = run_all()

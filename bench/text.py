@@ -26,9 +26,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.chatml import neutralize, render_chatml  # noqa: E402
-from app.entities import extract_entities  # noqa: E402
-from app.preprocess import preprocess  # noqa: E402
+from app.text.chatml import neutralize, render_chatml  # noqa: E402
+from app.text.entities import extract_entities  # noqa: E402
+from app.text.preprocess import preprocess  # noqa: E402
 from privacy.redact import redact  # noqa: E402
 
 TODAY = date(2026, 11, 24)

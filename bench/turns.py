@@ -48,10 +48,10 @@ def main() -> None:
     os.environ.setdefault("SAHAYAK_MODELS_HOME", str(ROOT / "var" / "models"))
     os.environ["SAHAYAK_RATE_LIMIT_MESSAGES_PER_MINUTE"] = "100000"
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "100000"
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
-    from app.settings import get_settings
-    from app.types import MessageEnvelope
+    from app.core.settings import get_settings
+    from app.core.types import MessageEnvelope
 
     settings = get_settings()
     seed(settings.db_url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.money import format_money
+from app.core.money import format_money
 from handlers.base import HandlerContext, Reply, Risk, Slot
 from handlers.registry import handler
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # imported for type hints only, to keep handler modules light
     from app.bank.service import BankService
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 
 class Risk(str, Enum):

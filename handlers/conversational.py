@@ -38,7 +38,7 @@ def out_of_scope(ctx: HandlerContext) -> Reply:
 @handler("Human_Handoff", risk=Risk.MEDIUM, description="talk to a person")
 def human_handoff(ctx: HandlerContext) -> Reply:
     """Queue the session, with its full (redacted) history, for a staff member."""
-    from app.chatml import render_chatml
+    from app.text.chatml import render_chatml
     from privacy.redact import redact
 
     transcript = redact(render_chatml(ctx.history + [{"role": "user", "content": ctx.text}], add_generation_prompt=False))

@@ -83,7 +83,7 @@ def _amount(value: Any, ctx: HandlerContext) -> float:
         raise SlotError("")
     kind = ctx.slots.get("loan_type")
     if kind:
-        from app.money import format_money
+        from app.core.money import format_money
 
         p = _product(kind, ctx)
         if not p["min_amount"] <= amount <= p["max_amount"]:
@@ -158,8 +158,8 @@ def _scoring_client(ctx: HandlerContext) -> Any:
 )
 def loan_enquiry(ctx: HandlerContext) -> Reply:
     """Score eligibility on encrypted data and explain the outcome."""
-    from app.errors import SahayakError
-    from app.money import format_money
+    from app.core.errors import SahayakError
+    from app.core.money import format_money
     from privacy.client import ScoringUnavailable
 
     s = ctx.slots

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.bank.service import BankError
-from app.money import format_money, to_decimal
+from app.core.money import format_money, to_decimal
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
@@ -24,7 +24,7 @@ def _amount(value: Any, ctx: HandlerContext) -> str:
         currency = value.get("currency", "INR")
         raw = value.get("value")
     else:  # a free-text reply to "How much?" ("0", "-500", "about 2k")
-        from app.entities import parse_amount
+        from app.text.entities import parse_amount
 
         parsed = parse_amount(str(value))
         if parsed is not None:

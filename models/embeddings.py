@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.errors import MissingModelPackage
+from app.core.errors import MissingModelPackage
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -58,7 +58,7 @@ def mpnet_model_path() -> Path:
     import tempfile
     import zipfile
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from provenance.canonical import file_sha256
 
     target = get_settings().models_dir / MPNET_NAME
@@ -104,7 +104,7 @@ def embedding_model_path(override: str | os.PathLike[str] | None = None) -> Path
     ``override`` may also name ``all-mpnet-base-v2`` (assembled from its PyPI parts).
     """
     if override is None:
-        from app.settings import get_settings
+        from app.core.settings import get_settings
 
         override = get_settings().embedding_model
     if override == MPNET_NAME:

@@ -17,10 +17,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.errors import MissingModelPackage
+from app.core.errors import MissingModelPackage
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,7 +50,7 @@ def llm_gguf_path() -> Path:
 
 def llm_model_version(settings: "Settings | None" = None) -> str:
     """A version label for provenance: the model path or package name and version."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = settings or get_settings()
     if settings.llm_model:
@@ -94,7 +94,7 @@ def _dequantised_dir(settings: "Settings") -> Path:
 
 def load_llm(settings: "Settings | None" = None) -> tuple[Any, Any]:
     """(tokenizer, causal LM) in eval mode on CPU, loaded once per process and path."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = settings or get_settings()
     with _lock:

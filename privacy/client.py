@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from privacy import ckks
 
 
@@ -94,7 +94,7 @@ class ScoringClient:
 
     def __init__(self, settings: Any = None, base_url: str | None = None, preset: str = "logit",
                  timeout: float | None = None, artifact: dict[str, Any] | None = None) -> None:
-        from app.settings import get_settings
+        from app.core.settings import get_settings
         from models.scoring.train import load_artifact
 
         self.settings = settings or get_settings()
@@ -295,7 +295,7 @@ _shared_lock = threading.Lock()
 
 def get_client(settings: Any = None) -> ScoringClient:
     """A process-wide client per service URL (one key pair and one session, reused)."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = settings or get_settings()
     key = (settings.scoring_base_url, str(settings.models_dir))

@@ -361,7 +361,7 @@ def run(host: str | None = None, port: int | None = None, settings: Any = None, 
     """Serve the app with uvicorn in this process (blocks). Binds to loopback by default."""
     import uvicorn
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = settings or get_settings()
     uvicorn.run(create_app(settings=settings), host=host or settings.scoring_host,
@@ -415,8 +415,8 @@ def wait_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Popen | 
 def start_in_background(host: str | None = None, port: int | None = None, settings: Any = None,
                         timeout: float = 60.0) -> ServiceProcess:
     """Start ``python -m privacy.service`` as a child process and wait for its health check."""
-    from app.errors import SahayakError
-    from app.settings import get_settings
+    from app.core.errors import SahayakError
+    from app.core.settings import get_settings
 
     settings = settings or get_settings()
     host, port = host or settings.scoring_host, port or settings.scoring_port

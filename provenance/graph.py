@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from provenance.canonical import b64d, sha256_hex, stable_json
 from provenance.keys import load_public_pem, verify_signature
 from provenance.log import list_segments, read_lines
@@ -397,7 +397,7 @@ class Importer:
 
     def __init__(self, settings: Any = None, folder: Path | None = None, batch_size: int = 500) -> None:
         if settings is None:
-            from app.settings import get_settings
+            from app.core.settings import get_settings
 
             settings = get_settings()
         self.settings = settings

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 DATABASE = "sahayak"
 
@@ -110,7 +110,7 @@ def start(settings: Any = None, *, data_dir: Path | None = None, port: int | Non
     the server log's tail when it does not come up within ``timeout`` seconds.
     """
     if settings is None:
-        from app.settings import get_settings
+        from app.core.settings import get_settings
 
         settings = get_settings()
     port = port or bolt_port(settings)

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from provenance.canonical import iso_utc, sha256_hex
 
 ED25519 = "ed25519"

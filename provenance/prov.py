@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 SAHAYAK_NS = "urn:sahayak:"
 

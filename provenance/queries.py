@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 # The seed's queries first, then the staff ones.
 QUERIES: dict[str, str] = {
@@ -89,7 +89,7 @@ class Audit:
 
     def __init__(self, settings: Any = None) -> None:
         if settings is None:
-            from app.settings import get_settings
+            from app.core.settings import get_settings
 
             settings = get_settings()
         self.settings = settings
@@ -190,7 +190,7 @@ def verify_session(session: str, settings: Any = None) -> dict[str, Any]:
     from provenance.verify import verify_log
 
     if settings is None:
-        from app.settings import get_settings
+        from app.core.settings import get_settings
 
         settings = get_settings()
     sid = session if session.startswith("s_") else pseudonym(settings, session, "s_")

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from provenance.canonical import file_sha256, sha256_hex, stable_json
 from provenance.keys import KeyRing, Signer, keyring_for, pseudonym_key, public_pem
 from provenance.log import fsync_dir, list_segments, read_head, read_lines, segment_counter, segment_name, write_head
@@ -248,7 +248,7 @@ class Tracker:
 
     def __init__(self, settings: Any = None) -> None:
         if settings is None:
-            from app.settings import get_settings
+            from app.core.settings import get_settings
 
             settings = get_settings()
         self.settings = settings

@@ -621,7 +621,7 @@ def verify_log(path: str | Path, keys: dict[str, Any] | None = None, seed_keys: 
         files = [path]
         folder = path.parent
     else:
-        from app.errors import SahayakError
+        from app.core.errors import SahayakError
 
         raise SahayakError(f"no provenance log at {path}")
     workers = default_workers() if workers is None else max(1, int(workers))
@@ -693,7 +693,7 @@ def _gap_reported(v: Verification, head_seq: int) -> bool:
 def prove_inclusion(folder: str | Path, record_id: str, settings: Any = None,
                     keys: dict[str, Any] | None = None) -> dict[str, Any]:
     """Inclusion proof of one record in the latest checkpoint that covers it, verified."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     v = verify_log(folder, keys=keys, settings=settings)
     rec = next((r for r in v.records if r.record_id == record_id or r.record.get("turn_id") == record_id), None)
@@ -717,7 +717,7 @@ def prove_inclusion(folder: str | Path, record_id: str, settings: Any = None,
 def prove_consistency(folder: str | Path, old_size: int, new_size: int | None = None, settings: Any = None,
                       keys: dict[str, Any] | None = None) -> dict[str, Any]:
     """Consistency proof between two checkpoints of the log (by tree size), verified."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     v = verify_log(folder, keys=keys, settings=settings)
     sizes = {c["tree_size"]: c for c in v.checkpoints}

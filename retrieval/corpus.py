@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 if TYPE_CHECKING:
     from retrieval.kb import KnowledgeBase

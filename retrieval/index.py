@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from retrieval.chunking import Chunk, chunk_document
 from retrieval.corpus import Document, load_corpus, sha256_text
 from retrieval.text import tokenize

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from retrieval.index import LoadedIndex, build_index, index_is_current, load_index
 from retrieval.text import tokenize
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 MODES = ("bm25", "dense", "hybrid", "rerank", "llm")  # llm: the local instruct model orders the hybrid top-k
 RRF_K = 60  # the usual RRF constant: damps the influence of the very first ranks
@@ -303,7 +303,7 @@ _KB_LOCK = threading.Lock()
 def get_knowledge_base(settings: "Settings | None" = None) -> KnowledgeBase:
     """The process-wide knowledge base: builds (incrementally) or loads ``settings.index_dir`` on first use."""
     global _KB, _KB_KEY
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     s = settings or get_settings()
     key = (str(s.kb_dir), str(s.index_dir), s.retrieval_mode, s.rerank_top_k, s.answer_threshold,

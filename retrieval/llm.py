@@ -39,7 +39,7 @@ def llm_rerank(query: str, chunks: list["Chunk"], max_passage_chars: int = 700) 
     """P(yes) that each passage answers ``query`` (input order)."""
     import torch
 
-    from app.chatml import render_chatml
+    from app.text.chatml import render_chatml
 
     tok, model, _ = _model()
     yes = tok.encode("Yes", add_special_tokens=False)[0]
@@ -77,7 +77,7 @@ def generate_answer(question: str, hits: list["Hit"], max_new_tokens: int = 80, 
     """A generated answer from the top passages, with its grounding check and timing."""
     import torch
 
-    from app.chatml import render_chatml
+    from app.text.chatml import render_chatml
 
     tok, model, version = _model()
     used = hits[:n_passages]

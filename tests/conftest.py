@@ -33,7 +33,7 @@ def sahayak_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every test session gets its own state folder (db, keys, logs, outbox)."""
     home = tmp_path_factory.mktemp("sahayak-home")
     os.environ["SAHAYAK_HOME"] = str(home)
-    from app.settings import reset_settings
+    from app.core.settings import reset_settings
 
     reset_settings()
     return home
@@ -42,7 +42,7 @@ def sahayak_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state folder for one test (its own SQLite bank, keys and logs)."""
-    from app.settings import reset_settings
+    from app.core.settings import reset_settings
 
     monkeypatch.setenv("SAHAYAK_HOME", str(tmp_path))
     monkeypatch.delenv("SAHAYAK_DATABASE_URL", raising=False)

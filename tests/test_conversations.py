@@ -41,7 +41,7 @@ SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
 
 @pytest.fixture(scope="session")
 def classifier():
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from models.intents import get_classifier
 
     return get_classifier(get_settings())
@@ -81,11 +81,11 @@ def _fill(text: str, home: Path) -> str:
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypatch: pytest.MonkeyPatch,
                       request: pytest.FixtureRequest) -> None:
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
-    from app.settings import get_settings, reset_settings
-    from app.types import MessageEnvelope
+    from app.core.settings import get_settings, reset_settings
+    from app.core.types import MessageEnvelope
 
     spec = yaml.safe_load(script.read_text(encoding="utf-8"))
     for key, value in (spec.get("settings") or {}).items():

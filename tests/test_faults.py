@@ -56,11 +56,11 @@ def _wait(predicate, seconds: float = 20.0) -> bool:
 
 
 def test_disk_full_refuses_money_movement_and_loses_no_record(tiny_disk):
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
-    from app.settings import get_settings
-    from app.types import MessageEnvelope
+    from app.core.settings import get_settings
+    from app.core.types import MessageEnvelope
     from models.intents import get_classifier
     from provenance.tracker import Tracker
     from provenance.verify import verify_log
@@ -97,7 +97,7 @@ def test_disk_full_refuses_money_movement_and_loses_no_record(tiny_disk):
 WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from provenance.tracker import Tracker
     t = Tracker(get_settings())
     i = 0
@@ -111,7 +111,7 @@ WRITER = textwrap.dedent("""
 
 
 def test_writer_killed_mid_run_leaves_a_verifiable_log_that_continues(fresh_home):
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from provenance.tracker import Tracker
     from provenance.verify import verify_log
 

@@ -20,10 +20,10 @@ CVV = "739"
 
 @pytest.fixture()
 def assistant(fresh_home, request):
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from provenance.tracker import Tracker
 
     settings = get_settings()
@@ -37,14 +37,14 @@ def assistant(fresh_home, request):
 
 @pytest.fixture(scope="session")
 def classifier():
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from models.intents import get_classifier
 
     return get_classifier(get_settings())
 
 
 def say(a, text: str, user: str = "asha", session: str = "h1"):
-    from app.types import MessageEnvelope
+    from app.core.types import MessageEnvelope
 
     return a.handle(MessageEnvelope(user_id=user, session_id=session, channel="test", text=text))
 
@@ -71,7 +71,7 @@ def test_injection_never_moves_money_or_changes_roles(assistant, text):
     assert result.reply
     assert not (result.handler == "Fund_Transfer" and result.state == "done")
     # The stored conversation still has exactly one system turn: the user could not open another.
-    from app.chatml import parse_chatml
+    from app.text.chatml import parse_chatml
 
     session = assistant.bank.load_session("h1")
     roles = [m.role for m in parse_chatml(session.chatml)]
@@ -141,7 +141,7 @@ def test_otp_from_another_session_or_customer_is_useless(assistant, fresh_home):
 
 
 def test_customer_cannot_use_another_customers_session(assistant):
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     say(assistant, "hello", user="asha", session="mine")
     with pytest.raises(SahayakError):
@@ -159,7 +159,7 @@ def test_customer_only_sees_and_moves_own_money(assistant):
 
 
 def test_message_rate_limit(assistant, monkeypatch):
-    from app.ratelimit import RateLimiter
+    from app.core.ratelimit import RateLimiter
 
     assistant.message_limiter = RateLimiter(3, 60)
     replies = [say(assistant, "hello", session="rl").reply for _ in range(4)]
@@ -169,10 +169,10 @@ def test_message_rate_limit(assistant, monkeypatch):
 def test_idle_session_expires_and_a_pending_transfer_never_resumes(fresh_home, classifier):
     from datetime import datetime, timedelta, timezone
 
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from provenance.tracker import Tracker
 
     settings = get_settings()

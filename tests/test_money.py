@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.money import format_money, group_indian, to_decimal
+from app.core.money import format_money, group_indian, to_decimal
 
 
 @pytest.mark.parametrize(

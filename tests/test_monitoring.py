@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.monitoring import build_report, render_pngs
+from app.conversation.monitoring import build_report, render_pngs
 
 
 def test_report_from_synthetic_records(tmp_path):
@@ -40,11 +40,11 @@ def test_report_cli_on_real_turns(fresh_home):
 
     from typer.testing import CliRunner
 
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.cli import root
-    from app.settings import get_settings
-    from app.types import MessageEnvelope
+    from app.core.settings import get_settings
+    from app.core.types import MessageEnvelope
     from models.intents import get_classifier
     from provenance.tracker import Tracker
 
@@ -66,10 +66,10 @@ def test_report_cli_on_real_turns(fresh_home):
 
 
 def test_turns_link_to_the_intent_model_and_its_training_data(fresh_home):
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
-    from app.settings import get_settings
-    from app.types import MessageEnvelope
+    from app.core.settings import get_settings
+    from app.core.types import MessageEnvelope
     from models.intents import get_classifier
     from provenance.tracker import Tracker
     from provenance.verify import verify_log

@@ -1,4 +1,4 @@
-from app.ratelimit import RateLimiter
+from app.core.ratelimit import RateLimiter
 
 
 class Clock:

@@ -98,7 +98,7 @@ _initialised: set[str] = set()
 def _resolve_url(url: str | None) -> str:
     if url:
         return url
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = get_settings()
     if settings.database_url is None:

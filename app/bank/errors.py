@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 
 class BankError(SahayakError):

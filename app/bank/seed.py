@@ -233,7 +233,7 @@ def seed(url: str | None = None, password: str | None = None, *, staff_password:
     Customers get ``password`` (default ``settings.demo_password``), staff get
     ``staff_password`` (default ``settings.staff_password``). Existing rows are left alone.
     """
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = get_settings()
     password = password or settings.demo_password

@@ -76,7 +76,7 @@ from app.bank.views import (
     TransferView,
     format_inr,
 )
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
 
 IST = timezone(timedelta(hours=5, minutes=30), name="IST")
 CENT = Decimal("0.01")

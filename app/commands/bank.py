@@ -35,7 +35,7 @@ def _safe_url(url: str) -> str:
 def seed_cmd(url: Optional[str] = typer.Option(None, "--url", help=URL_HELP)) -> None:
     """Create the tables and add the demo customers, accounts, cards, payees, branches and loans (idempotent)."""
     from app.bank.seed import seed
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     target = url or get_settings().db_url
     with _console().status("seeding the demo bank …"):
@@ -50,7 +50,7 @@ def reset_cmd(
 ) -> None:
     """Drop every bank table (balances, transfers, sessions, tickets, feedback) and seed again."""
     from app.bank.seed import reset
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     target = url or get_settings().db_url
     if not yes:
@@ -70,7 +70,7 @@ def show_cmd(
 
     from app.bank.service import BankService
     from app.bank.views import format_inr
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     bank = BankService(url)
     customer = bank.get_customer(user)
@@ -155,7 +155,7 @@ def handoffs_cmd(
 @bank_app.command("sms")
 def sms_cmd(last: int = typer.Option(5, "--last", "-n", min=1, help="How many messages to show.")) -> None:
     """The latest messages of the SMS outbox (where demo OTPs are 'sent')."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     path = get_settings().outbox_dir / "sms.log"
     if not path.exists():

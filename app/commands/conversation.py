@@ -15,7 +15,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _assistant():
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
 
     seed()  # idempotent: the demo bank exists on first use
@@ -29,7 +29,7 @@ def turn(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Process one message in a persistent session and print the result."""
-    from app.types import MessageEnvelope
+    from app.core.types import MessageEnvelope
 
     assistant = _assistant()
     try:
@@ -54,7 +54,7 @@ def chat(
     from rich.panel import Panel
     from rich.text import Text
 
-    from app.types import MessageEnvelope
+    from app.core.types import MessageEnvelope
 
     console = Console()
     session = session or f"cli-{uuid.uuid4().hex[:12]}"

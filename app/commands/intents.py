@@ -120,7 +120,7 @@ def classify(
     jsonl: bool = typer.Option(False, "--jsonl", help="Read one text per line from stdin; write one JSON object per line."),
 ) -> None:
     """Classify messages: intent, calibrated confidence and entities as JSON."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     if model is not None:
         from models.intents import load_model

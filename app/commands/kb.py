@@ -18,7 +18,7 @@ def register(root: typer.Typer) -> None:
 
 def _open(index: Optional[Path], mode: str | None = None, fast_reranker: bool = False, threshold: float | None = None):
     """The knowledge base at INDEX, or the project's default one (built from settings.kb_dir if stale)."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from retrieval.index import build_index, index_is_current
     from retrieval.kb import open_knowledge_base
     from models.reranker import RerankerConfig
@@ -42,7 +42,7 @@ def index_cmd(
     index_type: str = typer.Option("auto", "--index-type", help="auto | flat | hnsw (auto: HNSW above 50k chunks)."),
 ) -> None:
     """Index CORPUS into OUT: chunks, MiniLM embeddings (reused when unchanged), FAISS, metadata."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
     from retrieval.index import build_index
 
     if index_type not in {"auto", "flat", "hnsw"}:

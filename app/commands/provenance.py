@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 prov_app = typer.Typer(help="Signed provenance log: verify, prove, keys, flush, export.", no_args_is_help=True)
 graph_app = typer.Typer(help="Provenance graph: embedded Bolt server and importer.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _settings():
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     return get_settings()
 

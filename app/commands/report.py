@@ -23,8 +23,8 @@ def report(
     from rich.console import Console
     from rich.table import Table
 
-    from app.monitoring import build_report, collect, render_pngs
-    from app.settings import get_settings
+    from app.conversation.monitoring import build_report, collect, render_pngs
+    from app.core.settings import get_settings
 
     settings = get_settings()
     turns, feedback, verification = collect(settings)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 scoring = typer.Typer(help="Encrypted loan-eligibility scoring (TenSEAL CKKS).", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Bind address (default s
           port: Optional[int] = typer.Option(None, help="Port (default settings.scoring_port)"),
           log_level: str = typer.Option("warning", help="uvicorn log level (payloads are never logged)")) -> None:
     """Run the scoring service (FastAPI + uvicorn) in the foreground."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from privacy.service import run
 
     s = get_settings()
@@ -59,7 +59,7 @@ def train(out: Optional[Path] = typer.Option(None, help="Output folder (default 
     """Generate the synthetic dataset, train the logistic regression, export weights + model card."""
     from rich.console import Console
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from models.scoring.train import MITIGATIONS, export
     from models.scoring.train import train as train_model
 
@@ -85,7 +85,7 @@ def bench(as_json: bool = typer.Option(False, "--json", help="Print only the JSO
     """Benchmark encrypted vs plaintext scoring over real HTTP on loopback."""
     from rich.console import Console
 
-    from privacy.benchmark import run_benchmark
+    from privacy.experiments.benchmark import run_benchmark
 
     console = Console(stderr=True)
     with console.status("benchmarking encrypted scoring") as status:
@@ -106,7 +106,7 @@ def train_encrypted(as_json: bool = typer.Option(False, "--json", help="Print on
     """Train logistic and linear regression on encrypted data; compare with plaintext training."""
     from rich.console import Console
 
-    from privacy.encrypted_training import run_all
+    from privacy.experiments.encrypted_training import run_all
 
     console = Console(stderr=True)
     with console.status("training on encrypted data"):

@@ -102,8 +102,8 @@ def _prepare(include_models: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from app.errors import SahayakError
-    from app.settings import get_settings
+    from app.core.errors import SahayakError
+    from app.core.settings import get_settings
 
     settings = get_settings()
     settings.ensure_dirs()
@@ -136,8 +136,8 @@ def run(
     """Start the graph server, the encrypted scoring service and the chat; Ctrl-C stops them all."""
     from rich.console import Console
 
-    from app.settings import get_settings
-    from app.web.stack import start_stack
+    from app.core.settings import get_settings
+    from app.ops.stack import start_stack
 
     settings = get_settings()
     console = Console()
@@ -177,6 +177,6 @@ def run(
         stack.stop(lambda m: console.print(f"[cyan]›[/] {m}"))
         console.print("[green]all services stopped[/]")
     if failed:
-        from app.errors import SahayakError
+        from app.core.errors import SahayakError
 
         raise SahayakError(failed)

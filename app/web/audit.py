@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.settings import get_settings
+from app.core.settings import get_settings
 
 log = logging.getLogger("sahayak.web.audit")
 

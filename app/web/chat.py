@@ -27,7 +27,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import chainlit as cl  # noqa: E402
 from chainlit.server import app as server_app  # noqa: E402
 
-from app.errors import SahayakError  # noqa: E402
+from app.core.errors import SahayakError  # noqa: E402
 from app.web.routes import mount_all  # noqa: E402
 from app.web.datalayer import EPHEMERAL_ELEMENTS  # noqa: E402
 from app.web.runtime import get_assistant, get_bank  # noqa: E402
@@ -158,7 +158,7 @@ async def _process(text: str) -> None:
     if await cl.make_async(_role)(user) != "customer":
         await cl.Message(content="The chat assistant is for customers. Staff use [the audit console](/staff).").send()
         return
-    from app.types import MessageEnvelope
+    from app.core.types import MessageEnvelope
 
     # Buttons of an earlier question must not answer a later one.
     for msg_id in list((cl.user_session.get("turns") or {}).keys()):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chainlit.element import Element

@@ -33,7 +33,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 ROUTE = "/chat-files"
 URL_TTL_S = 3600  # as Chainlit's own storage clients (STORAGE_EXPIRY_TIME)
@@ -113,7 +113,7 @@ def storage_client(settings: "Settings | None" = None) -> LocalStorageClient:
     """The installation's element store (under ``$SAHAYAK_HOME``), as a Chainlit storage client."""
     from chainlit.data.storage_clients.base import BaseStorageClient
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from app.web.runtime import auth_secret
 
     # Registered as a virtual subclass: Chainlit only needs the interface, and this module stays

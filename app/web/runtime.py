@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.settings import Settings, get_settings
+from app.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from app.assistant import Assistant
+    from app.conversation.assistant import Assistant
     from app.bank.service import BankService
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def get_assistant() -> "Assistant":
     if _assistant is None:
         with _lock:
             if _assistant is None:
-                from app.assistant import Assistant
+                from app.conversation.assistant import Assistant
 
                 _assistant = Assistant(bank=get_bank())
     return _assistant

@@ -94,8 +94,8 @@ def _monitoring() -> dict[str, Any]:
     import base64
     import tempfile
 
-    from app.monitoring import build_report, collect, render_pngs
-    from app.settings import get_settings
+    from app.conversation.monitoring import build_report, collect, render_pngs
+    from app.core.settings import get_settings
 
     settings = get_settings()
     turns, feedback, verification = collect(settings)

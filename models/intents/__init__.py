@@ -19,7 +19,7 @@ from models.intents.lineage import data_hashes, training_record
 from models.intents.train import APPROACH_NAMES, APPROACHES, PRESETS, evaluate, load_model, train_model
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 __all__ = [
     "APPROACHES", "APPROACH_NAMES", "PRESETS", "OOS_LABEL", "Dataset", "IntentClassifier", "evaluate", "get_classifier", "load_dataset",
@@ -46,8 +46,8 @@ def _is_stale(model_dir: Path, data: Dataset) -> bool:
 
 def get_classifier(settings: "Settings | None" = None) -> IntentClassifier:
     """The process-wide classifier for ``settings.classifier`` (thread-safe; loads/trains once)."""
-    from app.errors import SahayakError
-    from app.settings import get_settings
+    from app.core.errors import SahayakError
+    from app.core.settings import get_settings
 
     settings = settings or get_settings()
     approach = settings.classifier

@@ -2,7 +2,7 @@
 
 An approach implements ``_scores(texts) -> (n, k) logits``; this base class turns them into
 calibrated probabilities (temperature scaling), applies the Out_Of_Scope threshold, and
-builds the :class:`app.types.Classification` with ranking, entities and latency.
+builds the :class:`app.core.types.Classification` with ranking, entities and latency.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app.types import Classification
+from app.core.types import Classification
 from models.intents.calibration import apply_oos_threshold, softmax
 from models.intents.data import OOS_LABEL
 
@@ -25,12 +25,12 @@ _entities_lock = threading.Lock()
 
 
 def extract_entities(text: str) -> dict[str, Any]:
-    """Entities from ``app.entities`` (written by the text part); ``{}`` until that module exists."""
+    """Entities from ``app.text.entities`` (written by the text part); ``{}`` until that module exists."""
     global _entities_fn
     if _entities_fn is None:
         with _entities_lock:
             try:
-                from app.entities import extract_entities as fn
+                from app.text.entities import extract_entities as fn
             except ImportError:
                 return {}
             _entities_fn = fn

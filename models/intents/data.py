@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OOS_LABEL = "Out_Of_Scope"

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 
 
 def misclassified(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from models.intents.data import Dataset, stratified_split
 from models.intents.encoder import Encoder, get_encoder, mean_pool, set_torch_threads
 from models.intents.frozen import FrozenClassifier, _fit_lr, _full_head
@@ -132,7 +132,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     from tqdm import tqdm
     from transformers import AutoModel, AutoTokenizer
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from models.embeddings import EMBEDDING_MODEL_NAME, embedding_model_path
 
     set_torch_threads()

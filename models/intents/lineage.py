@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from provenance.tracker import git_commit  # one definition of "which commit trained this"
 from models.intents.data import REPO_ROOT, Dataset, sha256_file
 

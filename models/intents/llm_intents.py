@@ -1,6 +1,6 @@
 """Approach 4: few-shot classification with a small instruct LLM, decoding constrained to the labels.
 
-The prompt (ChatML, rendered by :func:`app.chatml.render_chatml`, which neutralises any
+The prompt (ChatML, rendered by :func:`app.text.chatml.render_chatml`, which neutralises any
 special tokens in the customer's text) lists the intents with their descriptions, then a
 handful of labelled examples as user/assistant turns, then the message. Nothing is generated
 freely: each label's tokens (plus ``<|im_end|>``) are scored under the model and the label
@@ -63,7 +63,7 @@ class LLMScorer:
     def __init__(self, labels: list[str], system: str, shots: list[tuple[str, str]], settings=None) -> None:  # noqa: ANN001
         import torch
 
-        from app.chatml import render_chatml
+        from app.text.chatml import render_chatml
         from models.llm import load_llm
 
         self._torch = torch

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.errors import SahayakError
+from app.core.errors import SahayakError
 from models.embeddings import MPNET_NAME
 from models.intents.base import IntentClassifier, read_config
 from models.intents.calibration import (

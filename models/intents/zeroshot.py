@@ -65,7 +65,7 @@ def train_zeroshot(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         protos = _normalise(np.stack([x[y == k].mean(0) for k in range(len(labels))]))
         val_kind = f"stratified 20% hold-out (seed {seed}) scored against centroids of the other 80%"
     else:
-        from app.errors import SahayakError
+        from app.core.errors import SahayakError
 
         raise SahayakError(f"unknown zeroshot mode {mode!r} (descriptions | centroids)")
     np.savez(out / "prototypes.npz", prototypes=protos.astype(np.float32))

@@ -1,7 +1,7 @@
 """A cross-encoder reranker trained in the project from the MiniLM weights, on the corpus being indexed.
 
 No pretrained cross-encoder can be downloaded here, so :func:`reranker_for_index` builds one:
-synthetic queries + hard negatives from :mod:`models.reranker.pairs`, a listwise (softmax over
+synthetic queries + hard negatives from :mod:`retrieval.pairs`, a listwise (softmax over
 one positive and its negatives) fine-tune of MiniLM with a one-logit head, and a fusion weight
 between the cross-encoder and the first-stage (hybrid) score chosen on held-out *synthetic*
 queries, so nothing is tuned on the evaluation questions. The result is cached under
@@ -293,9 +293,9 @@ def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = 
     used to mine hard negatives and to measure the fusion weights. ``embed_queries`` (normalised
     bi-encoder query vectors) gives the cosine the cross-encoder is fused with, as at query time.
     """
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from models.embeddings import embedding_model_version
-    from models.reranker.pairs import build_groups
+    from retrieval.pairs import build_groups
     from provenance.tracker import git_commit
 
     config = config or RerankerConfig()

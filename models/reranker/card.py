@@ -75,7 +75,7 @@ candidates, with α = {info.get('alpha', NOT_RECORDED)}.
 ## Training data
 - Corpus: the indexed knowledge base with fingerprint `{info.get('corpus_fingerprint', NOT_RECORDED)}` (the
   cache folder is named after it; another corpus trains another reranker). No customer data, no hand labels.
-- Synthetic queries (`models/reranker/pairs.py`), {cfg.get('queries_per_chunk', NOT_RECORDED)} per chunk (more
+- Synthetic queries (`retrieval/pairs.py`), {cfg.get('queries_per_chunk', NOT_RECORDED)} per chunk (more
   on small corpora), wrapped in generic question templates:
 {kind_lines or f'  - {NOT_RECORDED}'}
 - Hard negatives: {cfg.get('negatives', NOT_RECORDED)} per query — all but one sampled from the first stage's top

@@ -309,7 +309,7 @@ def export(art: dict[str, Any], out_dir: Path) -> Path:
 def artifact_path(settings: Any = None) -> Path:
     """The artifact in use: a retrained one under ``settings.models_dir/scoring`` or the shipped one."""
     if settings is None:
-        from app.settings import get_settings
+        from app.core.settings import get_settings
 
         settings = get_settings()
     trained = Path(settings.models_dir) / "scoring" / ARTIFACT_NAME
@@ -318,7 +318,7 @@ def artifact_path(settings: Any = None) -> Path:
 
 def load_artifact(settings: Any = None, path: Path | None = None) -> dict[str, Any]:
     """Read the model artifact (raises SahayakError with a clear line when absent)."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     p = path or artifact_path(settings)
     if not p.exists():

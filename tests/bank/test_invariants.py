@@ -12,7 +12,7 @@ from app.bank.db import session_scope
 from app.bank.errors import BankError
 from app.bank.models import Account, LedgerEntry, Transfer
 from app.bank.service import BankService
-from app.settings import Settings
+from app.core.settings import Settings
 
 OPS = st.lists(
     st.tuples(

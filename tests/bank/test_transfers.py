@@ -14,7 +14,7 @@ from app.bank.errors import BankError, IdempotencyConflict, InsufficientFunds, I
 from app.bank.models import Account, LedgerEntry, Transfer
 from app.bank.seed import CLEARING_ACCOUNT_NUMBER
 from app.bank.service import BankService
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def _ledger_for(url: str, reference: str) -> list[tuple[str, Decimal]]:

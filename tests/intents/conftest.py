@@ -9,7 +9,7 @@ import typer
 @pytest.fixture(scope="session")
 def classifier():
     """The project's default classifier, as the assistant gets it (cached under SAHAYAK_MODELS_HOME)."""
-    from app.settings import get_settings, reset_settings
+    from app.core.settings import get_settings, reset_settings
     from models.intents import get_classifier
 
     reset_settings()

@@ -76,7 +76,7 @@ def test_concurrent_classification_matches_sequential(classifier):
 
 @pytest.mark.slow
 def test_get_classifier_loads_once_per_process(classifier):
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from models.intents import get_classifier
 
     assert get_classifier(get_settings()) is classifier

@@ -58,7 +58,7 @@ def test_cli_train_eval_classify(cli, tiny_csv, tmp_path):
     lines = [json.loads(line) for line in res.stdout.strip().splitlines()]
     assert [line["intent"] for line in lines] == ["transfer", "greet"]
     assert lines[0]["text"] == "send Rs 2,500 to Ravi"
-    assert lines[0]["entities"]["amount"] == {"value": 2500.0, "currency": "INR"}  # from app.entities
+    assert lines[0]["entities"]["amount"] == {"value": 2500.0, "currency": "INR"}  # from app.text.entities
     assert all(0 <= line["confidence"] <= 1 and isinstance(line["entities"], dict) for line in lines)
 
 
@@ -102,7 +102,7 @@ def test_export_feedback_from_the_bank_database(tmp_path, cli, monkeypatch):
     """Rows written to the real (SQLite) feedback table come out as YAML training data."""
     from app.bank.db import init_db, session_scope
     from app.bank.models import Feedback
-    from app.settings import reset_settings
+    from app.core.settings import reset_settings
     from models.intents import load_dataset
 
     monkeypatch.setenv("SAHAYAK_HOME", str(tmp_path))

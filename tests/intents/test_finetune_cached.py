@@ -105,7 +105,7 @@ def test_the_mpnet_preset_trains_its_top_half_and_serves_in_float32(tmp_path):
 
 
 def test_an_unknown_approach_lists_the_presets_too(tmp_path):
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
     from models.intents import train_model
 
     with pytest.raises(SahayakError, match="finetune-mpnet"):
@@ -115,7 +115,7 @@ def test_an_unknown_approach_lists_the_presets_too(tmp_path):
 def test_a_hold_out_too_small_for_the_data_is_refused_before_training(tmp_path):
     """The preset holds out 5 %: on a handful of rows per label that is none, and the temperature
     needs held-out rows, so the trainer says so instead of failing after fine-tuning."""
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
     from models.intents import train_model
 
     with pytest.raises(SahayakError, match="holds out no rows"):

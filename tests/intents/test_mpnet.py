@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from app.errors import MissingModelPackage
+from app.core.errors import MissingModelPackage
 
 
 @pytest.fixture()
 def own_models_dir(tmp_path, monkeypatch):
-    from app.settings import reset_settings
+    from app.core.settings import reset_settings
 
     monkeypatch.setenv("SAHAYAK_MODELS_HOME", str(tmp_path / "models"))
     reset_settings()

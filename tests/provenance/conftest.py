@@ -33,7 +33,7 @@ def turn_fields(i: int | None = None, session: str = "sess-1", user: str | None 
 @pytest.fixture()
 def make_tracker(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Build trackers over the test's own SAHAYAK_HOME (closed at the end)."""
-    from app.settings import get_settings, reset_settings
+    from app.core.settings import get_settings, reset_settings
     from provenance.tracker import Tracker
 
     made: list[Any] = []
@@ -63,7 +63,7 @@ class _Holder:
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     """The embedded ArcadeDB Bolt server for the whole test session (a failure to start fails)."""
-    from app.settings import get_settings, reset_settings
+    from app.core.settings import get_settings, reset_settings
     from provenance import graph_server
 
     holder = _Holder()
@@ -82,7 +82,7 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture()
 def graph(bolt_server, fresh_home: Path):
     """An empty graph and settings pointing at it."""
-    from app.settings import get_settings, reset_settings
+    from app.core.settings import get_settings, reset_settings
     from provenance.graph import driver
 
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{bolt_server.port}"

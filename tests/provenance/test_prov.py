@@ -70,7 +70,7 @@ def test_prov_o_terms_and_json_ld(history) -> None:
 
 
 def test_export_refuses_a_tampered_log(history) -> None:
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
     from provenance.prov import export_prov
 
     seg = sorted(history.folder.glob("segment-*.jsonl"))[0]

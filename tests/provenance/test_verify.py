@@ -15,7 +15,7 @@ from tests.provenance.conftest import turn_fields
 @pytest.fixture()
 def clean_log(make_tracker, tmp_path: Path) -> tuple[Path, list[bytes], object]:
     """A flushed log of 40 turns + events with checkpoints every 10 records."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     t = make_tracker(checkpoint_every=10)
     for i in range(40):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
-    from app.settings import Settings
+    from app.core.settings import Settings
     from provenance.tracker import Tracker
 
     home = tmp_path_factory.mktemp("fuzz-home")

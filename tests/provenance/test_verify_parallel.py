@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory):
     """A log with several segments, handoffs, a key rotation and an acknowledged torn tail."""
-    from app.settings import Settings
+    from app.core.settings import Settings
     from provenance.tracker import Tracker
 
     home = tmp_path_factory.mktemp("parallel-home")
@@ -357,7 +357,7 @@ def test_small_logs_stay_in_process(history, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_cli_workers_option_gives_the_same_json(make_tracker, tmp_path: Path) -> None:
     """Through `sahayak provenance verify --workers`: a log over the in-process threshold."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     t = make_tracker(checkpoint_every=50)
     for i in range(800):  # ~1.2 MiB, above the 1 MiB threshold for a forked pool

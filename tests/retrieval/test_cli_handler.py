@@ -51,7 +51,7 @@ def test_cli_index_search_eval(small_corpus: Path, tmp_path: Path) -> None:
 
 
 def test_faq_handler_answers_and_refuses(small_kb) -> None:
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from handlers.base import HandlerContext
     from handlers.registry import get_handler
 
@@ -75,7 +75,7 @@ def test_faq_handler_answers_and_refuses(small_kb) -> None:
 def test_get_knowledge_base_builds_and_calibrates(small_corpus: Path, tmp_path: Path, monkeypatch) -> None:
     import shutil
 
-    from app.settings import reset_settings
+    from app.core.settings import reset_settings
     from retrieval import get_knowledge_base, reset_knowledge_base
 
     kb_dir = tmp_path / "data" / "kb"

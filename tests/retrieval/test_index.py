@@ -84,7 +84,7 @@ def test_hnsw_index_reports_measured_recall(small_corpus: Path, tmp_path: Path) 
 
 
 def test_csv_corpus(tmp_path: Path) -> None:
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     p = tmp_path / "faq.csv"
     p.write_text('id,text\nq1,"You can reset your PIN at any ATM."\nq2,"Cheques are cleared the next day."\n')

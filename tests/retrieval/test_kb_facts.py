@@ -73,7 +73,7 @@ def test_every_number_in_the_kb_comes_from_bank_facts(pattern: str) -> None:
 
 
 def test_transfer_limits_match_facts_and_settings() -> None:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     t = FACTS["transfers"]
     s = Settings()

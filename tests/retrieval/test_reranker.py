@@ -11,7 +11,7 @@ import pytest
 import numpy as np
 
 from models.reranker import RerankerConfig, _zscore, split_by_document
-from models.reranker.pairs import build_groups, synthetic_queries
+from retrieval.pairs import build_groups, synthetic_queries
 from retrieval.chunking import chunk_document
 from retrieval.corpus import load_corpus
 
@@ -45,7 +45,7 @@ def test_groups_have_hard_negatives_from_other_documents(small_kb) -> None:
 
 
 def test_validation_groups_come_from_documents_never_trained_on() -> None:
-    from models.reranker.pairs import Group
+    from retrieval.pairs import Group
 
     groups = [Group(f"q{i}", "p", ["n"], f"doc{i % 7}", "span") for i in range(40)]
     val, train = split_by_document(groups, 0.3, seed=1)
@@ -56,7 +56,7 @@ def test_validation_groups_come_from_documents_never_trained_on() -> None:
 
 @pytest.mark.slow
 def test_fast_reranker_trains_caches_and_reranks(small_index: Path) -> None:
-    from app.settings import get_settings
+    from app.core.settings import get_settings
     from retrieval.kb import open_knowledge_base
 
     models_dir = get_settings().models_dir  # persistent test cache (SAHAYAK_MODELS_HOME)

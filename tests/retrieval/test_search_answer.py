@@ -79,7 +79,7 @@ def test_threshold_override(small_index) -> None:
 
 
 def test_unknown_mode_is_a_clear_error(small_kb) -> None:
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     with pytest.raises(SahayakError, match="unknown retrieval mode"):
         small_kb.search("x", mode="magic")

@@ -20,7 +20,7 @@ def test_score_command_prints_one_json_object(service):
 
 
 def test_score_command_rejects_bad_json(service):
-    from app.errors import SahayakError
+    from app.core.errors import SahayakError
 
     res = runner.invoke(root, ["scoring", "score", "--features", "{oops", "--url", service.base_url])
     assert res.exit_code != 0 and isinstance(res.exception, SahayakError)

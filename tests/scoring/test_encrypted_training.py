@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from privacy import encrypted_training as et
+from privacy.experiments import encrypted_training as et
 
 
 def test_trainer_side_has_no_secret_key():
@@ -41,7 +41,7 @@ def test_logistic_training_tracks_plaintext():
 
 @pytest.mark.slow
 def test_breast_cancer_encrypted_evaluation_agrees():
-    from models.scoring.breast_cancer import encrypted_evaluation, load_split
+    from privacy.experiments.breast_cancer import encrypted_evaluation, load_split
 
     Xtr, Xte, ytr, yte = load_split()
     rep = encrypted_evaluation(Xtr, Xte[:25], ytr, yte[:25])

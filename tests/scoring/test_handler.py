@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.types import Classification
+from app.core.types import Classification
 from handlers.base import HandlerContext
 from handlers.registry import get_handler
 
@@ -17,7 +17,7 @@ from handlers.registry import get_handler
 def bank(fresh_home):
     from app.bank.seed import seed
     from app.bank.service import BankService
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = get_settings()
     seed(settings.db_url)
@@ -25,7 +25,7 @@ def bank(fresh_home):
 
 
 def _ctx(bank, client, **slots):
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     base = {"loan_type": "personal", "amount": 300_000.0, "tenure_months": 36, "monthly_income": 95_000.0,
             "existing_emis": 0.0}
@@ -53,7 +53,7 @@ def test_stretched_customer_is_told_why(bank, client):
 
 def test_service_down_offers_handoff(bank, artifact):
     """Start a real service, score once, stop it for real, then ask again."""
-    from privacy.benchmark import free_port
+    from privacy.experiments.benchmark import free_port
     from privacy.client import ScoringClient
     from privacy.service import start_in_background
 
@@ -107,8 +107,8 @@ def test_slow_service_times_out_and_offers_handoff(bank, artifact):
 
 def test_conversation_collects_slots_then_scores(bank, client):
     """The dialogue manager drives the handler's slots turn by turn (real validators)."""
-    from app.dialogue import DialogueManager, TurnInput
-    from app.settings import get_settings
+    from app.conversation.dialogue import DialogueManager, TurnInput
+    from app.core.settings import get_settings
 
     dm = DialogueManager(get_settings(), bank, services={"scoring": client})
     state: dict = {}

@@ -12,7 +12,7 @@ import tenseal as ts
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from privacy import ckks
-from privacy.benchmark import held_out_set, plaintext_scores
+from privacy.experiments.benchmark import held_out_set, plaintext_scores
 
 
 def _post(service, path, **kw):

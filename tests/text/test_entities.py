@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from app.entities import Amount, extract_entities, parse_amount
+from app.text.entities import Amount, extract_entities, parse_amount
 
 TODAY = date(2026, 11, 24)  # a Tuesday
 CASES = yaml.safe_load((Path(__file__).parent / "entity_cases.yaml").read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from app.preprocess import Preprocessed, detect_language, normalize, preprocess, too_long_reply
+from app.text.preprocess import Preprocessed, detect_language, normalize, preprocess, too_long_reply
 
 
 @pytest.mark.parametrize("raw,clean", [
@@ -71,7 +71,7 @@ def test_too_long_is_flagged_and_not_processed() -> None:
 def test_limit_is_inclusive_and_defaults_to_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not preprocess("x" * 2000, max_chars=2000).too_long
     assert preprocess("x" * 2001, max_chars=2000).too_long
-    from app.settings import reset_settings
+    from app.core.settings import reset_settings
 
     monkeypatch.setenv("SAHAYAK_MAX_MESSAGE_CHARS", "10")
     reset_settings()

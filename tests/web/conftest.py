@@ -41,8 +41,8 @@ def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The whole app stack on free ports with its own state folder; stopped at the end."""
     _need_chromium()
     from app.bank.seed import seed
-    from app.settings import Settings
-    from app.web.stack import free_port, start_stack
+    from app.core.settings import Settings
+    from app.ops.stack import free_port, start_stack
 
     home = tmp_path_factory.mktemp("web-home")
     settings = Settings(home=home, scoring_port=free_port(), neo4j_uri=f"bolt://127.0.0.1:{free_port()}",

@@ -74,7 +74,7 @@ def test_everything_written_is_redacted(chat_db: str) -> None:
 
 
 def test_render_steps_citations_and_scoring() -> None:
-    from app.types import TurnResult
+    from app.core.types import TurnResult
     from app.web.render import citations_of, scoring_of, step_outputs
 
     result = TurnResult(

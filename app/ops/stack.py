@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from app.errors import SahayakError
-from app.settings import Settings, get_settings
+from app.core.errors import SahayakError
+from app.core.settings import Settings, get_settings
 from app.web.runtime import CHAT_APP, REPO_ROOT, chainlit_env
 
 Report = Callable[[str], None]

@@ -255,7 +255,7 @@ def loan_logistic(n: int = 256, epochs: int = 6, lr: float = 1.0) -> dict[str, A
 
 def run_all(n: int = 256, epochs: int = 6) -> dict[str, Any]:
     """Every encrypted-training comparison plus the breast-cancer reproduction."""
-    from models.scoring.breast_cancer import reproduce
+    from privacy.experiments.breast_cancer import reproduce
 
     return {"linear_toy": linear_toy(), "loan_logistic": loan_logistic(n, epochs),
             "breast_cancer": reproduce(epochs=epochs)}

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from app.preprocess import normalize
+from app.text.preprocess import normalize
 
 I = re.IGNORECASE
 _MASK = "\u2591"  # stands in for masked text: not a digit, letter or space

@@ -12,13 +12,13 @@ import uuid
 from typing import Any
 
 from app.bank.service import BankService
-from app.chatml import Conversation
-from app.dialogue import DialogueManager, Outcome, TurnInput
-from app.errors import SahayakError
-from app.preprocess import preprocess
-from app.ratelimit import RateLimiter
-from app.settings import Settings, get_settings
-from app.types import Classification, MessageEnvelope, TurnResult
+from app.text.chatml import Conversation
+from app.conversation.dialogue import DialogueManager, Outcome, TurnInput
+from app.core.errors import SahayakError
+from app.text.preprocess import preprocess
+from app.core.ratelimit import RateLimiter
+from app.core.settings import Settings, get_settings
+from app.core.types import Classification, MessageEnvelope, TurnResult
 
 SYSTEM_PROMPT = (
     "You are Sahayak, a banking assistant for Sahayak Bank. You only help with the customer's own accounts, "
@@ -215,7 +215,7 @@ def _passages(retrieval: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _pending_state(state: dict[str, Any]) -> str:
-    from app.dialogue import _state_name
+    from app.conversation.dialogue import _state_name
 
     return _state_name(state["frame"])
 

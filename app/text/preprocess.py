@@ -169,7 +169,7 @@ def too_long_reply(length: int, limit: int) -> str:
 def preprocess(text: str, max_chars: int | None = None) -> Preprocessed:
     """Check the length, normalise and tag the language of one incoming message."""
     if max_chars is None:
-        from app.settings import get_settings
+        from app.core.settings import get_settings
 
         max_chars = get_settings().max_message_chars
     original_length = len(text)

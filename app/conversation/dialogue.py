@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.bank.service import BankError, BankService
-from app.ratelimit import RateLimiter
-from app.settings import Settings
-from app.types import Classification
+from app.core.ratelimit import RateLimiter
+from app.core.settings import Settings
+from app.core.types import Classification
 from handlers.base import HandlerContext, HandlerSpec, Reply, Risk, SlotError
 from handlers.registry import get_handler
 

@@ -3,7 +3,7 @@ breast-cancer dataset (569 samples, 30 features; shipped inside scikit-learn, no
 
 Two parts: encrypted *evaluation* of a plaintext-trained model with the same protocol as loan
 scoring (30 standardised features zero-padded to 32 slots, rotation keys 1…16 only, encrypted
-logit, exact sigmoid after decryption) and encrypted *training* (privacy.encrypted_training),
+logit, exact sigmoid after decryption) and encrypted *training* (privacy.experiments.encrypted_training),
 each compared with plaintext in the same run.
 """
 
@@ -71,7 +71,7 @@ def reproduce(epochs: int = 6, lr: float = 0.1, seed: int = 0) -> dict[str, Any]
     [-12, 12]; with lr=1 the logits reach ±30, the cubic leaves its range and the encrypted
     values overflow the last level's modulus (the plaintext polynomial run only oscillates).
     """
-    from privacy.encrypted_training import logistic_comparison
+    from privacy.experiments.encrypted_training import logistic_comparison
 
     Xtr, Xte, ytr, yte = load_split(seed)
     return {"dataset": "sklearn.datasets.load_breast_cancer", "n_train": int(len(Xtr)), "n_test": int(len(Xte)),
