@@ -14,9 +14,9 @@ import sys
 
 import typer
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from app.core.environment import apply_offline_env
+
+apply_offline_env()  # before any command imports a model library
 
 root = typer.Typer(
     name="sahayak",

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from privacy.redact import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -72,7 +73,7 @@ def bench_sign(tmp: Path, n: int, alg: str, nosign: bool = False) -> dict:
     from provenance.tracker import Tracker
 
     settings = _home(tmp, f"sign-{alg}-{nosign}", signing_algorithm=alg, checkpoint_every="100")
-    t = Tracker(settings)
+    t = Tracker(settings, redactor=redact)
     if nosign:
         t._signer = _NoSign()
     t.record_event("warmup")
@@ -279,7 +280,7 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
 
     port = graph_server._free_port()
     settings = _home(tmp, "graph", neo4j_uri=f"bolt://127.0.0.1:{port}", checkpoint_every="100")
-    t = Tracker(settings)
+    t = Tracker(settings, redactor=redact)
     for i in range(n):
         t.record_turn(**_turn(i, f"s{i % 40}"))
     t.close()
@@ -344,7 +345,7 @@ def bench_outage(settings, server, n: int) -> dict:
     from provenance.graph import ContinuousImporter, Importer
     from provenance.tracker import Tracker
 
-    t = Tracker(settings)
+    t = Tracker(settings, redactor=redact)
     cont = ContinuousImporter(settings, interval=0.2).start()
     imp = Importer(settings)
     before = imp.counts()["Turn"]

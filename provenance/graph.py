@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from app.core.errors import SahayakError
+from app.core.fsutil import write_atomic
 from provenance.canonical import b64d, sha256_hex, stable_json
 from provenance.keys import load_public_pem, verify_signature
 from provenance.log import list_segments, read_lines
@@ -269,9 +269,7 @@ class Cursor:
         if len(self.sessions) > 20000:
             keep = sorted(self.sessions.items(), key=lambda kv: kv[1][1])[-10000:]
             self.sessions = dict(keep)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__, sort_keys=True))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.__dict__, sort_keys=True))
 
 
 def iter_verified(folder: Path, cur: Cursor, keys: dict[str, Any]) -> Iterator[tuple[dict, dict, str, int, int, str]]:

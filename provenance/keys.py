@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from app.core.errors import SahayakError
+from app.core.fsutil import write_atomic
 from provenance.canonical import iso_utc, sha256_hex
 
 ED25519 = "ed25519"
@@ -145,9 +146,7 @@ class KeyRing:
         return json.loads(self.ring_path.read_text())
 
     def _write_ring(self, ring: dict[str, Any]) -> None:
-        tmp = self.ring_path.with_suffix(".tmp")
-        write_private(tmp, json.dumps(ring, indent=2, sort_keys=True).encode())
-        os.replace(tmp, self.ring_path)
+        write_atomic(self.ring_path, json.dumps(ring, indent=2, sort_keys=True), durable=True)
 
     def exists(self) -> bool:
         return (self.folder / "active").exists()

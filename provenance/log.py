@@ -10,11 +10,12 @@ whole lines were cut from the end of the log.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from app.core.fsutil import write_atomic
 
 SEGMENT_RE = re.compile(r"^segment-(\d{6})-(\d{8})\.jsonl$")
 HEAD_NAME = "HEAD.json"
@@ -75,27 +76,5 @@ def read_head(folder: Path) -> dict[str, Any] | None:
 
 
 def write_head(folder: Path, head: dict[str, Any]) -> None:
-    """Atomically replace HEAD.json (write, fsync, rename, fsync the folder)."""
-    folder = Path(folder)
-    tmp = folder / (HEAD_NAME + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, json.dumps(head, sort_keys=True).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, folder / HEAD_NAME)
-    fsync_dir(folder)
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Atomically and durably replace HEAD.json (write, fsync, rename, fsync the folder)."""
+    write_atomic(Path(folder) / HEAD_NAME, json.dumps(head, sort_keys=True), durable=True)

@@ -21,9 +21,7 @@ import hmac
 import json
 import logging
 import os
-import platform
 import queue
-import subprocess
 import sys
 import threading
 from datetime import datetime, timezone
@@ -31,9 +29,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.core.errors import SahayakError
-from provenance.canonical import file_sha256, sha256_hex, stable_json
+from app.core.fingerprint import dataset_hash, environment_facts, git_commit
+from app.core.fsutil import fsync_dir
+from app.core.redaction import Redactor, map_strings, withhold
+from app.core.settings import get_settings
+from provenance.canonical import sha256_hex, stable_json
 from provenance.keys import KeyRing, Signer, keyring_for, pseudonym_key, public_pem
-from provenance.log import fsync_dir, list_segments, read_head, read_lines, segment_counter, segment_name, write_head
+from provenance.log import (
+    list_segments,
+    read_head,
+    read_lines,
+    segment_counter,
+    segment_name,
+    write_head,
+)
 from provenance.merkle import Frontier, leaf_hash
 from provenance.records import GENESIS_HASH, base_record, new_record_id, seal
 
@@ -42,76 +51,6 @@ log = logging.getLogger(__name__)
 
 class ProvenanceError(SahayakError):
     """The audit log cannot be written or is damaged; money movement must not proceed."""
-
-
-# ---------------------------------------------------------------------------------------
-# redaction (owned by privacy/redact.py; imported lazily)
-# ---------------------------------------------------------------------------------------
-def _withhold(text: str) -> str:
-    return f"[withheld: redaction unavailable sha256={sha256_hex(text)[:16]}]"
-
-
-def _withhold_obj(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return _withhold(obj)
-    if isinstance(obj, dict):
-        return {k: _withhold_obj(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_withhold_obj(v) for v in obj]
-    return obj
-
-
-def redactors() -> tuple[Callable[[str], str], Callable[[Any], Any]]:
-    """``privacy.redact``'s functions; if that module is missing, text is withheld (hash only),
-    because an unredacted audit log would be worse than a less readable one."""
-    try:
-        from privacy.redact import redact, redact_obj
-    except ImportError:
-        return _withhold, _withhold_obj
-    return redact, redact_obj
-
-
-# ---------------------------------------------------------------------------------------
-# environment facts for model records
-# ---------------------------------------------------------------------------------------
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The checked-out commit (with ``-dirty`` when there are local changes), or None."""
-    cwd = cwd or Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-        if sha.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5)
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def environment_facts() -> dict[str, Any]:
-    """Python, platform and the versions of the packages that shape model behaviour."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pkgs = {}
-    for name in ("torch", "transformers", "sentence-transformers", "scikit-learn", "numpy", "faiss-cpu", "tenseal"):
-        try:
-            pkgs[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": pkgs}
-
-
-def dataset_hash(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a dataset file, or of a folder (sorted relative paths with their file hashes)."""
-    p = Path(path)
-    if p.is_dir():
-        h = hashlib.sha256()
-        for f in sorted(q for q in p.rglob("*") if q.is_file()):
-            h.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode() + b"\n")
-        return h.hexdigest()
-    if not p.exists():
-        raise SahayakError(f"dataset {p} does not exist")
-    return file_sha256(p)
 
 
 def pseudonym(settings: Any, value: str | None, prefix: str) -> str | None:
@@ -246,12 +185,11 @@ class Tracker:
     restarts on the next record). ``healthy()`` is False while records cannot be written.
     """
 
-    def __init__(self, settings: Any = None) -> None:
-        if settings is None:
-            from app.core.settings import get_settings
-
-            settings = get_settings()
+    def __init__(self, settings: Any = None, *, redactor: Redactor | None = None) -> None:
+        settings = settings or get_settings()
         self.settings = settings
+        # Passed in by the composition root (privacy.redact); without one, text is withheld.
+        self._redact: Redactor = redactor or withhold
         self.folder = Path(settings.provenance_dir)
         self.checkpoint_every = max(1, int(settings.checkpoint_every))
         self.rotate_bytes = int(settings.provenance_rotate_bytes)
@@ -297,7 +235,7 @@ class Tracker:
         entities = dict(entities or {})
 
         def build() -> dict:
-            red, red_obj = redactors()
+            red = self._redact
             rec = base_record("turn", rid, ts)
             prompt = chatml if isinstance(chatml, str) else stable_json(chatml)
             rec.update({
@@ -309,7 +247,7 @@ class Tracker:
                 "prompt_hash": sha256_hex(prompt or ""),
                 "intent": intent,
                 "confidence": float(confidence),
-                "entities": red_obj(entities),
+                "entities": map_strings(entities, red),
                 "handler": handler,
                 "outcome": outcome,
                 "state": state,
@@ -332,7 +270,6 @@ class Tracker:
         ts = fields.pop("timestamp", None) or datetime.now(timezone.utc)
 
         def build() -> dict:
-            _, red_obj = redactors()
             rec = base_record("event", rid, ts)
             body = dict(fields)
             if "session_id" in body:
@@ -340,7 +277,7 @@ class Tracker:
             if "user_id" in body:
                 body["user"] = self.pseudonym(body.pop("user_id"), "u_")
             safe = {k: v for k, v in body.items() if k in ("session", "user", "turn_id")}
-            rec.update(red_obj({k: v for k, v in body.items() if k not in safe}))
+            rec.update(map_strings({k: v for k, v in body.items() if k not in safe}, self._redact))
             rec.update(safe)
             rec["kind"] = kind
             return rec
@@ -690,13 +627,13 @@ _singleton: Tracker | None = None
 _singleton_lock = threading.Lock()
 
 
-def get_tracker(settings: Any = None) -> Tracker:
-    """The process-wide tracker (created on first use)."""
+def get_tracker(settings: Any = None, *, redactor: Redactor | None = None) -> Tracker:
+    """The process-wide tracker (created on first use with ``redactor``; see :class:`Tracker`)."""
     global _singleton
     if _singleton is None:
         with _singleton_lock:
             if _singleton is None:
-                _singleton = Tracker(settings)
+                _singleton = Tracker(settings, redactor=redactor)
     return _singleton
 
 

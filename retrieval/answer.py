@@ -13,7 +13,7 @@ import numpy as np
 from retrieval.text import split_sentences, tokenize
 
 if TYPE_CHECKING:
-    from retrieval.kb import Hit
+    from retrieval.types import Hit
 
 MAX_SENTENCES = 3
 MAX_WORDS = 80

@@ -13,7 +13,7 @@ import numpy as np
 from app.core.errors import SahayakError
 
 if TYPE_CHECKING:
-    from retrieval.kb import KnowledgeBase
+    from retrieval.kb import KnowledgeBase  # hints only: kb imports nothing from here
 
 
 def mrr_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:

@@ -7,51 +7,25 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from app.core.errors import SahayakError
-from retrieval.index import LoadedIndex, build_index, index_is_current, load_index
+from models.reranker import RerankerConfig
+from retrieval.answer import compose_answer
+from retrieval.index import LoadedIndex, load_index
+from retrieval.llm import generate_answer
+from retrieval.rerank import reranker_for_index
 from retrieval.text import tokenize
-
-if TYPE_CHECKING:
-    from app.core.settings import Settings
+from retrieval.types import Answer, Hit
 
 MODES = ("bm25", "dense", "hybrid", "rerank", "llm")  # llm: the local instruct model orders the hybrid top-k
 RRF_K = 60  # the usual RRF constant: damps the influence of the very first ranks
 CANDIDATES = 50  # chunks taken from each first-stage retriever before fusion
 DEFAULT_THRESHOLD = 0.40
 QUERY_CACHE = 8192  # embedded queries kept (LRU); reranker training primes a few thousand at once  # used only when no calibration file exists
-
-
-@dataclass
-class Hit:
-    """One search result (the best chunk of one document)."""
-
-    doc_id: str
-    title: str
-    chunk_id: str
-    chunk_hash: str
-    text: str
-    score: float
-    rank: int = 0
-    scores: dict[str, float] = field(default_factory=dict)  # per stage: bm25, dense, hybrid, rerank
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Answer:
-    """A cited answer (or a refusal when the knowledge base has nothing relevant)."""
-
-    text: str
-    citations: list[dict[str, str]]
-    confident: bool
-    provenance: dict[str, Any]
 
 
 class KnowledgeBase:
@@ -204,8 +178,6 @@ class KnowledgeBase:
 
     def answer(self, question: str, mode: str | None = None, generate: bool | None = None) -> Answer:
         """A short answer quoted from the best passages, with citations, or "I don't know"."""
-        from retrieval.answer import compose_answer
-
         t0 = time.perf_counter()
         mode = mode or self.mode
         hits = self.search(question, k=5, mode=mode)
@@ -216,8 +188,6 @@ class KnowledgeBase:
         if confident:
             text, citations = compose_answer(question, hits, self._embed_query(question), self.model)
             if self.generate if generate is None else generate:
-                from retrieval.llm import generate_answer
-
                 generation = generate_answer(question, hits)
                 if generation["grounded"]:  # otherwise keep the extractive answer
                     by_id = {h.doc_id: h for h in hits}
@@ -274,8 +244,6 @@ def open_knowledge_base(index_dir: str | Path, *, mode: str = "hybrid", rerank_t
                         threshold: float | None = None, models_dir: str | Path | None = None,
                         reranker_config: Any = None, generate: bool = False) -> KnowledgeBase:
     """Load the index at ``index_dir`` as a :class:`KnowledgeBase` (the reranker is trained lazily)."""
-    from models.reranker import RerankerConfig, reranker_for_index
-
     idx = load_index(index_dir)
     kb = KnowledgeBase(idx, mode=mode, rerank_top_k=rerank_top_k, threshold=threshold, generate=generate)
 
@@ -293,56 +261,3 @@ def open_knowledge_base(index_dir: str | Path, *, mode: str = "hybrid", rerank_t
 
     kb._reranker_loader = loader
     return kb
-
-
-_KB: KnowledgeBase | None = None
-_KB_KEY: tuple | None = None
-_KB_LOCK = threading.Lock()
-
-
-def get_knowledge_base(settings: "Settings | None" = None) -> KnowledgeBase:
-    """The process-wide knowledge base: builds (incrementally) or loads ``settings.index_dir`` on first use."""
-    global _KB, _KB_KEY
-    from app.core.settings import get_settings
-
-    s = settings or get_settings()
-    key = (str(s.kb_dir), str(s.index_dir), s.retrieval_mode, s.rerank_top_k, s.answer_threshold,
-           s.answer_generation)
-    with _KB_LOCK:
-        if _KB is not None and _KB_KEY == key:
-            return _KB
-        if not index_is_current(s.index_dir, s.kb_dir):
-            build_index(s.kb_dir, s.index_dir, progress=True)
-        _KB = open_knowledge_base(s.index_dir, mode=s.retrieval_mode, rerank_top_k=s.rerank_top_k,
-                                  threshold=s.answer_threshold, models_dir=s.models_dir,
-                                  generate=s.answer_generation)
-        if not _KB.calibration:
-            auto_calibrate(_KB, Path(s.kb_dir).parent / "kb_eval")
-        _KB_KEY = key
-        return _KB
-
-
-def auto_calibrate(kb: KnowledgeBase, eval_dir: Path) -> None:
-    """Calibrate the refusal threshold on the dev half stored next to the KB (``dev.jsonl`` +
-    ``unanswerable.jsonl`` with ``split: dev``), once per index; no-op when those files are absent."""
-    from retrieval.evaluate import calibrate_threshold, load_queries
-
-    dev, unk = eval_dir / "dev.jsonl", eval_dir / "unanswerable.jsonl"
-    if not (dev.exists() and unk.exists()):
-        return
-    pos = [q["query"] for q in load_queries(dev) if set(q["relevant"]) <= kb.index.doc_ids]
-    neg = [q["query"] for q in load_queries(unk) if q.get("split", "dev") == "dev"]
-    if not pos or not neg:
-        return
-    result = calibrate_threshold(kb, pos, neg, mode="hybrid")
-    write_calibration(kb.index.path, result)
-    kb.calibration = result
-    if kb._threshold_override is None:
-        kb.threshold = result["threshold"]
-
-
-def reset_knowledge_base() -> None:
-    """Forget the process-wide knowledge base (tests, or after re-indexing)."""
-    global _KB, _KB_KEY
-    with _KB_LOCK:
-        _KB, _KB_KEY = None, None

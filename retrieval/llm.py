@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from retrieval.chunking import Chunk
-    from retrieval.kb import Hit
+    from retrieval.types import Hit
 
 SYSTEM_RERANK = "You judge whether a bank policy passage answers a customer's question. Reply Yes or No."
 SYSTEM_ANSWER = (
@@ -29,7 +29,7 @@ _NUM = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 def _model():
-    from models.llm import load_llm, llm_model_version
+    from models.llm import llm_model_version, load_llm
 
     tok, model = load_llm()
     return tok, model, llm_model_version()

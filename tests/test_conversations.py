@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 import yaml
+from privacy.redact import redact
 
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
 
@@ -100,7 +101,7 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
     from provenance.tracker import Tracker
     from provenance.verify import verify_log
 
-    tracker = Tracker(settings)
+    tracker = Tracker(settings, redactor=redact)
     assistant = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=tracker)
     user = spec["user"]
     session = f"test-{script.stem}"

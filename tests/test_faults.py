@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, ROOT
+from privacy.redact import redact
 
 
 @pytest.fixture()
@@ -67,7 +68,7 @@ def test_disk_full_refuses_money_movement_and_loses_no_record(tiny_disk):
 
     settings = get_settings()
     seed(settings.db_url)
-    tracker = Tracker(settings)
+    tracker = Tracker(settings, redactor=redact)
     a = Assistant(settings, bank=BankService(settings.db_url), classifier=get_classifier(settings), tracker=tracker)
 
     def say(text: str):
@@ -98,8 +99,9 @@ WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
     from app.core.settings import get_settings
+    from privacy.redact import redact
     from provenance.tracker import Tracker
-    t = Tracker(get_settings())
+    t = Tracker(get_settings(), redactor=redact)
     i = 0
     while True:
         t.record_event("load", n=i, padding="x" * 2000)
@@ -132,7 +134,7 @@ def test_writer_killed_mid_run_leaves_a_verifiable_log_that_continues(fresh_home
         assert f.kind == "torn_tail", before.report()
     written = before.valid
 
-    t = Tracker(settings)  # the next start continues a valid chain after the last good record
+    t = Tracker(settings, redactor=redact)  # the next start continues a valid chain after the last good record
     for n in range(10):
         t.record_event("after_crash", n=n)
     t.close()

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from privacy.redact import redact
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid test PAN
 CARD_DIGITS = CARD.replace(" ", "")
@@ -30,7 +31,7 @@ def assistant(fresh_home, request):
     seed(settings.db_url)
     classifier = request.getfixturevalue("classifier")
     a = Assistant(settings=settings, bank=BankService(settings.db_url), classifier=classifier,
-                  tracker=Tracker(settings))
+                  tracker=Tracker(settings, redactor=redact))
     yield a
     a.close()
 
@@ -179,7 +180,7 @@ def test_idle_session_expires_and_a_pending_transfer_never_resumes(fresh_home, c
     seed(settings.db_url)
     now = [datetime.now(timezone.utc)]
     bank = BankService(settings.db_url, clock=lambda: now[0])
-    a = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=Tracker(settings))
+    a = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=Tracker(settings, redactor=redact))
     try:
         assert say(a, "send 500 to ravi", session="idle").state == "awaiting_confirmation"
         now[0] += timedelta(minutes=settings.session_ttl_minutes + 1)

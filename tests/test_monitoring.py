@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.conversation.monitoring import build_report, render_pngs
+from privacy.redact import redact
 
 
 def test_report_from_synthetic_records(tmp_path):
@@ -50,7 +51,7 @@ def test_report_cli_on_real_turns(fresh_home):
 
     settings = get_settings()
     seed(settings.db_url)
-    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings))
+    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings, redactor=redact))
     for text in ["hello", "what is my balance", "send 500 to ravi"]:
         r = a.handle(MessageEnvelope(user_id="asha", session_id="m1", text=text))
     a.bank.add_feedback("m1", r.turn_id, -1, user_id="asha", text="send 500 to ravi",
@@ -76,7 +77,7 @@ def test_turns_link_to_the_intent_model_and_its_training_data(fresh_home):
 
     settings = get_settings()
     seed(settings.db_url)
-    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings))
+    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings, redactor=redact))
     for text in ["hello", "what is my balance"]:
         a.handle(MessageEnvelope(user_id="asha", session_id="lin", text=text))
     a.close()

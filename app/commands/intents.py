@@ -107,9 +107,11 @@ def export_feedback(
                                             help="Also list thumbs-down turns without a correction (for review)."),
 ) -> None:
     """Export misclassified turns flagged by users/staff as YAML training data."""
-    from models.intents.feedback import export_feedback_yaml, load_feedback_rows
+    from app.bank.service import BankService
+    from app.core.settings import get_settings
+    from models.intents.feedback import export_feedback_yaml
 
-    rows = load_feedback_rows()
+    rows = [r.model_dump() for r in BankService(get_settings().db_url).list_feedback()]
     summary = export_feedback_yaml(rows, out, include_unlabelled=include_unlabelled)
     typer.echo(json.dumps(summary))
 

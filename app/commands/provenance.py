@@ -133,9 +133,10 @@ def keygen_cmd(
 @prov_app.command("rotate")
 def rotate_cmd(alg: Optional[str] = typer.Option(None, "--alg", help="Algorithm of the new key.")) -> None:
     """Rotate the signing key: the old key signs a key_rotation event; old public keys stay for verifying."""
+    from privacy.redact import redact
     from provenance import get_tracker
 
-    t = get_tracker(_settings())
+    t = get_tracker(_settings(), redactor=redact)
     res = t.rotate_key(alg)
     t.close()
     _echo_json(res)
@@ -152,9 +153,10 @@ def keys_cmd() -> None:
 @prov_app.command("flush")
 def flush_cmd() -> None:
     """Write pending records, append a signed checkpoint and fsync."""
+    from privacy.redact import redact
     from provenance import get_tracker
 
-    t = get_tracker(_settings())
+    t = get_tracker(_settings(), redactor=redact)
     t.record_event("flush_requested", source="cli")
     t.flush(timeout=60)
     st = t.stats()

@@ -106,7 +106,7 @@ def train_encrypted(as_json: bool = typer.Option(False, "--json", help="Print on
     """Train logistic and linear regression on encrypted data; compare with plaintext training."""
     from rich.console import Console
 
-    from privacy.experiments.encrypted_training import run_all
+    from privacy.experiments.runs import run_all
 
     console = Console(stderr=True)
     with console.status("training on encrypted data"):

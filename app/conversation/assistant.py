@@ -19,6 +19,7 @@ from app.text.preprocess import preprocess
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.core.types import Classification, MessageEnvelope, TurnResult
+from privacy.redact import redact
 
 SYSTEM_PROMPT = (
     "You are Sahayak, a banking assistant for Sahayak Bank. You only help with the customer's own accounts, "
@@ -80,7 +81,7 @@ class Assistant:
                 if self._tracker is None:
                     from provenance import get_tracker
 
-                    self._tracker = get_tracker(self.settings)
+                    self._tracker = get_tracker(self.settings, redactor=redact)
         return self._tracker
 
     def _audit_ok(self) -> bool:
@@ -136,8 +137,6 @@ class Assistant:
                 customer_id=customer.id if customer else None, text=pre.text, classification=cls,
                 entities=entities, history=conv.to_dicts()))
             timings["dialogue"] = _ms(t2)
-
-        from privacy.redact import redact
 
         conv.add("user", redact(pre.text if not pre.too_long else pre.text[:200] + " …[truncated]"))
         conv.add("assistant", redact(out.reply))

@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from app.core.errors import SahayakError
 from app.core.settings import Settings, get_settings
-from app.web.runtime import CHAT_APP, REPO_ROOT, chainlit_env
+from app.core.paths import REPO_ROOT
+from app.web.runtime import CHAT_APP, chainlit_env
 
 Report = Callable[[str], None]
 

@@ -16,13 +16,12 @@ SQLAlchemy data layer) is redacted — see ``app/web/datalayer.py``.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from app.core.environment import apply_offline_env
+
+apply_offline_env()  # before chainlit pulls in the model libraries
 
 import chainlit as cl  # noqa: E402
 from chainlit.server import app as server_app  # noqa: E402

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +30,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+
+from app.core.fsutil import write_atomic
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
@@ -88,10 +89,7 @@ class LocalStorageClient:
         if path.exists() and not overwrite:
             return {"object_key": object_key, "url": self.signed_url(object_key)}
         body = data.encode("utf-8") if isinstance(data, str) else data
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_bytes(body)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_atomic(path, body)
         path.with_suffix(".json").write_text(json.dumps({"object_key": object_key, "mime": mime}), encoding="utf-8")
         return {"object_key": object_key, "url": self.signed_url(object_key)}
 

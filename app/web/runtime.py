@@ -9,13 +9,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.environment import apply_offline_env
+from app.core.paths import REPO_ROOT
 from app.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.conversation.assistant import Assistant
     from app.bank.service import BankService
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAT_APP = REPO_ROOT / "app" / "web" / "chat.py"
 
 _lock = threading.RLock()  # get_assistant() calls get_bank() while holding it
@@ -77,8 +78,6 @@ def chainlit_env(settings: Settings | None = None, base: dict[str, str] | None =
     env["CHAINLIT_AUTH_SECRET"] = auth_secret(s)
     env["CHAINLIT_APP_ROOT"] = str(REPO_ROOT)
     env["SAHAYAK_HOME"] = str(Path(s.home).resolve())
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("TRANSFORMERS_OFFLINE", "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    apply_offline_env(env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env

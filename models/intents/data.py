@@ -8,13 +8,12 @@ the zero-shot and LLM approaches) and ``examples`` (a list of utterances). A CSV
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import SahayakError
+from app.core.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OOS_LABEL = "Out_Of_Scope"
 
 
@@ -115,15 +114,6 @@ def _load_csv(path: Path, label_column: str, text_column: str) -> Dataset:
     # No descriptions in a CSV: the label name itself ("card_arrival" -> "card arrival") stands in.
     descriptions = {lab: lab.replace("_", " ") for lab in set(labels)}
     return Dataset(list(texts), list(labels), [path], descriptions)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def stratified_split(labels: list[str], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:

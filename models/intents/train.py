@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.core.errors import SahayakError
+from app.core.fsutil import publishing
 from models.embeddings import MPNET_NAME
 from models.intents.base import IntentClassifier, read_config
 from models.intents.calibration import (
@@ -122,9 +121,7 @@ def train_model(approach: str, data: Dataset, out: str | Path, *, fast: bool = F
     labels = data.label_set
     if len(labels) < 2:
         raise SahayakError("training data needs at least two labels")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with publishing(out) as tmp:
         t0 = time.perf_counter()
         result = _trainer(approach)(data, tmp, labels, fast, seed, params)
         train_s = time.perf_counter() - t0
@@ -161,12 +158,6 @@ def train_model(approach: str, data: Dataset, out: str | Path, *, fast: bool = F
                                 training_seconds=train_s, model_version=model_version,
                                 extra={"fast": fast, "validation": result["val_kind"], "preset": preset})
         write_model_card(tmp, approach=approach, data=data, metrics=metrics, lineage=lineage)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

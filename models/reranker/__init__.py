@@ -1,6 +1,6 @@
 """A cross-encoder reranker trained in the project from the MiniLM weights, on the corpus being indexed.
 
-No pretrained cross-encoder can be downloaded here, so :func:`reranker_for_index` builds one:
+No pretrained cross-encoder can be downloaded here, so ``retrieval.rerank.reranker_for_index`` builds one:
 synthetic queries + hard negatives from :mod:`retrieval.pairs`, a listwise (softmax over
 one positive and its negatives) fine-tune of MiniLM with a one-logit head, and a fusion weight
 between the cross-encoder and the first-stage (hybrid) score chosen on held-out *synthetic*
@@ -16,20 +16,22 @@ import json
 import os
 import random
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Protocol
 
 import numpy as np
 
 from models.reranker.card import CARD_NAME, render_model_card, write_model_card
 
-if TYPE_CHECKING:
-    from retrieval.chunking import Chunk
-    from retrieval.index import LoadedIndex
+
+
+class Passage(Protocol):
+    """What the reranker needs of a passage (``retrieval.chunking.Chunk`` is one)."""
+
+    hash: str
+    embed_text: str
 
 FORMAT = 1
 
@@ -135,7 +137,7 @@ class CrossEncoderReranker:
                 out.append(self.model(**enc).float().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
-    def score(self, query: str, chunks: list["Chunk"]) -> np.ndarray:
+    def score(self, query: str, chunks: list[Passage]) -> np.ndarray:
         keys = [(query, c.hash) for c in chunks]
         with self._lock:
             known = {k: self._cache[k] for k in keys if k in self._cache}
@@ -150,7 +152,7 @@ class CrossEncoderReranker:
                     self._cache.popitem(last=False)
         return np.array([known[k] for k in keys], dtype="float32")
 
-    def rerank(self, query: str, chunks: list["Chunk"], first_stage: list[float]) -> list[tuple[float, float]]:
+    def rerank(self, query: str, chunks: list[Passage], first_stage: list[float]) -> list[tuple[float, float]]:
         """(cross-encoder logit, fused score) per candidate, in input order."""
         if not chunks:
             return []
@@ -218,56 +220,6 @@ def train_cross_encoder(groups: list, out_dir: Path, config: RerankerConfig, pro
     torch.save(model.head.state_dict(), out_dir / "head.pt")
 
 
-def split_by_document(groups: list, fraction: float, seed: int) -> tuple[list, list]:
-    """(validation, training) groups, the validation ones from documents never trained on.
-
-    Groups from a trained-on chunk would overrate the cross-encoder (it has seen that very passage).
-    """
-    docs = sorted({g.doc_id for g in groups})
-    random.Random(seed).shuffle(docs)
-    n_val = max(1, int(len(docs) * fraction)) if len(groups) > 10 and len(docs) > 2 else 0
-    held = set(docs[:n_val])
-    return [g for g in groups if g.doc_id in held], [g for g in groups if g.doc_id not in held]
-
-
-def _choose_alpha(reranker: CrossEncoderReranker, chunks: list["Chunk"], val: list,
-                  first_stage: Callable[[list[str], int], list[list[tuple[int, float]]]], top_k: int,
-                  dense: Callable[[str, list[int]], np.ndarray] | None = None) -> dict:
-    """Pick the cross-encoder fusion weight that maximises MRR on held-out synthetic queries.
-
-    Candidates are the first stage's top-``top_k``; the cross-encoder is fused with the
-    bi-encoder's cosine of each candidate when ``dense`` is given (what serving does), else
-    with the first-stage score.
-    """
-    alphas = [round(a, 1) for a in np.linspace(0.0, 1.0, 11)]
-    mrr = {a: 0.0 for a in alphas}
-    if not val:
-        return {"alpha": 1.0, "val_mrr": {}}
-    ranked = first_stage([g.query for g in val], top_k)
-    for g, cand in zip(val, ranked):
-        if not cand:
-            continue
-        idx = [i for i, _ in cand]
-        ce = _zscore(reranker.score(g.query, [chunks[i] for i in idx]))
-        base = dense(g.query, idx) if dense is not None else np.array([s for _, s in cand], dtype="float32")
-        fs = _zscore(np.asarray(base, dtype="float32"))
-        for a in alphas:
-            fused = a * ce + (1 - a) * fs
-            seen: list[str] = []
-            for j in np.argsort(-fused):
-                d = chunks[idx[j]].doc_id
-                if d not in seen:
-                    seen.append(d)
-            if g.doc_id in seen[:10]:
-                mrr[a] += 1.0 / (seen.index(g.doc_id) + 1)
-    mrr = {a: v / len(val) for a, v in mrr.items()}
-    best = max(alphas, key=lambda a: (round(mrr[a], 4), a))
-    return {"alpha": best, "val_mrr": {str(a): round(v, 4) for a, v in mrr.items()}}
-
-
-_LOCK = threading.Lock()
-
-
 def _refresh_card(model_dir: Path) -> None:
     """Give a cached reranker its card when it has none or an outdated one (cached before cards, or
     before the card's text changed); a read-only cache only loses the card, never the model."""
@@ -280,74 +232,3 @@ def _refresh_card(model_dir: Path) -> None:
         import logging
 
         logging.getLogger(__name__).warning("could not write the reranker model card in %s: %s", model_dir, exc)
-
-
-def reranker_for_index(index: "LoadedIndex", *, models_dir: str | Path | None = None,
-                       config: RerankerConfig | None = None,
-                       first_stage: Callable[[list[str], int], list[list[tuple[int, float]]]] | None = None,
-                       embed_queries: Callable[[list[str]], np.ndarray] | None = None,
-                       top_k: int = 20, progress: bool = True) -> CrossEncoderReranker:
-    """The reranker for ``index``'s corpus: loaded from the cache, or trained now (minutes, once).
-
-    ``first_stage(queries, n)`` returns each query's top-``n`` (chunk index, score) list; it is
-    used to mine hard negatives and to measure the fusion weights. ``embed_queries`` (normalised
-    bi-encoder query vectors) gives the cosine the cross-encoder is fused with, as at query time.
-    """
-    from app.core.settings import get_settings
-    from models.embeddings import embedding_model_version
-    from retrieval.pairs import build_groups
-    from provenance.tracker import git_commit
-
-    config = config or RerankerConfig()
-    models_dir = Path(models_dir or get_settings().models_dir)
-    fp = index.meta["corpus"]["fingerprint"]
-    out = models_dir / "reranker" / f"{fp[:16]}-{config.key()}"
-    with _LOCK:
-        if (out / "reranker.json").exists():
-            _refresh_card(out)
-            return CrossEncoderReranker(out)
-        if first_stage is None:
-            raise ValueError("training a reranker needs a first-stage retriever")
-        t0 = time.perf_counter()
-        groups = build_groups(index.chunks, lambda qs, n: [[i for i, _ in r] for r in first_stage(qs, n)],
-                              queries_per_chunk=config.queries_per_chunk, negatives=config.negatives,
-                              max_groups=config.max_groups, seed=config.seed)
-        val, train = split_by_document(groups, config.val_fraction, config.seed)
-        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
-        train_cross_encoder(train, tmp, config, progress=progress)
-        info = {
-            "format": FORMAT,
-            "config": asdict(config),
-            "base_model": embedding_model_version(),
-            "corpus_fingerprint": fp,
-            "train_groups": len(train),
-            "val_groups": len(val),
-            "query_kinds": dict(sorted({k: sum(g.kind == k for g in train) for k in {g.kind for g in train}}.items())),
-            "version": f"cross-encoder/minilm-l{config.num_layers}-{fp[:12]}-{config.key()}",
-            "alpha": 1.0,
-            # Lineage for the model card (not part of the config key, so caches stay valid).
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
-        }
-        (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-        rr = CrossEncoderReranker(tmp)
-        dense = None
-        if embed_queries is not None:
-            def dense(query: str, idx: list[int]) -> np.ndarray:
-                return index.embeddings[idx] @ embed_queries([query])[0]
-        chosen = _choose_alpha(rr, index.chunks, val, first_stage, top_k, dense)
-        info["alpha_synthetic_val"] = chosen["alpha"]
-        info["val_mrr"] = chosen["val_mrr"]
-        info["alpha"] = config.alpha if config.alpha is not None else chosen["alpha"]
-        info["fusion"] = "bi-encoder cosine" if dense is not None else "first-stage score"
-        info["train_seconds"] = round(time.perf_counter() - t0, 1)
-        (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-        write_model_card(tmp)
-        if out.exists():  # another process finished first; keep its copy
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-        return CrossEncoderReranker(out)

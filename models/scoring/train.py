@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.fingerprint import git_commit
 from models.scoring.dataset import FEATURES, LoanDataset, generate, population_defaults
 from models.scoring.fairness import (FAIRNESS_BOUND, LinearModel, choose_penalty, evaluate, fairness_report,
                                      fit_logistic, joint_groups, reweighing_weights, sampling_margin,
@@ -57,8 +58,6 @@ def train(n: int = 20_000, seed: int = 20240611, test_fraction: float = 0.2,
     protected attributes are used only while fitting; the exported model never sees them. The
     unmitigated fit on the same split is always trained too, for the before/after record.
     """
-    from provenance.tracker import git_commit  # lazy: the scoring service imports this module
-
     if mitigation not in MITIGATIONS:
         raise ValueError(f"mitigation must be one of {', '.join(MITIGATIONS)}")
     ds: LoanDataset = generate(n, seed)

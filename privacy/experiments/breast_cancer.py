@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from privacy.experiments.encrypted_training import logistic_comparison
+
 
 def load_split(seed: int = 0, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stratified train/test split, standardised with the training statistics."""
@@ -71,8 +73,6 @@ def reproduce(epochs: int = 6, lr: float = 0.1, seed: int = 0) -> dict[str, Any]
     [-12, 12]; with lr=1 the logits reach ±30, the cubic leaves its range and the encrypted
     values overflow the last level's modulus (the plaintext polynomial run only oscillates).
     """
-    from privacy.experiments.encrypted_training import logistic_comparison
-
     Xtr, Xte, ytr, yte = load_split(seed)
     return {"dataset": "sklearn.datasets.load_breast_cancer", "n_train": int(len(Xtr)), "n_test": int(len(Xte)),
             "evaluation": encrypted_evaluation(Xtr, Xte, ytr, yte),

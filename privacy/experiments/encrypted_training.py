@@ -252,10 +252,3 @@ def loan_logistic(n: int = 256, epochs: int = 6, lr: float = 1.0) -> dict[str, A
     Z = (ds.X - mean) / std
     return logistic_comparison(Z[:n], ds.y[:n].astype(float), Z[n:], ds.y[n:].astype(float), lr, epochs)
 
-
-def run_all(n: int = 256, epochs: int = 6) -> dict[str, Any]:
-    """Every encrypted-training comparison plus the breast-cancer reproduction."""
-    from privacy.experiments.breast_cancer import reproduce
-
-    return {"linear_toy": linear_toy(), "loan_logistic": loan_logistic(n, epochs),
-            "breast_cancer": reproduce(epochs=epochs)}

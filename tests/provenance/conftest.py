@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from privacy.redact import redact
 
 _counter = itertools.count()
 
@@ -42,7 +43,7 @@ def make_tracker(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[
         for k, v in env.items():
             monkeypatch.setenv(f"SAHAYAK_{k.upper()}", str(v))
         reset_settings()
-        t = Tracker(get_settings())
+        t = Tracker(get_settings(), redactor=redact)
         made.append(t)
         return t
 

@@ -22,7 +22,8 @@ def test_keygen_rotate_flush_prove_export(fresh_home: Path) -> None:
     assert r.returncode == 0 and "rsa-pss" in r.stdout
     assert "BEGIN" not in r.stdout + r.stderr  # key material is never printed
     code = ("from provenance import get_tracker\n"
-            "t = get_tracker()\n"
+            "from privacy.redact import redact\n"
+            "t = get_tracker(redactor=redact)\n"
             "for i in range(3): t.record_event('ping', n=i)\n"
             "t.record_turn(turn_id='cli-turn', session_id='s', user_id='asha', channel='cli', text='hi', chatml='', "
             "intent='Greet', confidence=0.99, entities={}, handler='greet', outcome='success', state='done', reply='Hello!')\n")

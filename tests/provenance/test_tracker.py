@@ -234,7 +234,8 @@ def test_singleton_and_atexit_flush(fresh_home: Path) -> None:
 
     root = Path(__file__).resolve().parents[2]
     code = ("from provenance import get_tracker\n"
-            "t = get_tracker()\n"
+            "from privacy.redact import redact\n"
+            "t = get_tracker(redactor=redact)\n"
             "assert t is get_tracker()\n"
             "for i in range(30): t.record_event('ping', n=i)\n")  # no flush/close: atexit must do it
     env = dict(os.environ, SAHAYAK_HOME=str(fresh_home))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from privacy.redact import redact
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def pristine(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("fuzz-home")
     s = Settings(home=home, checkpoint_every=3)
-    t = Tracker(s)
+    t = Tracker(s, redactor=redact)
     for n in range(7):
         t.record_event("fuzz", n=n, note=f"record {n}")
     t.close()

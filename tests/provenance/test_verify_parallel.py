@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from provenance.verify import Verification, trusted_keys, verify_log
 from tests.provenance.conftest import turn_fields
+from privacy.redact import redact
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def history(tmp_path_factory: pytest.TempPathFactory):
 
     home = tmp_path_factory.mktemp("parallel-home")
     s = Settings(home=home, checkpoint_every=7, provenance_rotate_bytes=40_000)
-    t = Tracker(s)
+    t = Tracker(s, redactor=redact)
     for i in range(45):
         t.record_turn(**turn_fields(i, session=f"s{i % 4}"))
         if i % 11 == 0:
@@ -47,7 +48,7 @@ def history(tmp_path_factory: pytest.TempPathFactory):
     last = sorted(s.provenance_dir.glob("segment-*.jsonl"))[-1]
     with open(last, "ab") as fh:
         fh.write(b'{"alg":"ed25519","hash":"to')  # a crash mid-line, acknowledged by the next segment
-    t = Tracker(s)
+    t = Tracker(s, redactor=redact)
     for i in range(45, 60):
         t.record_turn(**turn_fields(i, session=f"s{i % 4}"))
     t.close()

@@ -10,7 +10,8 @@ import pytest
 
 import numpy as np
 
-from models.reranker import RerankerConfig, _zscore, split_by_document
+from models.reranker import RerankerConfig, _zscore
+from retrieval.rerank import split_by_document
 from retrieval.pairs import build_groups, synthetic_queries
 from retrieval.chunking import chunk_document
 from retrieval.corpus import load_corpus

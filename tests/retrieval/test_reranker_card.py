@@ -52,7 +52,7 @@ def test_a_record_without_lineage_says_so() -> None:
 def test_trained_reranker_has_a_card_naming_its_metrics(small_index: Path, tmp_path: Path) -> None:
     from app.cli import root
     from app.core.settings import get_settings
-    from models.reranker import reranker_for_index
+    from retrieval.rerank import reranker_for_index
     from retrieval.kb import open_knowledge_base
 
     # the same fast reranker test_reranker.py trains, from the persistent test cache

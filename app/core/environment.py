@@ -1,0 +1,18 @@
+"""Process environment every entry point sets before any model library is imported."""
+
+from __future__ import annotations
+
+import os
+from typing import MutableMapping
+
+# Models come from installed packages, never from a hub (this machine cannot download);
+# tokenizers' own thread pool fights torch's on 2 cores.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def apply_offline_env(env: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
+    """Set the offline variables in ``env`` (default: this process) unless already set; returns it."""
+    target = os.environ if env is None else env
+    for key, value in OFFLINE_ENV.items():
+        target.setdefault(key, value)
+    return target
