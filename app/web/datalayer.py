@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from app.core.settings import Settings, get_settings
+from app.web.files import storage_client
+from privacy.redact import redact, redact_obj
 
 if TYPE_CHECKING:
     from chainlit.element import Element
@@ -135,14 +137,10 @@ def create_schema(sync_url: str) -> None:
 
 
 def _redact_text(value: Any) -> Any:
-    from privacy.redact import redact
-
     return redact(value) if isinstance(value, str) and value else value
 
 
 def _redact_any(value: Any) -> Any:
-    from privacy.redact import redact_obj
-
     return redact_obj(value) if value else value
 
 
@@ -202,8 +200,6 @@ def redacting_layer_class() -> type:
 def make_data_layer(settings: Settings | None = None) -> Any:
     """Build the redacting data layer for this installation (creating its schema first),
     with element contents in the local file store (:mod:`app.web.files`)."""
-    from app.web.files import storage_client
-
     s = settings or get_settings()
     async_url, sync_url = chat_db_urls(s)
     s.ensure_dirs()
