@@ -14,7 +14,7 @@ from app.bank.seed import seed
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
 from app.ops.stack import Stack, start_stack
-from app.web.datalayer import chat_db_urls, create_schema
+from app.web.chatdb import chat_db_urls, create_schema
 from app.web.runtime import auth_secret
 from provenance.keys import keyring_for
 
