@@ -273,6 +273,7 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
     end to end. Rates per wall second and per CPU second of client + server together."""
     import importlib.util
 
+    from app.ops.graph import start_graph_server
     from provenance import graph_server
     from provenance.graph import Importer, driver, ensure_schema, write_rows, write_rows_naive
     from provenance.tracker import Tracker
@@ -285,7 +286,7 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
         t.record_turn(**_turn(i, f"s{i % 40}"))
     t.close()
     records = verify_log(settings.provenance_dir, settings=settings).records
-    server = graph_server.start(settings, reuse=False, timeout=180)
+    server = start_graph_server(settings, reuse=False, timeout=180)
     bench_outage.server = server
     out: dict = {"turns": n, "rounds": rounds, "batch_size": 500,
                  "packstream": "rust" if importlib.util.find_spec("neo4j._rust") else "python"}
@@ -341,7 +342,7 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
 
 def bench_outage(settings, server, n: int) -> dict:
     """Write turns while the server is stopped and restarted; count what reached the graph."""
-    from provenance import graph_server
+    from app.ops.graph import start_graph_server
     from provenance.graph import ContinuousImporter, Importer
     from provenance.tracker import Tracker
 
@@ -355,7 +356,7 @@ def bench_outage(settings, server, n: int) -> dict:
         if i == stop_at:
             server.stop()
         if i == 2 * stop_at:
-            server = graph_server.start(settings, data_dir=Path(settings.home) / "graph", reuse=False, timeout=180)
+            server = start_graph_server(settings, data_dir=Path(settings.home) / "graph", reuse=False, timeout=180)
             bench_outage.server = server  # so the caller stops the right process
         time.sleep(0.005)
     t.close()

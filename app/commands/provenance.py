@@ -192,11 +192,11 @@ def graph_serve(
     """Run the embedded Bolt graph server (ArcadeDB) on settings.neo4j_uri until Ctrl-C."""
     import time
 
-    from provenance import graph_server
+    from app.ops.graph import start_graph_server
     from provenance.graph import ContinuousImporter
 
     settings = _settings()
-    server = graph_server.start(settings, reuse=False)
+    server = start_graph_server(settings, reuse=False)
     typer.echo(f"graph server on {server.uri} (user {settings.neo4j_user}); data {Path(settings.home) / 'graph'}; "
                f"log {server.log_path}; Ctrl-C to stop")
     imp = ContinuousImporter(settings).start() if follow else None

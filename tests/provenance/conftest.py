@@ -65,6 +65,7 @@ class _Holder:
 def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     """The embedded ArcadeDB Bolt server for the whole test session (a failure to start fails)."""
     from app.core.settings import get_settings, reset_settings
+    from app.ops.graph import start_graph_server
     from provenance import graph_server
 
     holder = _Holder()
@@ -73,7 +74,7 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
     reset_settings()
     try:
-        holder.server = graph_server.start(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)
+        holder.server = start_graph_server(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"embedded Bolt graph server (arcadedb-embedded) could not start: {exc}")
     yield holder

@@ -74,7 +74,7 @@ def test_import_refuses_a_tampered_log(graph, make_tracker) -> None:
 
 def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
     """Stop the real server mid-run while turns keep coming; restart; the importer catches up."""
-    from provenance import graph_server
+    from app.ops.graph import start_graph_server
     from provenance.graph import ContinuousImporter, Importer
 
     t = make_tracker(checkpoint_every=50)
@@ -101,7 +101,7 @@ def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
             time.sleep(0.2)
         assert cont.last_error is not None  # the importer noticed
         assert written[0] > before  # and the chat kept writing provenance meanwhile
-        bolt_server.server = graph_server.start(graph, data_dir=bolt_server.data_dir, reuse=False, timeout=180)
+        bolt_server.server = start_graph_server(graph, data_dir=bolt_server.data_dir, reuse=False, timeout=180)
         time.sleep(1.0)
     finally:
         stop_writing.set()
