@@ -69,8 +69,8 @@ def show_cmd(
     from rich.table import Table
 
     from app.bank.service import BankService
-    from app.bank.views import format_inr
     from app.core.errors import SahayakError
+    from app.core.money import format_money
 
     bank = BankService(url)
     customer = bank.get_customer(user)
@@ -85,7 +85,7 @@ def show_cmd(
     for col in ("account", "type", "balance", "status", "branch", "IFSC"):
         accounts.add_column(col, justify="right" if col == "balance" else "left", no_wrap=col in ("account", "balance"))
     for a in bank.accounts(customer.id):
-        accounts.add_row(a.masked, a.type, format_inr(a.balance), a.status, a.branch or "", a.ifsc or "")
+        accounts.add_row(a.masked, a.type, format_money(a.balance), a.status, a.branch or "", a.ifsc or "")
     console.print(accounts)
 
     cards = Table(title="Cards")
@@ -102,13 +102,13 @@ def show_cmd(
         payees.add_row(b.name, b.nickname or "", b.masked_account, b.ifsc, b.bank_name + (" (internal)" if b.internal else ""))
     console.print(payees)
 
-    transfers = Table(title=f"Latest transfers (today: {format_inr(bank.daily_total(customer.id))} "
-                            f"of {format_inr(bank.settings.daily_transfer_limit)})")
+    transfers = Table(title=f"Latest transfers (today: {format_money(bank.daily_total(customer.id))} "
+                            f"of {format_money(bank.settings.daily_transfer_limit)})")
     for col in ("reference", "when (UTC)", "from", "to", "amount", "status"):
         transfers.add_column(col, justify="right" if col == "amount" else "left", no_wrap=col in ("reference", "amount"))
     for t in bank.recent_transfers(customer.id, limit=10):
         transfers.add_row(t.reference, f"{t.created_at:%Y-%m-%d %H:%M}", t.from_account, t.beneficiary,
-                          format_inr(t.amount), t.status + (f" ({t.failure_code})" if t.failure_code else ""))
+                          format_money(t.amount), t.status + (f" ({t.failure_code})" if t.failure_code else ""))
     console.print(transfers)
 
 
@@ -141,12 +141,13 @@ def handoffs_cmd(
     """Conversations handed over to a human agent."""
     from rich.table import Table
 
-    from app.bank.service import BankService
+    from app.bank.db import Database
+    from app.conversation.support import SupportStore
 
     table = Table(title=f"Hand-off tickets ({status})")
     for col in ("reference", "created (UTC)", "user", "session", "reason", "status", "claimed by"):
         table.add_column(col, no_wrap=col in ("reference", "status"))
-    for t in BankService(url).list_handoffs(None if status == "all" else status):
+    for t in SupportStore(Database(url)).list_handoffs(None if status == "all" else status):
         table.add_row(t.reference, f"{t.created_at:%Y-%m-%d %H:%M}", t.user_id or "-", t.session_id, t.reason,
                       t.status, t.claimed_by or "")
     _console().print(table)
