@@ -163,14 +163,14 @@ def main() -> None:
     # Two demo customers carry all sessions: per-user rate limits would otherwise refuse the load itself.
     os.environ["SAHAYAK_RATE_LIMIT_MESSAGES_PER_MINUTE"] = "1000000"
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "1000000"
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings, reset_settings
 
     reset_settings()
     settings = get_settings()
     seed(settings.db_url)
-    assistant = Assistant(settings)
+    assistant = build_assistant(settings)
     t0 = time.perf_counter()
     assistant.warm_up()
     from retrieval import get_knowledge_base

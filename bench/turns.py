@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -48,14 +47,14 @@ def main() -> None:
     os.environ.setdefault("SAHAYAK_MODELS_HOME", str(ROOT / "var" / "models"))
     os.environ["SAHAYAK_RATE_LIMIT_MESSAGES_PER_MINUTE"] = "100000"
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "100000"
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings
     from app.core.types import MessageEnvelope
 
     settings = get_settings()
     seed(settings.db_url)
-    assistant = Assistant(settings)
+    assistant = build_assistant(settings)
     assistant.warm_up()
     per_type: dict[str, list[float]] = {t: [] for t, _ in SCRIPT}
     baseline: list[float] = []

@@ -15,11 +15,11 @@ def register(root: typer.Typer) -> None:
 
 
 def _assistant():
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
+    from app.conversation.wiring import build_assistant
 
     seed()  # idempotent: the demo bank exists on first use
-    return Assistant()
+    return build_assistant()
 
 
 def turn(

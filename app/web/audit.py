@@ -55,9 +55,9 @@ def _seal_log() -> None:
 
 
 def _handoffs() -> list[dict[str, Any]]:
-    from app.web.runtime import get_bank
+    from app.web.runtime import get_support
 
-    return [h.model_dump() if hasattr(h, "model_dump") else dict(vars(h)) for h in get_bank().list_handoffs(status=None)]
+    return [h.model_dump() if hasattr(h, "model_dump") else dict(vars(h)) for h in get_support().list_handoffs(status=None)]
 
 
 def _sessions(inferences: list[dict[str, Any]]) -> list[dict[str, Any]]:

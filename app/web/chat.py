@@ -29,7 +29,7 @@ from chainlit.server import app as server_app  # noqa: E402
 from app.core.errors import SahayakError  # noqa: E402
 from app.web.routes import mount_all  # noqa: E402
 from app.web.datalayer import EPHEMERAL_ELEMENTS  # noqa: E402
-from app.web.runtime import get_assistant, get_bank  # noqa: E402
+from app.web.runtime import get_assistant, get_bank, get_support  # noqa: E402
 
 log = logging.getLogger("sahayak.web")
 
@@ -256,7 +256,7 @@ async def _feedback(feedback: Any) -> None:
     user = cl.user_session.get("user")
     if info is None or user is None:
         return
-    await cl.make_async(get_bank().add_feedback)(
+    await cl.make_async(get_support().add_feedback)(
         cl.context.session.thread_id, info["turn_id"], 1 if feedback.value else -1, user_id=user.identifier,
         text=info.get("text", ""), predicted_intent=info["intent"],
         comment=redact(feedback.comment) if feedback.comment else None)
