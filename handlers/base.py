@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
+from app.text.responses import get_responses
+
 if TYPE_CHECKING:  # type hints only: the facade and the result types of the injected services
     from app.bank import BankService
     from app.core.settings import Settings
@@ -51,7 +53,11 @@ class Slot:
     ``entity`` names the extracted entity (or entities) that fill the slot (default ``name``);
     ``free_text`` lets the raw reply fill it when it is the slot being asked for;
     ``validator(value, ctx)`` returns the cleaned value or raises :class:`SlotError`;
-    ``default(ctx)`` supplies a value when the customer gave none (e.g. "savings").
+    ``default(ctx)`` supplies a value when the customer gave none (e.g. "savings");
+    ``kind`` says what sort of answer the question expects (``amount``, ``payee``, ``account``,
+    ``card``, ``period``, ``number`` or ``text``): the dialogue-act model reads each reply against it;
+    ``prompt_key`` names a template in ``data/responses/<lang>.yaml`` that says ``prompt`` in the
+    customer's language (``prompt`` itself is the English fallback).
     """
 
     name: str
@@ -61,6 +67,21 @@ class Slot:
     default: Callable[["HandlerContext"], Any] | None = None
     free_text: bool = False
     required: bool = True
+    kind: str | None = None
+    prompt_key: str | None = None
+
+    @property
+    def answer_kind(self) -> str:
+        """The kind of answer expected (declared, else guessed from the slot's name and entities)."""
+        if self.kind:
+            return self.kind
+        keys = " ".join((self.name,) + self.entity_keys)
+        for kind, words in (("amount", ("amount",)), ("payee", ("beneficiary", "payee")),
+                            ("account", ("account",)), ("card", ("card",)), ("period", ("period", "date")),
+                            ("number", ("tenure", "income", "emi", "years", "months"))):
+            if any(w in keys for w in words):
+                return kind
+        return "text"
 
     @property
     def entity_keys(self) -> tuple[str, ...]:
@@ -162,9 +183,15 @@ class HandlerContext:
     history: list[dict[str, str]] = field(default_factory=list)  # ChatML messages so far
     idempotency_key: str | None = None  # set for confirmed actions; reused on retries
     services: HandlerServices = field(default_factory=HandlerServices)  # injected shared components
+    language: str = "en"  # the customer's language for this turn (en | hinglish | hi)
+    topic: dict[str, Any] | None = None  # what the previous answer was about (for follow-ups)
 
     def __post_init__(self) -> None:
         self.services = HandlerServices.coerce(self.services)
+
+    def say(self, key: str, **fields: Any) -> str:
+        """The response template ``key`` in the customer's language, filled with ``fields``."""
+        return get_responses().say(key, self.language, **fields)
 
 
 @dataclass
@@ -195,3 +222,10 @@ class HandlerSpec:
     confirm: Callable[[HandlerContext], str] | None = None
     # Returns True when this execution needs an OTP (e.g. amount above the threshold).
     needs_otp: Callable[[HandlerContext], bool] | None = None
+    # A "yes" repeated after the action completed re-runs it with the same idempotency key (money
+    # movements: the bank answers "already done" instead of paying twice); otherwise "already done".
+    replayable: bool = False
+    # Words for the knowledge base when the customer asks *about* this task ("is there a fee for this?").
+    topic: str = ""
+    # Answers a follow-up about this task's last result ("why?", "what if 15 years?"), or None to pass.
+    followup: Callable[[HandlerContext], Reply | None] | None = None

@@ -23,6 +23,9 @@ def handler(
     description: str = "",
     confirm: Callable[[HandlerContext], str] | None = None,
     needs_otp: Callable[[HandlerContext], bool] | None = None,
+    replayable: bool = False,
+    topic: str = "",
+    followup: Callable[[HandlerContext], Reply | None] | None = None,
 ) -> Callable[[Callable[[HandlerContext], Reply]], Callable[[HandlerContext], Reply]]:
     """Register the decorated function as the handler of ``intent``."""
 
@@ -38,6 +41,9 @@ def handler(
             description=description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else "",
             confirm=confirm,
             needs_otp=needs_otp,
+            replayable=replayable,
+            topic=topic,
+            followup=followup,
         )
         return fn
 
