@@ -19,9 +19,9 @@ def test_every_translation_keeps_the_fields() -> None:
 
 
 def test_fallback_and_errors(tmp_path: Path) -> None:
-    (tmp_path / "en.yaml").write_text("a: {x} items\nb: plain\n", encoding="utf-8")
+    (tmp_path / "en.yaml").write_text('a: "{x} items"\nb: plain\n', encoding="utf-8")
     (tmp_path / "hi").mkdir()
-    (tmp_path / "hi" / "one.yaml").write_text("a: {x} चीज़ें\n", encoding="utf-8")
+    (tmp_path / "hi" / "one.yaml").write_text('a: "{x} चीज़ें"\n', encoding="utf-8")
     r = Responses(tmp_path)
     assert r.say("a", "hi", x=3) == "3 चीज़ें" and r.say("b", "hi") == "plain" and r.say("a", "hinglish", x=1) == "1 items"
     with pytest.raises(SahayakError):
