@@ -89,7 +89,7 @@ def prove_cmd(
     log: Optional[Path] = typer.Option(None, "--log", help="Provenance folder (default: this installation's)."),
 ) -> None:
     """Print a Merkle inclusion proof for one record against the latest covering checkpoint (verified)."""
-    from provenance.verify import prove_inclusion
+    from provenance.proofs import prove_inclusion
 
     settings = _settings()
     proof = prove_inclusion(log or settings.provenance_dir, record_id, settings=settings)
@@ -104,7 +104,7 @@ def consistency_cmd(
     log: Optional[Path] = typer.Option(None, "--log"),
 ) -> None:
     """Print a Merkle consistency proof between two checkpoints (verified)."""
-    from provenance.verify import prove_consistency
+    from provenance.proofs import prove_consistency
 
     settings = _settings()
     proof = prove_consistency(log or settings.provenance_dir, old_size, new_size, settings=settings)

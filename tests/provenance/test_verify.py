@@ -157,7 +157,7 @@ def test_cli_verify_json_exit_codes(clean_log, tmp_path: Path) -> None:
 
 def test_inclusion_and_consistency_proofs_from_log(clean_log) -> None:
     from provenance.merkle import verify_inclusion
-    from provenance.verify import prove_consistency, prove_inclusion
+    from provenance.proofs import prove_consistency, prove_inclusion
 
     folder, lines, settings = clean_log
     rid = json.loads(lines[17])["record_id"]
