@@ -273,12 +273,13 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
     end to end. Rates per wall second and per CPU second of client + server together."""
     import importlib.util
 
+    from app.core.net import free_port
     from provenance import graph_server
     from provenance.graph import Importer, driver, ensure_schema, write_rows, write_rows_naive
     from provenance.tracker import Tracker
     from provenance.verify import verify_log
 
-    port = graph_server._free_port()
+    port = free_port()
     settings = _home(tmp, "graph", neo4j_uri=f"bolt://127.0.0.1:{port}", checkpoint_every="100")
     t = Tracker(settings, redactor=redact)
     for i in range(n):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,14 +22,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from app.core.errors import SahayakError
+from app.core.net import free_port
+from app.core.settings import get_settings
 
 DATABASE = "sahayak"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bolt_port(settings: Any) -> int:
@@ -39,6 +34,7 @@ def bolt_port(settings: Any) -> int:
 
 def reachable(uri: str, user: str, password: str, database: str | None = None, timeout: float = 3.0) -> bool:
     """True when a Bolt server answers ``RETURN 1`` at ``uri``."""
+    # neo4j is heavy: deferred so importing this module (``sahayak run``, tests) stays light.
     from neo4j import GraphDatabase
     from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
 
@@ -110,8 +106,6 @@ def start(settings: Any = None, *, data_dir: Path | None = None, port: int | Non
     the server log's tail when it does not come up within ``timeout`` seconds.
     """
     if settings is None:
-        from app.core.settings import get_settings
-
         settings = get_settings()
     port = port or bolt_port(settings)
     uri = f"bolt://127.0.0.1:{port}"
@@ -121,7 +115,7 @@ def start(settings: Any = None, *, data_dir: Path | None = None, port: int | Non
     data_dir = Path(data_dir or Path(settings.home) / "graph")
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
-    http_port = http_port or _free_port()
+    http_port = http_port or free_port()
     cmd = [sys.executable, "-m", "provenance.graph_server", "--root", str(data_dir.resolve()),
            "--bolt-port", str(port), "--http-port", str(http_port), "--until-stdin-eof"]
     env = dict(os.environ, SAHAYAK_GRAPH_PASSWORD=password)
@@ -147,7 +141,7 @@ def start(settings: Any = None, *, data_dir: Path | None = None, port: int | Non
 def serve(root: Path, bolt: int, http: int, password: str, heap: str = "512m", until_stdin_eof: bool = False) -> None:
     """Run the ArcadeDB server with the Bolt plugin in this process until SIGINT/SIGTERM, or,
     as a child of :func:`start`, until its stdin closes (so it never outlives its parent)."""
-    try:
+    try:  # the JVM bridge, needed only in the server child; a missing package gets a clear message
         from arcadedb_embedded.server import ArcadeDBServer
     except ImportError as exc:
         raise SahayakError("the graph server needs the PyPI package 'arcadedb-embedded'") from exc

@@ -65,10 +65,11 @@ class _Holder:
 def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     """The embedded ArcadeDB Bolt server for the whole test session (a failure to start fails)."""
     from app.core.settings import get_settings, reset_settings
+    from app.core.net import free_port
     from provenance import graph_server
 
     holder = _Holder()
-    holder.port = graph_server._free_port()
+    holder.port = free_port()
     holder.data_dir = tmp_path_factory.mktemp("graph")
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
     reset_settings()
