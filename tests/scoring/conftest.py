@@ -27,7 +27,7 @@ def logit_keys() -> Any:
 @pytest.fixture(scope="session")
 def service() -> Any:
     """The scoring service as a real child process (uvicorn) on a free loopback port."""
-    from privacy.experiments.benchmark import free_port
+    from app.core.net import free_port
     from privacy.service import start_in_background
 
     svc = start_in_background(host="127.0.0.1", port=free_port(), timeout=90)

@@ -53,7 +53,7 @@ def test_stretched_customer_is_told_why(bank, client):
 
 def test_service_down_offers_handoff(bank, artifact):
     """Start a real service, score once, stop it for real, then ask again."""
-    from privacy.experiments.benchmark import free_port
+    from app.core.net import free_port
     from privacy.client import ScoringClient
     from privacy.service import start_in_background
 
