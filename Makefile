@@ -28,7 +28,7 @@ run: prepare
 	$(BIN)/sahayak run
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/lint-imports && $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python bench/run_all.py

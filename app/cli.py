@@ -9,12 +9,14 @@ Errors are printed as one clear line with a non-zero exit code, never as a trace
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from app.core.environment import apply_offline_env
+from app.core.errors import SahayakError
+from app.core.settings import get_settings
 
 apply_offline_env()  # before any command imports a model library
 
@@ -48,10 +50,17 @@ for _name in COMMAND_MODULES:
     _mod.register(root)
 
 
+def _debug() -> bool:
+    """SAHAYAK_DEBUG, read through the settings (False when the settings themselves are invalid,
+    which is then the error being reported)."""
+    try:
+        return get_settings().debug
+    except ValidationError:
+        return False
+
+
 def main() -> None:
     """Console entry point: run the CLI, turning errors into one line and exit code 1."""
-    from app.core.errors import SahayakError
-
     try:
         # With standalone_mode=False click returns (not raises) the code of typer.Exit.
         rc = root(standalone_mode=False)
@@ -75,7 +84,7 @@ def main() -> None:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(exc.exit_code)
-        if os.environ.get("SAHAYAK_DEBUG"):
+        if _debug():
             raise
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)

@@ -19,6 +19,8 @@ import argparse
 import itertools
 import json
 import os
+import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,11 +28,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tqdm import tqdm
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# After the path and offline set-up above; settings are read later, in main().
+from app.bank.seed import seed  # noqa: E402
+from app.conversation.assistant import Assistant  # noqa: E402
+from app.core.net import free_port  # noqa: E402
+from app.core.settings import get_settings, reset_settings  # noqa: E402
+from app.core.types import MessageEnvelope  # noqa: E402
+from app.ops.procs import terminate, wait_http_ok  # noqa: E402
+from retrieval import get_knowledge_base  # noqa: E402
 
 # One session's script: (kind, text). A transfer is started and cancelled so no money moves and
 # no limit is exhausted however long the run; RAG turns are policy questions answered from the KB.
@@ -66,12 +79,6 @@ def run_sessions(assistant, n_sessions: int, duration_s: float, max_turns: int, 
     ``think_s`` is the mean pause between a reply and the session's next message (uniform in
     [0.5, 1.5] × think_s, seeded): 0 is a closed-loop saturation test; a few seconds is a person.
     """
-    import random
-
-    from tqdm import tqdm
-
-    from app.core.types import MessageEnvelope
-
     samples: dict[str, list[float]] = {"non_rag": [], "rag": []}
     errors: list[str] = []
     lock = threading.Lock()
@@ -120,10 +127,6 @@ def run_sessions(assistant, n_sessions: int, duration_s: float, max_turns: int, 
 
 def time_startup(timeout: float = 900.0) -> dict:
     """Seconds from `sahayak run` to a healthy chat (/health 200), reusing the model cache (warm start)."""
-    import subprocess
-
-    from app.ops.stack import free_port, wait_http_ok
-
     home = Path(tempfile.mkdtemp(prefix="sahayak-startup-"))
     port = free_port()
     env = dict(os.environ, SAHAYAK_HOME=str(home), SAHAYAK_SCORING_PORT=str(free_port()),
@@ -135,12 +138,7 @@ def time_startup(timeout: float = 900.0) -> dict:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         ok = wait_http_ok(f"http://127.0.0.1:{port}/health", timeout, proc)
         results[label] = {"seconds_to_healthy": round(time.perf_counter() - t0, 1), "ok": ok}
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc, grace=60)
     results["models_home"] = os.environ.get("SAHAYAK_MODELS_HOME", str(home / "models"))
     return results
 
@@ -163,18 +161,12 @@ def main() -> None:
     # Two demo customers carry all sessions: per-user rate limits would otherwise refuse the load itself.
     os.environ["SAHAYAK_RATE_LIMIT_MESSAGES_PER_MINUTE"] = "1000000"
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "1000000"
-    from app.conversation.assistant import Assistant
-    from app.bank.seed import seed
-    from app.core.settings import get_settings, reset_settings
-
     reset_settings()
     settings = get_settings()
     seed(settings.db_url)
     assistant = Assistant(settings)
     t0 = time.perf_counter()
     assistant.warm_up()
-    from retrieval import get_knowledge_base
-
     get_knowledge_base(settings)
     warm_s = time.perf_counter() - t0
     users = ["asha", "ravi"]

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.core.net import free_port  # noqa: E402 - after the sys.path line, like every bench script
 from app.core.settings import get_settings, reset_settings  # noqa: E402
+from app.ops.graph import start_graph_server  # noqa: E402
 from privacy.redact import redact  # noqa: E402
-from provenance import graph_server  # noqa: E402
 from provenance.canonical import sha256_hex  # noqa: E402
 from provenance.graph import (  # noqa: E402
     ContinuousImporter,
@@ -287,7 +287,7 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
         t.record_turn(**_turn(i, f"s{i % 40}"))
     t.close()
     records = verify_log(settings.provenance_dir, settings=settings).records
-    server = graph_server.start(settings, reuse=False, timeout=180)
+    server = start_graph_server(settings, reuse=False, timeout=180)
     bench_outage.server = server
     out: dict = {"turns": n, "rounds": rounds, "batch_size": 500,
                  "packstream": "rust" if importlib.util.find_spec("neo4j._rust") else "python"}
@@ -353,7 +353,7 @@ def bench_outage(settings, server, n: int) -> dict:
         if i == stop_at:
             server.stop()
         if i == 2 * stop_at:
-            server = graph_server.start(settings, data_dir=Path(settings.home) / "graph", reuse=False, timeout=180)
+            server = start_graph_server(settings, data_dir=Path(settings.home) / "graph", reuse=False, timeout=180)
             bench_outage.server = server  # so the caller stops the right process
         time.sleep(0.005)
     t.close()

@@ -271,6 +271,7 @@ def main() -> None:
     parser.add_argument("--conversations-only", action="store_true")
     parser.add_argument("--limit", type=int, default=None, help="first N items of each file (smoke runs)")
     args = parser.parse_args()
+    args.out = args.out.resolve() if args.out else None  # before the chdir into --root
 
     import yaml
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -21,6 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# After the path and offline set-up above; settings are read later, in main().
+from app.bank.seed import seed  # noqa: E402
+from app.conversation.assistant import Assistant  # noqa: E402
+from app.core.settings import get_settings  # noqa: E402
+from app.core.types import MessageEnvelope  # noqa: E402
 
 SCRIPT = [  # (turn type, text) — one short session, repeated with a new session id each round
     ("greeting", "hello"),
@@ -48,11 +53,6 @@ def main() -> None:
     os.environ.setdefault("SAHAYAK_MODELS_HOME", str(ROOT / "var" / "models"))
     os.environ["SAHAYAK_RATE_LIMIT_MESSAGES_PER_MINUTE"] = "100000"
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "100000"
-    from app.conversation.assistant import Assistant
-    from app.bank.seed import seed
-    from app.core.settings import get_settings
-    from app.core.types import MessageEnvelope
-
     settings = get_settings()
     seed(settings.db_url)
     assistant = Assistant(settings)

@@ -17,8 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT
+from app.bank.seed import seed
+from app.bank.service import BankService
+from app.conversation.assistant import Assistant
+from app.core.settings import get_settings
+from app.core.types import MessageEnvelope
+from models.intents import get_classifier
 from privacy.redact import redact
+from provenance.tracker import Tracker
+from provenance.verify import verify_log
+from tests.conftest import IN_CI, ROOT
 
 
 @pytest.fixture()
@@ -57,15 +65,6 @@ def _wait(predicate, seconds: float = 20.0) -> bool:
 
 
 def test_disk_full_refuses_money_movement_and_loses_no_record(tiny_disk):
-    from app.conversation.assistant import Assistant
-    from app.bank.seed import seed
-    from app.bank.service import BankService
-    from app.core.settings import get_settings
-    from app.core.types import MessageEnvelope
-    from models.intents import get_classifier
-    from provenance.tracker import Tracker
-    from provenance.verify import verify_log
-
     settings = get_settings()
     seed(settings.db_url)
     tracker = Tracker(settings, redactor=redact)
@@ -113,10 +112,6 @@ WRITER = textwrap.dedent("""
 
 
 def test_writer_killed_mid_run_leaves_a_verifiable_log_that_continues(fresh_home):
-    from app.core.settings import get_settings
-    from provenance.tracker import Tracker
-    from provenance.verify import verify_log
-
     settings = get_settings()
     env = {**os.environ, "SAHAYAK_HOME": str(fresh_home), "SAHAYAK_CHECKPOINT_EVERY": "25"}
     proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT))], env=env, stdout=subprocess.PIPE,

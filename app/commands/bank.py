@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from app.bank.seed import reset, seed
+from app.bank.service import BankService
+from app.bank.views import CustomerView, format_inr
+from app.core.errors import SahayakError
+from app.core.settings import get_settings
 
 bank_app = typer.Typer(help="The demo bank: seed, reset and inspect it.", no_args_is_help=True)
 
@@ -15,9 +24,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(bank_app, name="bank")
 
 
-def _console():
-    from rich.console import Console
-
+def _console() -> Console:
     return Console()
 
 
@@ -26,17 +33,12 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
 @bank_app.command("seed")
 def seed_cmd(url: Optional[str] = typer.Option(None, "--url", help=URL_HELP)) -> None:
     """Create the tables and add the demo customers, accounts, cards, payees, branches and loans (idempotent)."""
-    from app.bank.seed import seed
-    from app.core.settings import get_settings
-
     target = url or get_settings().db_url
     with _console().status("seeding the demo bank …"):
         counts = seed(target)
@@ -49,9 +51,6 @@ def reset_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Drop every bank table (balances, transfers, sessions, tickets, feedback) and seed again."""
-    from app.bank.seed import reset
-    from app.core.settings import get_settings
-
     target = url or get_settings().db_url
     if not yes:
         typer.confirm(f"Erase all bank data in {_safe_url(target)} and re-seed the demo bank?", abort=True)
@@ -66,12 +65,6 @@ def show_cmd(
     url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
     """A customer's profile, accounts, cards, payees and latest transfers."""
-    from rich.table import Table
-
-    from app.bank.service import BankService
-    from app.bank.views import format_inr
-    from app.core.errors import SahayakError
-
     bank = BankService(url)
     customer = bank.get_customer(user)
     if customer is None:
@@ -81,27 +74,38 @@ def show_cmd(
                   f"phone {customer.phone_masked}")
     if customer.role != "customer":
         return
+    for build in (_accounts_table, _cards_table, _payees_table, _transfers_table):
+        console.print(build(bank, customer))
+
+
+def _accounts_table(bank: BankService, customer: CustomerView) -> Table:
     accounts = Table(title="Accounts")
     for col in ("account", "type", "balance", "status", "branch", "IFSC"):
         accounts.add_column(col, justify="right" if col == "balance" else "left", no_wrap=col in ("account", "balance"))
     for a in bank.accounts(customer.id):
         accounts.add_row(a.masked, a.type, format_inr(a.balance), a.status, a.branch or "", a.ifsc or "")
-    console.print(accounts)
+    return accounts
 
+
+def _cards_table(bank: BankService, customer: CustomerView) -> Table:
     cards = Table(title="Cards")
     for col in ("card", "type", "network", "variant", "status"):
         cards.add_column(col)
     for c in bank.cards(customer.id):
         cards.add_row(f"XXXX {c.last4}", c.type, c.network, c.variant, c.status)
-    console.print(cards)
+    return cards
 
+
+def _payees_table(bank: BankService, customer: CustomerView) -> Table:
     payees = Table(title="Beneficiaries")
     for col in ("name", "nickname", "account", "IFSC", "bank"):
         payees.add_column(col)
     for b in bank.beneficiaries(customer.id):
         payees.add_row(b.name, b.nickname or "", b.masked_account, b.ifsc, b.bank_name + (" (internal)" if b.internal else ""))
-    console.print(payees)
+    return payees
 
+
+def _transfers_table(bank: BankService, customer: CustomerView) -> Table:
     transfers = Table(title=f"Latest transfers (today: {format_inr(bank.daily_total(customer.id))} "
                             f"of {format_inr(bank.settings.daily_transfer_limit)})")
     for col in ("reference", "when (UTC)", "from", "to", "amount", "status"):
@@ -109,7 +113,7 @@ def show_cmd(
     for t in bank.recent_transfers(customer.id, limit=10):
         transfers.add_row(t.reference, f"{t.created_at:%Y-%m-%d %H:%M}", t.from_account, t.beneficiary,
                           format_inr(t.amount), t.status + (f" ({t.failure_code})" if t.failure_code else ""))
-    console.print(transfers)
+    return transfers
 
 
 @bank_app.command("branches")
@@ -120,10 +124,6 @@ def branches_cmd(
     url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
     """Branches and ATMs near a pincode or place."""
-    from rich.table import Table
-
-    from app.bank.service import BankService
-
     table = Table(title=f"Near {query}")
     for col in ("code", "name", "kind", "address", "pincode", "km", "hours"):
         table.add_column(col)
@@ -139,10 +139,6 @@ def handoffs_cmd(
     url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
     """Conversations handed over to a human agent."""
-    from rich.table import Table
-
-    from app.bank.service import BankService
-
     table = Table(title=f"Hand-off tickets ({status})")
     for col in ("reference", "created (UTC)", "user", "session", "reason", "status", "claimed by"):
         table.add_column(col, no_wrap=col in ("reference", "status"))
@@ -155,8 +151,6 @@ def handoffs_cmd(
 @bank_app.command("sms")
 def sms_cmd(last: int = typer.Option(5, "--last", "-n", min=1, help="How many messages to show.")) -> None:
     """The latest messages of the SMS outbox (where demo OTPs are 'sent')."""
-    from app.core.settings import get_settings
-
     path = get_settings().outbox_dir / "sms.log"
     if not path.exists():
         typer.echo(f"no SMS sent yet ({path})")

@@ -7,6 +7,13 @@ import uuid
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from app.bank.seed import seed
+from app.conversation.assistant import Assistant
+from app.core.types import MessageEnvelope, TurnResult
 
 
 def register(root: typer.Typer) -> None:
@@ -15,9 +22,6 @@ def register(root: typer.Typer) -> None:
 
 
 def _assistant():
-    from app.conversation.assistant import Assistant
-    from app.bank.seed import seed
-
     seed()  # idempotent: the demo bank exists on first use
     return Assistant()
 
@@ -29,8 +33,6 @@ def turn(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Process one message in a persistent session and print the result."""
-    from app.core.types import MessageEnvelope
-
     assistant = _assistant()
     try:
         result = assistant.handle(MessageEnvelope(user_id=user, session_id=session, channel="cli", text=text))
@@ -50,12 +52,6 @@ def chat(
     debug: bool = typer.Option(False, "--debug", help="Show intent, confidence, entities and state each turn."),
 ) -> None:
     """Chat with Sahayak in the terminal (type 'quit' to leave)."""
-    from rich.console import Console
-    from rich.panel import Panel
-    from rich.text import Text
-
-    from app.core.types import MessageEnvelope
-
     console = Console()
     session = session or f"cli-{uuid.uuid4().hex[:12]}"
     with console.status("Loading models…"):
@@ -74,16 +70,21 @@ def chat(
             if not text.strip():
                 continue
             result = assistant.handle(MessageEnvelope(user_id=user, session_id=session, channel="cli", text=text))
-            # Text objects never interpret markup, so a reply can't inject rich styling.
-            console.print(Text.assemble(("sahayak › ", "bold cyan"), result.reply))
-            if result.data.get("sms"):
-                console.print(Text.assemble(("📱 SMS to your phone: ", "yellow"), result.data["sms"]))
-            for c in result.data.get("citations", []) or []:
-                console.print(Text(f"   source: {c.get('doc_id')} — {c.get('title')}", style="dim"))
-            if debug:
-                console.print(Text(f"intent={result.intent} ({result.confidence:.2f}) handler={result.handler} "
-                                   f"state={result.state} entities={json.dumps(result.entities, default=str)} "
-                                   f"{result.timings_ms.get('total', 0):.0f} ms", style="dim"))
+            _print_reply(console, result, debug)
     finally:
         assistant.close()
         console.print("[dim]Session saved. Goodbye.[/]")
+
+
+def _print_reply(console: Console, result: TurnResult, debug: bool) -> None:
+    """One reply of the terminal chat: text, demo SMS, sources and (with --debug) the pipeline's view."""
+    # Text objects never interpret markup, so a reply can't inject rich styling.
+    console.print(Text.assemble(("sahayak › ", "bold cyan"), result.reply))
+    if result.data.get("sms"):
+        console.print(Text.assemble(("📱 SMS to your phone: ", "yellow"), result.data["sms"]))
+    for c in result.data.get("citations", []) or []:
+        console.print(Text(f"   source: {c.get('doc_id')} — {c.get('title')}", style="dim"))
+    if debug:
+        console.print(Text(f"intent={result.intent} ({result.confidence:.2f}) handler={result.handler} "
+                           f"state={result.state} entities={json.dumps(result.entities, default=str)} "
+                           f"{result.timings_ms.get('total', 0):.0f} ms", style="dim"))

@@ -16,8 +16,9 @@ from rich.table import Table
 
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
+from app.ops.graph import start_graph_server
 from privacy.redact import redact
-from provenance import get_tracker, graph_server
+from provenance import get_tracker
 from provenance.checks import Verification
 from provenance.graph import CURSOR_NAME, ContinuousImporter, GraphUnavailable, Importer
 from provenance.keys import keyring_for, load_public_pem
@@ -183,7 +184,7 @@ def graph_serve(
 ) -> None:
     """Run the embedded Bolt graph server (ArcadeDB) on settings.neo4j_uri until Ctrl-C."""
     settings = get_settings()
-    server = graph_server.start(settings, reuse=False)
+    server = start_graph_server(settings, reuse=False)
     typer.echo(f"graph server on {server.uri} (user {settings.neo4j_user}); data {Path(settings.home) / 'graph'}; "
                f"log {server.log_path}; Ctrl-C to stop")
     imp = ContinuousImporter(settings).start() if follow else None

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.conversation.monitoring import build_report, collect, render_pngs
+from app.core.settings import get_settings
 
 
 def register(root: typer.Typer) -> None:
@@ -20,12 +25,6 @@ def report(
 ) -> None:
     """Intent accuracy vs feedback, confusion matrix, clarification/hand-off/abandonment rates,
     handler success, latency per stage and high-risk false positives."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from app.conversation.monitoring import build_report, collect, render_pngs
-    from app.core.settings import get_settings
-
     settings = get_settings()
     turns, feedback, verification = collect(settings)
     rep = build_report(turns, feedback)
@@ -37,6 +36,11 @@ def report(
     if as_json:
         typer.echo(json.dumps(rep, default=str))
         return
+    _print_report(rep, verification, out)
+
+
+def _print_report(rep: dict[str, Any], verification: dict[str, Any], out: Path) -> None:
+    """The report as rich tables on the terminal."""
     console = Console()
     console.print(f"[bold]Sahayak monitoring[/] — {rep['turns']} turns in {rep['sessions']} sessions "
                   f"(log verified: {'✓' if verification.get('ok') else '✗'})")

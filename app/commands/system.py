@@ -7,6 +7,16 @@ import time
 from typing import Any, Callable
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from app.bank.seed import seed
+from app.core.errors import SahayakError
+from app.core.settings import get_settings
+from app.ops.stack import Stack, start_stack
+from app.web.chatdb import chat_db_urls, create_schema
+from app.web.runtime import auth_secret
+from provenance.keys import keyring_for
 
 
 def register(root: typer.Typer) -> None:
@@ -28,21 +38,15 @@ def _steps(include_models: bool = True) -> list[tuple[str, Callable[[Any], str]]
     """Each preparation step calls the owning module's public function and returns a summary."""
 
     def seed_bank(settings: Any) -> str:
-        from app.bank.seed import seed
-
         counts = seed(settings.db_url)
         return ", ".join(f"{k} {v}" for k, v in counts.items()) if isinstance(counts, dict) else "seeded"
 
     def provenance_keys(settings: Any) -> str:
-        from provenance.keys import keyring_for
-
         ring = keyring_for(settings)
         signer = ring.active() if ring.exists() else ring.generate(settings.signing_algorithm)
         return f"signing key {signer.key_id} ({signer.alg})"
 
     def chat_secret(settings: Any) -> str:
-        from app.web.runtime import auth_secret
-
         auth_secret(settings)
         return "login token secret ready"
 
@@ -74,8 +78,6 @@ def _steps(include_models: bool = True) -> list[tuple[str, Callable[[Any], str]]
         return f"scoring model {art.get('version', '')} at {scoring_train.artifact_path(settings)}".strip()
 
     def chat_history_db(settings: Any) -> str:
-        from app.web.datalayer import chat_db_urls, create_schema
-
         create_schema(chat_db_urls(settings)[1])
         return "chat history schema ready"
 
@@ -99,12 +101,6 @@ def prepare() -> None:
 
 
 def _prepare(include_models: bool) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from app.core.errors import SahayakError
-    from app.core.settings import get_settings
-
     settings = get_settings()
     settings.ensure_dirs()
     console = Console()
@@ -134,11 +130,6 @@ def run(
     skip_prepare: bool = typer.Option(False, "--skip-prepare", help="Do not check models/indexes first."),
 ) -> None:
     """Start the graph server, the encrypted scoring service and the chat; Ctrl-C stops them all."""
-    from rich.console import Console
-
-    from app.core.settings import get_settings
-    from app.ops.stack import start_stack
-
     settings = get_settings()
     console = Console()
     host = host or settings.host
@@ -158,11 +149,21 @@ def run(
             console.print("[cyan]›[/] models and index cached — warm start")
         _prepare(include_models=not cached)
     stack = start_stack(host, port, settings, report=lambda m: console.print(f"[cyan]›[/] {m}"))
+    failed = _supervise(stack, console, ready_s=time.perf_counter() - t0)
+    if failed:
+        raise SahayakError(failed)
+
+
+def _supervise(stack: Stack, console: Console, ready_s: float) -> str:
+    """Say the stack is up, watch it until Ctrl-C/SIGTERM or a component dies, then stop it all.
+
+    Returns "" after Ctrl-C, else what stopped unexpectedly.
+    """
     stopping = False
     failed = ""
     try:
         console.print(f"[bold green]Sahayak is running:[/] {stack.url}  (staff console: {stack.url}/staff) "
-                      f"— ready in {time.perf_counter() - t0:.1f}s. Press Ctrl-C to stop.")
+                      f"— ready in {ready_s:.1f}s. Press Ctrl-C to stop.")
         while True:
             time.sleep(1.0)
             dead = stack.dead()
@@ -176,7 +177,4 @@ def run(
         console.print("stopping…" if stopping else "shutting down…")
         stack.stop(lambda m: console.print(f"[cyan]›[/] {m}"))
         console.print("[green]all services stopped[/]")
-    if failed:
-        from app.core.errors import SahayakError
-
-        raise SahayakError(failed)
+    return failed

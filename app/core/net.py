@@ -1,8 +1,4 @@
-"""Loopback networking helpers shared by every layer that starts a child server.
-
-Process launching itself (health waits, termination) lives in ``app/ops``; this module
-holds only what layers *below* ops also need, so they do not have to import ops.
-"""
+"""Loopback networking helpers shared by every layer (the ops launcher, provenance, privacy, tests)."""
 
 from __future__ import annotations
 
@@ -15,3 +11,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -10,9 +10,21 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env_flag(value: object) -> object:
+    """An on/off variable: unset, empty, ``0``, ``false``, ``no`` or ``off`` is off; any other text is on."""
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "0", "false", "no", "off"}
+    return value
+
+
+# Lenient on purpose: these were read as "set to anything non-empty", so SAHAYAK_DEBUG=yes-please still works.
+EnvFlag = Annotated[bool, BeforeValidator(_env_flag)]
 
 
 class Settings(BaseSettings):
@@ -75,10 +87,18 @@ class Settings(BaseSettings):
     neo4j_password: str = "sahayak-graph"
     neo4j_database: str | None = Field(None, description="Graph database name; None = the server's default")
     graph_enabled: bool = True
+    graph_heap: str = Field("512m", description="JVM heap of the embedded graph server (passed to it as --heap)")
+    graph_password: str = Field("sahayak-graph", description="Root password the embedded graph server sets when run "
+                                "by hand; the launcher passes neo4j_password so the client can log in")
 
     # --- web -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    allow_public_bind: EnvFlag = Field(False, description="Let `sahayak run` bind a non-loopback interface "
+                                       "(only behind a TLS proxy)")
+
+    # --- diagnostics ---------------------------------------------------------------------
+    debug: EnvFlag = Field(False, description="Show the traceback of an unexpected CLI error instead of one line")
 
     # --- derived paths -------------------------------------------------------------------
     @property

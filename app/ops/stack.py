@@ -1,69 +1,33 @@
 """Start and stop the whole Sahayak stack as child processes, with health checks.
 
 Used by ``sahayak run`` and by the browser tests (same code path, so the tests exercise what a
-person runs). Order: graph server → encrypted scoring service → Chainlit chat. Each child writes
-its output to ``$SAHAYAK_HOME/logs/<name>.log``; ``stop()`` terminates them in reverse order
-(SIGTERM, then SIGKILL after a grace period).
+person runs). Order: graph server → encrypted scoring service → Chainlit chat (the chat is
+spawned first, since loading its models is the slowest step). The chat writes its output to
+``$SAHAYAK_HOME/logs/chainlit.log``, the graph server to ``$SAHAYAK_HOME/graph/server.log``;
+``stop()`` terminates them in reverse order (SIGTERM, then SIGKILL after a grace period).
+Spawning, health waits and termination are :mod:`app.ops.procs`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
-from contextlib import closing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from app.core.errors import SahayakError
+from app.core.net import port_open
 from app.core.settings import Settings, get_settings
-from app.core.paths import REPO_ROOT
+from app.ops.graph import start_graph_server
+from app.ops.procs import spawn, tail, terminate, wait_http_ok
 from app.web.runtime import CHAT_APP, chainlit_env
+from privacy.service import start_in_background
 
 Report = Callable[[str], None]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A currently free TCP port on ``host`` (loopback)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def wait_http_ok(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
-    """Poll ``url`` until it answers 200 (False on timeout or when ``proc`` exits first)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    return False
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -113,24 +77,12 @@ class Stack:
         self.stop()
 
 
-def _terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(grace)
-
-
 def _start_graph(settings: Settings, report: Report) -> Child | None:
     """The embedded Bolt graph server (provenance.graph_server), unless disabled."""
     if not settings.graph_enabled:
         report("graph server disabled (SAHAYAK_GRAPH_ENABLED=false)")
         return None
-    from provenance import graph_server
-
-    server = graph_server.start(settings=settings)
+    server = start_graph_server(settings)
     if server.external:
         report(f"graph server: using the one already running at {server.uri}")
     proc = server.process
@@ -139,8 +91,7 @@ def _start_graph(settings: Settings, report: Report) -> Child | None:
 
 
 def _start_scoring(settings: Settings, report: Report) -> Child:
-    from privacy.service import start_in_background
-
+    """The encrypted scoring service (``python -m privacy.service``), once its health check answers."""
     if port_open(settings.scoring_host, settings.scoring_port):
         raise SahayakError(f"port {settings.scoring_port} (scoring service) is already in use; "
                            "stop the other process or set SAHAYAK_SCORING_PORT")
@@ -148,13 +99,8 @@ def _start_scoring(settings: Settings, report: Report) -> Child:
     return Child("scoring service", svc.stop, url=svc.base_url, alive=svc.alive)
 
 
-def _spawn_chat(settings: Settings, host: str, port: int, env_extra: dict[str, str] | None) -> tuple[subprocess.Popen, Path]:
-    """Launch the Chainlit child (it loads the models in its start-up hook); returns at once."""
-    if port_open(host, port):
-        raise SahayakError(f"port {port} on {host} is already in use; choose another with --port")
-    logs = Path(settings.home) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / "chainlit.log"
+def _chat_env(settings: Settings, env_extra: dict[str, str] | None) -> dict[str, str]:
+    """The Chainlit child's environment: its settings point at this stack's services and bank."""
     env = chainlit_env(settings)
     # The chat's own settings must point at the services this stack started.
     env.update({"SAHAYAK_SCORING_HOST": settings.scoring_host, "SAHAYAK_SCORING_PORT": str(settings.scoring_port),
@@ -169,21 +115,27 @@ def _spawn_chat(settings: Settings, host: str, port: int, env_extra: dict[str, s
     else:
         env.pop("SAHAYAK_DATABASE_URL", None)
     env.update(env_extra or {})
+    return env
+
+
+def _spawn_chat(settings: Settings, host: str, port: int, env_extra: dict[str, str] | None) -> tuple[subprocess.Popen, Path]:
+    """Launch the Chainlit child (it loads the models in its start-up hook); returns at once."""
+    if port_open(host, port):
+        raise SahayakError(f"port {port} on {host} is already in use; choose another with --port")
+    log_path = Path(settings.home) / "logs" / "chainlit.log"
     cmd = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host, "--port", str(port), "--headless"]
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    return proc, log_path
+    return spawn(cmd, log_path, _chat_env(settings, env_extra)), log_path
 
 
 def _await_chat(proc: subprocess.Popen, log_path: Path, host: str, port: int, timeout: float) -> Child:
+    """The chat as a stack component once /health answers; stops it and raises with its log's tail if not."""
     url = f"http://{host}:{port}"
     # Chainlit finishes its start-up hook (model warm-up) before it serves /health.
     if not wait_http_ok(f"{url}/health", timeout, proc):
-        _terminate(proc)
+        terminate(proc)
         raise SahayakError(f"the chat did not become healthy on {url} within {timeout:.0f}s; "
-                           f"last log lines ({log_path}):\n{_tail(log_path)}")
-    return Child("chat (Chainlit)", lambda: _terminate(proc), url=url, log=log_path,
+                           f"last log lines ({log_path}):\n{tail(log_path)}")
+    return Child("chat (Chainlit)", lambda: terminate(proc), url=url, log=log_path,
                  alive=lambda: proc.poll() is None)
 
 
@@ -193,7 +145,7 @@ def start_stack(host: str = "127.0.0.1", port: int = 8000, settings: Settings | 
     """Start graph server, scoring service and chat; stop what started if a later step fails."""
     s = settings or get_settings()
     say: Report = report or (lambda _m: None)
-    if host not in {"127.0.0.1", "localhost", "::1"} and not os.environ.get("SAHAYAK_ALLOW_PUBLIC_BIND"):
+    if host not in LOOPBACK and not s.allow_public_bind:
         raise SahayakError(f"refusing to bind {host}: Sahayak serves loopback only "
                            "(set SAHAYAK_ALLOW_PUBLIC_BIND=1 behind a TLS proxy if you really mean it)")
     stack = Stack(settings=s, host=host, port=port)
@@ -203,7 +155,7 @@ def start_stack(host: str = "127.0.0.1", port: int = 8000, settings: Settings | 
     say("starting chat (loading models)…")
     t_chat = time.perf_counter()
     proc, log_path = _spawn_chat(s, host, port, env_extra)
-    pending: Child | None = Child("chat (Chainlit)", lambda: _terminate(proc), alive=lambda: proc.poll() is None)
+    pending: Child | None = Child("chat (Chainlit)", lambda: terminate(proc), alive=lambda: proc.poll() is None)
     try:
         for label, starter in (("graph server", lambda: _start_graph(s, say)),
                                ("scoring service", lambda: _start_scoring(s, say))):

@@ -34,7 +34,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Mapping
 
-from app.text.preprocess import CONFUSABLES, _INVISIBLE
+from app.text.preprocess import _INVISIBLE, CONFUSABLES
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")

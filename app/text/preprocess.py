@@ -103,9 +103,18 @@ def strip_invisible(text: str) -> str:
     return "".join(out)
 
 
+def fold_digits(text: str) -> str:
+    """Digits of any script (Devanagari ४, Arabic-Indic ٤, full-width ４ …) as ASCII digits."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(ch)) if not ch.isascii() and unicodedata.category(ch) == "Nd" else ch
+                   for ch in text)
+
+
 def normalize(text: str) -> str:
-    """Normalise a message (NFKC, invisible characters removed, whitespace collapsed, confusables folded)."""
-    text = unicodedata.normalize("NFKC", text)
+    """Normalise a message (NFKC, invisible characters removed, digits of every script as ASCII,
+    whitespace collapsed, confusables folded): what a person reading the text would see."""
+    text = fold_digits(unicodedata.normalize("NFKC", text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = strip_invisible(text)
     text = _BREAK_RUN.sub("\n", text)

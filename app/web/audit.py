@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from app.core.settings import get_settings
+from app.web.runtime import get_assistant, get_bank
+from provenance.graph import ContinuousImporter
+from provenance.queries import Audit, render_lineage, verify_session
 
 log = logging.getLogger("sahayak.web.audit")
 
-_importer: Any = None
+_importer: ContinuousImporter | None = None
 _importer_lock = threading.Lock()
 
 
@@ -31,12 +34,11 @@ def start_graph_import() -> None:
         return
     with _importer_lock:
         if _importer is None:
-            from provenance.graph import ContinuousImporter
-
             _importer = ContinuousImporter(settings, interval=1.0).start()
 
 
 def stop_graph_import() -> None:
+    """Stop the background graph importer, if it runs."""
     global _importer
     with _importer_lock:
         if _importer is not None:
@@ -46,8 +48,6 @@ def stop_graph_import() -> None:
 
 def _seal_log() -> None:
     """Write and checkpoint what this process has recorded, so a staff check sees it sealed."""
-    from app.web.runtime import get_assistant
-
     try:
         get_assistant().tracker.flush()
     except Exception as exc:  # noqa: BLE001 - verification below will show what is missing
@@ -55,8 +55,6 @@ def _seal_log() -> None:
 
 
 def _handoffs() -> list[dict[str, Any]]:
-    from app.web.runtime import get_bank
-
     return [h.model_dump() if hasattr(h, "model_dump") else dict(vars(h)) for h in get_bank().list_handoffs(status=None)]
 
 
@@ -82,8 +80,6 @@ def _sessions(inferences: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def overview() -> dict[str, Any]:
     """Sessions, hand-off queue and low-confidence turns, each a list of plain dicts."""
-    from provenance.queries import Audit
-
     problems: list[str] = []
     sessions: list[dict[str, Any]] = []
     low: list[dict[str, Any]] = []
@@ -103,8 +99,6 @@ def overview() -> dict[str, Any]:
 
 def _verification(session_id: str) -> tuple[dict[str, Any], dict[str, bool | None]]:
     """(summary {signature, chain, checkpoint, detail}, per-turn verified flag) from the signed log."""
-    from provenance.queries import verify_session
-
     v = verify_session(session_id, settings=get_settings())
     recs = v.get("records") or []
     per_turn: dict[str, bool | None] = {}
@@ -132,8 +126,6 @@ def _verification(session_id: str) -> tuple[dict[str, Any], dict[str, bool | Non
 
 def session_detail(session_id: str, wait_s: float = 8.0) -> dict[str, Any]:
     """The session's timeline (graph) and verification (log): signature, chain, checkpoint."""
-    from provenance.queries import Audit
-
     problems: list[str] = []
     _seal_log()
     try:
@@ -144,31 +136,9 @@ def session_detail(session_id: str, wait_s: float = 8.0) -> dict[str, Any]:
     timeline: list[dict[str, Any]] = []
     try:
         with Audit(get_settings()) as audit:
-            deadline = time.monotonic() + wait_s
-            while True:
-                rows = audit.session_timeline(session_id)
-                turns = [r for r in rows if r.get("kind") == "turn"]
-                # The importer follows the log a moment behind; wait briefly for this session's turns.
-                if len(turns) >= len(per_turn) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
+            rows = _session_rows(audit, session_id, len(per_turn), wait_s)
             for r in rows[-50:]:
-                row = dict(r)
-                row["text"] = r.get("input")
-                if r.get("kind") == "turn":
-                    try:
-                        why = audit.why(r["id"])
-                        row["passages"] = why.get("passages") or []
-                        row["model_versions"] = (why.get("turn") or {}).get("model_versions") or {}
-                    except Exception:  # noqa: BLE001 - a row without its extras is still useful
-                        row["passages"], row["model_versions"] = [], {}
-                    row["verified"] = per_turn.get(r["id"])
-                    row["turn_id"] = r["id"]
-                else:
-                    row["intent"] = f"event: {r.get('event')}"
-                    row["reply"] = r.get("detail")
-                    row["verified"] = None
-                timeline.append(row)
+                timeline.append(_timeline_row(audit, r, per_turn))
     except Exception as exc:  # noqa: BLE001
         problems.append(f"audit graph: {exc}")
     if per_turn and len([t for t in timeline if t.get("kind") == "turn"]) < len(per_turn):
@@ -179,10 +149,41 @@ def session_detail(session_id: str, wait_s: float = 8.0) -> dict[str, Any]:
     return {"timeline": timeline, "verification": verification, "problems": problems, "lineage_turn": last_turn}
 
 
+def _session_rows(audit: Audit, session_id: str, logged_turns: int, wait_s: float) -> list[dict[str, Any]]:
+    """The session's timeline rows from the graph, waiting up to ``wait_s`` for the turns the log has."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = audit.session_timeline(session_id)
+        turns = [r for r in rows if r.get("kind") == "turn"]
+        # The importer follows the log a moment behind; wait briefly for this session's turns.
+        if len(turns) >= logged_turns or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+def _timeline_row(audit: Audit, r: dict[str, Any], per_turn: dict[str, bool | None]) -> dict[str, Any]:
+    """One row of the console's timeline: a turn with its passages, model versions and verification,
+    or an event."""
+    row = dict(r)
+    row["text"] = r.get("input")
+    if r.get("kind") == "turn":
+        try:
+            why = audit.why(r["id"])
+            row["passages"] = why.get("passages") or []
+            row["model_versions"] = (why.get("turn") or {}).get("model_versions") or {}
+        except Exception:  # noqa: BLE001 - a row without its extras is still useful
+            row["passages"], row["model_versions"] = [], {}
+        row["verified"] = per_turn.get(r["id"])
+        row["turn_id"] = r["id"]
+    else:
+        row["intent"] = f"event: {r.get('event')}"
+        row["reply"] = r.get("detail")
+        row["verified"] = None
+    return row
+
+
 def lineage_png(turn_id: str) -> bytes | None:
     """PNG of one turn's lineage (datasets → models → turn → passages → documents)."""
-    from provenance.queries import Audit, render_lineage
-
     with Audit(get_settings()) as audit, tempfile.TemporaryDirectory() as tmp:
         path = render_lineage(audit, turn_id, Path(tmp) / "lineage.png")
         return path.read_bytes()

@@ -27,9 +27,14 @@ import chainlit as cl  # noqa: E402
 from chainlit.server import app as server_app  # noqa: E402
 
 from app.core.errors import SahayakError  # noqa: E402
+from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
+from app.web.audit import start_graph_import, stop_graph_import  # noqa: E402
+from app.web.datalayer import EPHEMERAL_ELEMENTS, make_data_layer  # noqa: E402
+from app.web.render import citations_of, scoring_of, step_outputs  # noqa: E402
 from app.web.routes import mount_all  # noqa: E402
-from app.web.datalayer import EPHEMERAL_ELEMENTS  # noqa: E402
-from app.web.runtime import get_assistant, get_bank  # noqa: E402
+from app.web.runtime import close_assistant, get_assistant, get_bank  # noqa: E402
+from privacy.redact import redact  # noqa: E402
+from retrieval import get_knowledge_base  # noqa: E402
 
 log = logging.getLogger("sahayak.web")
 
@@ -44,8 +49,6 @@ FRIENDLY_ERROR = ("Sorry — something went wrong on our side and nothing was ch
 # --------------------------------------------------------------------------- persistence and login
 @cl.data_layer
 def _data_layer() -> Any:
-    from app.web.datalayer import make_data_layer
-
     return make_data_layer()
 
 
@@ -69,8 +72,6 @@ async def _startup() -> None:
         await cl.make_async(_warm_knowledge_base)()
     except Exception as exc:  # noqa: BLE001 - the chat still starts; turns will report the problem
         log.error("warm-up failed: %s: %s", type(exc).__name__, exc)
-    from app.web.audit import start_graph_import
-
     try:
         start_graph_import()
     except Exception as exc:  # noqa: BLE001 - the chat works without the graph; the console says so
@@ -79,18 +80,12 @@ async def _startup() -> None:
 
 def _warm_knowledge_base() -> None:
     # The first policy question should not pay for loading the index and the embedding model.
-    from retrieval import get_knowledge_base
-
     get_knowledge_base()
 
 
 @cl.on_app_shutdown
 async def _shutdown() -> None:
     """Seal the provenance log (flush + checkpoint) and stop the graph importer."""
-    from app.web.audit import stop_graph_import
-
-    from app.web.runtime import close_assistant
-
     await cl.make_async(stop_graph_import)()
     await cl.make_async(close_assistant)()
 
@@ -138,8 +133,6 @@ async def _chat_resume(thread: dict[str, Any]) -> None:
 
 @cl.on_message
 async def _on_message(message: cl.Message) -> None:
-    from privacy.redact import redact
-
     # Show the customer what we keep: the masked text replaces what they typed.
     clean = redact(message.content or "")
     if clean != message.content:
@@ -157,8 +150,6 @@ async def _process(text: str) -> None:
     if await cl.make_async(_role)(user) != "customer":
         await cl.Message(content="The chat assistant is for customers. Staff use [the audit console](/staff).").send()
         return
-    from app.core.types import MessageEnvelope
-
     # Buttons of an earlier question must not answer a later one.
     for msg_id in list((cl.user_session.get("turns") or {}).keys()):
         await _remove_buttons(msg_id)
@@ -177,13 +168,24 @@ async def _process(text: str) -> None:
     await _render(result, text)
 
 
-async def _render(result: Any, text: str) -> None:
-    from app.web.render import citations_of, scoring_of, step_outputs
-
+async def _render(result: TurnResult, text: str) -> None:
+    """Show one turn: its pipeline steps, then the reply with sources, demo SMS and buttons."""
     for name, body in step_outputs(result):
         async with cl.Step(name=name, type="tool", default_open=False) as step:
             step.output = body
+    content, elements = _reply_content(result)
+    actions: list[cl.Action] = []
+    if result.state == "awaiting_confirmation":
+        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes"}, label="Confirm", icon="check", tooltip="Go ahead"),
+                   cl.Action(name=CANCEL, payload={"answer": "no"}, label="Cancel", icon="x", tooltip="Don't do it")]
+    msg = cl.Message(content=content, elements=elements, actions=actions,
+                     metadata={"turn_id": result.turn_id, "intent": result.intent})
+    await msg.send()
+    _remember_turn(msg, result, text, actions)
 
+
+def _reply_content(result: TurnResult) -> tuple[str, list[cl.Element]]:
+    """The reply's markdown and its elements: cited passages (side panel) and the demo SMS (inline)."""
     elements: list[cl.Element] = []
     content = result.reply
     cites = citations_of(result)
@@ -197,20 +199,14 @@ async def _render(result: Any, text: str) -> None:
         elements.append(cl.Text(name=sms_name, content=f"Demo SMS (in a real bank this goes to your phone):\n\n{sms}",
                                 display="inline"))
         content += "\n\nEnter the 6-digit code from the **Demo SMS** below."
-    scoring = scoring_of(result)
-    if scoring:
+    if scoring_of(result):
         content += "\n\n🔒 Scored on encrypted data."
+    return content, elements
 
-    actions: list[cl.Action] = []
-    if result.state == "awaiting_confirmation":
-        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes"}, label="Confirm", icon="check", tooltip="Go ahead"),
-                   cl.Action(name=CANCEL, payload={"answer": "no"}, label="Cancel", icon="x", tooltip="Don't do it")]
-    msg = cl.Message(content=content, elements=elements, actions=actions,
-                     metadata={"turn_id": result.turn_id, "intent": result.intent})
-    await msg.send()
+
+def _remember_turn(msg: cl.Message, result: TurnResult, text: str, actions: list[cl.Action]) -> None:
+    """Keep what feedback and buttons need about this reply (per connection, text redacted)."""
     turns: dict[str, Any] = cl.user_session.get("turns") or {}
-    from privacy.redact import redact
-
     info = {"turn_id": result.turn_id, "intent": result.intent, "text": redact(text),
             "actions": [(a.name, a.id) for a in actions]}
     turns[msg.id] = info
@@ -249,8 +245,6 @@ async def _remove_buttons(for_id: str | None) -> None:
 @cl.on_feedback
 async def _feedback(feedback: Any) -> None:
     """Thumbs up/down are stored in the bank for retraining (`sahayak intents export-feedback`)."""
-    from privacy.redact import redact
-
     turns: dict[str, Any] = cl.user_session.get("turns") or {}
     info = turns.get(feedback.forId)
     user = cl.user_session.get("user")

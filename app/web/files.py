@@ -25,16 +25,15 @@ import json
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.core.fsutil import write_atomic
-
-if TYPE_CHECKING:
-    from app.core.settings import Settings
+from app.core.settings import Settings, get_settings
+from app.web import runtime
 
 ROUTE = "/chat-files"
 URL_TTL_S = 3600  # as Chainlit's own storage clients (STORAGE_EXPIRY_TIME)
@@ -107,18 +106,15 @@ class LocalStorageClient:
         return None
 
 
-def storage_client(settings: "Settings | None" = None) -> LocalStorageClient:
+def storage_client(settings: Settings | None = None) -> LocalStorageClient:
     """The installation's element store (under ``$SAHAYAK_HOME``), as a Chainlit storage client."""
+    # Deferred, and registered as a virtual subclass: Chainlit only needs the interface, and this
+    # module stays importable (and testable) without importing Chainlit, whose import writes config files.
     from chainlit.data.storage_clients.base import BaseStorageClient
 
-    from app.core.settings import get_settings
-    from app.web.runtime import auth_secret
-
-    # Registered as a virtual subclass: Chainlit only needs the interface, and this module stays
-    # importable (and testable) without importing Chainlit, whose import writes config files.
     BaseStorageClient.register(LocalStorageClient)
     s = settings or get_settings()
-    return LocalStorageClient(Path(s.home) / "chat-files", auth_secret(s))
+    return LocalStorageClient(Path(s.home) / "chat-files", runtime.auth_secret(s))
 
 
 @lru_cache(maxsize=1)
@@ -131,6 +127,7 @@ router = APIRouter()
 
 async def _owner_id(request: Request) -> str | None:
     """The Chainlit user id of the logged-in caller, or None."""
+    # Deferred: see storage_client (this runs in the chat process, where Chainlit is loaded).
     from chainlit.auth import get_token_from_cookies
     from chainlit.auth.jwt import decode_jwt
     from chainlit.data import get_data_layer

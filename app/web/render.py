@@ -85,25 +85,10 @@ def step_outputs(result: Any) -> list[tuple[str, str]]:
         handled += f"\n\nAnswered in {timings['total']:.0f} ms."
     steps.append(("Handler", handled))
 
-    data = result.data or {}
-    retrieval = data.get("retrieval") or {}
+    retrieval = (result.data or {}).get("retrieval") or {}
     cites = citations_of(result)
     if retrieval or cites:
-        lines = []
-        if retrieval.get("mode"):
-            lines.append(f"**Search:** {retrieval['mode']}")
-        for p in _ranked_passages(retrieval)[:5]:
-            score = p.get("score")
-            score_txt = f" (score {score:.3f})" if isinstance(score, (int, float)) else ""
-            lines.append(f"- `{p.get('chunk_id') or p.get('doc_id') or '?'}`{score_txt}")
-        if isinstance(retrieval.get("confidence"), (int, float)):
-            lines.append(f"Answer confidence {retrieval['confidence']:.2f} (threshold {retrieval.get('threshold', '?')})")
-        if cites:
-            lines.append("**Cited passages:**")
-            for c in cites:
-                quoted = "\n".join("> " + ln for ln in c["text"].splitlines() if ln.strip())
-                lines.append(f"`{c['doc_id']}`\n{quoted}")
-        steps.append(("Retrieval", "\n\n".join(lines) or "No passages."))
+        steps.append(("Retrieval", _retrieval_step(retrieval, cites)))
 
     scoring = scoring_of(result)
     if scoring:
@@ -111,3 +96,22 @@ def step_outputs(result: Any) -> list[tuple[str, str]]:
                 "service computed on ciphertext only and never saw them.\n\n" + _json(scoring))
         steps.append(("Encrypted scoring", body))
     return steps
+
+
+def _retrieval_step(retrieval: dict[str, Any], cites: list[dict[str, str]]) -> str:
+    """Markdown of the retrieval stage: search mode, top passages with scores, confidence, cited text."""
+    lines = []
+    if retrieval.get("mode"):
+        lines.append(f"**Search:** {retrieval['mode']}")
+    for p in _ranked_passages(retrieval)[:5]:
+        score = p.get("score")
+        score_txt = f" (score {score:.3f})" if isinstance(score, (int, float)) else ""
+        lines.append(f"- `{p.get('chunk_id') or p.get('doc_id') or '?'}`{score_txt}")
+    if isinstance(retrieval.get("confidence"), (int, float)):
+        lines.append(f"Answer confidence {retrieval['confidence']:.2f} (threshold {retrieval.get('threshold', '?')})")
+    if cites:
+        lines.append("**Cited passages:**")
+        for c in cites:
+            quoted = "\n".join("> " + ln for ln in c["text"].splitlines() if ln.strip())
+            lines.append(f"`{c['doc_id']}`\n{quoted}")
+    return "\n\n".join(lines) or "No passages."

@@ -12,6 +12,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse
 
+from app.web import files, staff
+
 STATIC = Path(__file__).parent / "static"
 branding = APIRouter()
 
@@ -44,7 +46,5 @@ def mount_first(app: FastAPI, router: APIRouter) -> None:
 
 def mount_all(app: FastAPI) -> None:
     """Mount the staff console, the chat-file store and the branding ahead of Chainlit's routes."""
-    from app.web import files, staff
-
     for router in (staff.router, files.router, branding):
         mount_first(app, router)

@@ -9,7 +9,9 @@ Everything is rendered with Jinja2 autoescaping — chat text can contain ``<scr
 
 from __future__ import annotations
 
+import base64
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from app.conversation.monitoring import build_report, collect, render_pngs
+from app.core.settings import get_settings
 from app.web import audit
+from app.web.runtime import get_bank
 
 log = logging.getLogger("sahayak.web.staff")
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -32,6 +37,8 @@ class NotLoggedIn(Exception):
 
 def current_staff(request: Request) -> str:
     """The logged-in staff member's username; raises NotLoggedIn or HTTP 403."""
+    # Deferred: importing Chainlit writes its config files; this module must import without it
+    # (the console's unit tests mount it on a bare FastAPI app). In the chat process it is loaded.
     from chainlit.auth import get_token_from_cookies
     from chainlit.auth.jwt import decode_jwt
 
@@ -42,8 +49,6 @@ def current_staff(request: Request) -> str:
         user = decode_jwt(token)
     except Exception as exc:  # noqa: BLE001 - expired, forged or malformed: log in again
         raise NotLoggedIn() from exc
-    from app.web.runtime import get_bank
-
     person = get_bank().get_customer(user.identifier)
     if person is None or person.role != "staff":
         raise HTTPException(status_code=403, detail="staff only")
@@ -91,12 +96,7 @@ async def session_timeline(request: Request, session_id: str) -> Response:
 
 
 def _monitoring() -> dict[str, Any]:
-    import base64
-    import tempfile
-
-    from app.conversation.monitoring import build_report, collect, render_pngs
-    from app.core.settings import get_settings
-
+    """The monitoring report (as `sahayak report`) with its pictures inlined as base64 PNGs."""
     settings = get_settings()
     turns, feedback, verification = collect(settings)
     report = build_report(turns, feedback)

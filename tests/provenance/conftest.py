@@ -11,8 +11,8 @@ import pytest
 
 from app.core.net import free_port
 from app.core.settings import get_settings, reset_settings
+from app.ops.graph import start_graph_server
 from privacy.redact import redact
-from provenance import graph_server
 from provenance.graph import driver
 from provenance.tracker import Tracker
 
@@ -73,7 +73,7 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
     reset_settings()
     try:
-        holder.server = graph_server.start(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)
+        holder.server = start_graph_server(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"embedded Bolt graph server (arcadedb-embedded) could not start: {exc}")
     yield holder

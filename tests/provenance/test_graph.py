@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance import dataset_hash, graph_server
+from app.ops.graph import start_graph_server
+from provenance import dataset_hash
 from provenance.graph import CURSOR_NAME, ContinuousImporter, Cursor, Importer, LogVerificationError
 from tests.provenance.conftest import turn_fields
 
@@ -95,7 +96,7 @@ def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
             time.sleep(0.2)
         assert cont.last_error is not None  # the importer noticed
         assert written[0] > before  # and the chat kept writing provenance meanwhile
-        bolt_server.server = graph_server.start(graph, data_dir=bolt_server.data_dir, reuse=False, timeout=180)
+        bolt_server.server = start_graph_server(graph, data_dir=bolt_server.data_dir, reuse=False, timeout=180)
         time.sleep(1.0)
     finally:
         stop_writing.set()

@@ -12,6 +12,10 @@ from typing import Iterator
 
 import pytest
 
+from app.bank.seed import seed
+from app.core.net import free_port
+from app.core.settings import Settings
+from app.ops.stack import start_stack
 from tests.conftest import IN_CI, ROOT
 
 CHROMIUM = os.environ.get("SAHAYAK_CHROMIUM", "/usr/bin/chromium")
@@ -40,10 +44,6 @@ def _need_chromium() -> None:
 def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The whole app stack on free ports with its own state folder; stopped at the end."""
     _need_chromium()
-    from app.bank.seed import seed
-    from app.core.settings import Settings
-    from app.ops.stack import free_port, start_stack
-
     home = tmp_path_factory.mktemp("web-home")
     settings = Settings(home=home, scoring_port=free_port(), neo4j_uri=f"bolt://127.0.0.1:{free_port()}",
                         models_home=Path(os.environ["SAHAYAK_MODELS_HOME"]))
@@ -60,6 +60,7 @@ def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 @pytest.fixture(scope="session")
 def browser(web_stack: dict) -> Iterator[object]:
+    # Deferred: playwright is heavy, and only the browser tests need it.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -1,0 +1,12 @@
+"""Dialogue acts: what a message does in the conversation, read against what the bot asked."""
+
+from models.acts.model import (
+    ActPrediction,
+    DialogueActClassifier,
+    context_group,
+    load_examples,
+    model_text,
+    train_acts,
+)
+
+__all__ = ["ActPrediction", "DialogueActClassifier", "context_group", "load_examples", "model_text", "train_acts"]
