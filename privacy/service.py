@@ -18,15 +18,15 @@ API (version 1):
   holding every customer's result.
 
 Every error is JSON ``{"error": {"code", "message"}}`` with a 4xx status.
+
+``python -m privacy.service`` runs it; :mod:`privacy.service_process` starts that as a child
+process (without importing FastAPI, so the commands that only launch it stay light).
 """
 
 import argparse
 import base64
 import binascii
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -34,7 +34,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import numpy as np
 import uvicorn
 from fastapi import FastAPI, Request
@@ -43,10 +42,15 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import SahayakError
 from app.core.settings import get_settings
 from models.scoring.train import load_artifact
 from privacy import ckks
+from privacy.service_process import ServiceProcess, start_in_background, wait_healthy
+
+# Re-exported: the child-process helpers used to live here (they import no FastAPI; use
+# privacy.service_process where start-up time matters).
+__all__ = ["ApiError", "ScoringModel", "ServiceProcess", "Session", "SessionStore", "create_app", "main", "run",
+           "start_in_background", "wait_healthy"]
 
 MAX_CONTEXT_BYTES = 8 * 1024 * 1024  # base64 JSON of a public context (≈2 MB in practice)
 MAX_SINGLE_BYTES = 512 * 1024  # one 16-slot ciphertext is ≈235 KB
@@ -394,63 +398,6 @@ def run(host: str | None = None, port: int | None = None, settings: Any = None, 
     uvicorn.run(create_app(settings=settings), host=host or settings.scoring_host,
                 port=port or settings.scoring_port, log_level=log_level, access_log=False,
                 limit_concurrency=64, timeout_keep_alive=30)
-
-
-class ServiceProcess:
-    """The scoring service running as a child process (``make run``, tests)."""
-
-    def __init__(self, proc: subprocess.Popen, base_url: str) -> None:
-        self.proc, self.base_url = proc, base_url
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the child (SIGTERM, then SIGKILL) and wait for it."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-
-    def __enter__(self) -> "ServiceProcess":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def wait_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> bool:
-    """Poll ``/v1/health`` until it answers 200 (False on timeout or when ``proc`` exits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{base_url}/v1/health", timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def start_in_background(host: str | None = None, port: int | None = None, settings: Any = None,
-                        timeout: float = 60.0) -> ServiceProcess:
-    """Start ``python -m privacy.service`` as a child process and wait for its health check."""
-    settings = settings or get_settings()
-    host, port = host or settings.scoring_host, port or settings.scoring_port
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "privacy.service", "--host", host, "--port", str(port)],
-                            cwd=root, env=env, stdin=subprocess.DEVNULL)
-    base = f"http://{host}:{port}"
-    if not wait_healthy(base, timeout, proc):
-        ServiceProcess(proc, base).stop()
-        raise SahayakError(f"the scoring service did not become healthy on {base} within {timeout:.0f}s")
-    return ServiceProcess(proc, base)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from app.core.settings import get_settings
 from models.scoring.train import MITIGATIONS, export
 from models.scoring.train import train as train_model
 from privacy.client import ScoringClient
+from privacy.experiments.benchmark import run_benchmark
 from privacy.experiments.runs import run_all
 
 scoring = typer.Typer(help="Encrypted loan-eligibility scoring (TenSEAL CKKS).", no_args_is_help=True)
@@ -24,7 +25,7 @@ def serve(host: Optional[str] = typer.Option(None, help="Bind address (default s
           port: Optional[int] = typer.Option(None, help="Port (default settings.scoring_port)"),
           log_level: str = typer.Option("warning", help="uvicorn log level (payloads are never logged)")) -> None:
     """Run the scoring service (FastAPI + uvicorn) in the foreground."""
-    # FastAPI + uvicorn cost ~0.15 s of start-up: imported only by the commands that serve.
+    # The FastAPI app: imported only by the command that serves it (FastAPI + uvicorn ~0.15 s of start-up).
     from privacy.service import run
 
     s = get_settings()
@@ -81,8 +82,6 @@ def bench(as_json: bool = typer.Option(False, "--json", help="Print only the JSO
           n_single: int = typer.Option(200, help="Single-customer requests"),
           n_prob: int = typer.Option(50, help="Requests in probability mode")) -> None:
     """Benchmark encrypted vs plaintext scoring over real HTTP on loopback."""
-    from privacy.experiments.benchmark import run_benchmark  # starts the service: FastAPI, see `serve`
-
     console = Console(stderr=True)
     with console.status("benchmarking encrypted scoring") as status:
         report = run_benchmark(url, n_single=n_single, n_prob=n_prob,

@@ -19,7 +19,7 @@ from models.scoring.dataset import generate
 from models.scoring.train import load_artifact
 from privacy import ckks
 from privacy.client import ScoringClient
-from privacy.service import start_in_background
+from privacy.service_process import start_in_background
 
 
 def _pct(values: list[float], q: float) -> float:

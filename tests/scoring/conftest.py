@@ -13,7 +13,7 @@ from app.core.net import free_port
 from models.scoring.train import SHIPPED_DIR, load_artifact
 from privacy import ckks
 from privacy.client import ScoringClient
-from privacy.service import start_in_background
+from privacy.service_process import start_in_background
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from handlers.base import HandlerContext
 from handlers.loan_enquiry import parse_inr
 from handlers.registry import get_handler
 from privacy.client import ScoringClient
-from privacy.service import start_in_background
+from privacy.service_process import start_in_background
 
 
 @pytest.fixture()
