@@ -56,11 +56,11 @@ class Harness:
         os.environ["SAHAYAK_SCORING_TIMEOUT_S"] = os.environ.get("SAHAYAK_SCORING_TIMEOUT_S", "5")
         os.chdir(root)  # old checkouts find data/ relative to the working folder
         try:  # the layout after the architecture step
-            from app.conversation.assistant import Assistant
+            from app.conversation.wiring import build_assistant
             from app.core.settings import get_settings
             from app.core.types import MessageEnvelope
         except ImportError:  # older checkouts
-            from app.assistant import Assistant  # type: ignore[no-redef]
+            from app.assistant import Assistant as build_assistant  # type: ignore[no-redef]
             from app.settings import get_settings  # type: ignore[no-redef]
             from app.types import MessageEnvelope  # type: ignore[no-redef]
         from app.bank import seed as seed_module
@@ -69,7 +69,8 @@ class Harness:
         self.settings = get_settings()
         self.seed = seed_module
         seed_module.seed(self.settings.db_url)
-        self.assistant = Assistant(self.settings)
+        self.build = build_assistant
+        self.assistant = build_assistant(self.settings)
         self.assistant.warm_up()
         self.bank = self.assistant.bank
 
@@ -77,7 +78,7 @@ class Harness:
         self.seed.reseed(self.settings.db_url)
         # In-process limiters and lockouts belong to the old bank's customers.
         self.assistant.close()
-        self.assistant = type(self.assistant)(self.settings)
+        self.assistant = self.build(self.settings)
         self.bank = self.assistant.bank
 
     def turn(self, user: str, session: str, text: str) -> tuple[Any, float]:

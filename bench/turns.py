@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # After the path and offline set-up above; settings are read later, in main().
 from app.bank.seed import seed  # noqa: E402
-from app.conversation.assistant import Assistant  # noqa: E402
+from app.conversation.wiring import build_assistant  # noqa: E402
 from app.core.settings import get_settings  # noqa: E402
 from app.core.types import MessageEnvelope  # noqa: E402
 
@@ -55,7 +55,7 @@ def main() -> None:
     os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "100000"
     settings = get_settings()
     seed(settings.db_url)
-    assistant = Assistant(settings)
+    assistant = build_assistant(settings)
     assistant.warm_up()
     per_type: dict[str, list[float]] = {t: [] for t, _ in SCRIPT}
     baseline: list[float] = []

@@ -9,17 +9,23 @@ only runs once everything it declared is in place.
 Adding a handler means adding one module under ``handlers/`` (it is discovered
 automatically) and, for a new intent, a ``data/intents/<Intent>.yaml`` file of examples.
 The router, the classifier code and the UI never change.
+
+Handlers get what they use from their :class:`HandlerContext`: the settings, the bank facade
+and :class:`HandlerServices` (knowledge base, scoring client, support desk), all injected by
+the composition root (``app/conversation/wiring.py``) — never from process-wide singletons.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-if TYPE_CHECKING:  # imported for type hints only, to keep handler modules light
-    from app.bank.service import BankService
+if TYPE_CHECKING:  # type hints only: the facade and the result types of the injected services
+    from app.bank import BankService
     from app.core.settings import Settings
+    from privacy.client import ScoreResult
+    from retrieval.types import Answer
 
 
 class Risk(str, Enum):
@@ -64,9 +70,86 @@ class Slot:
         return (self.entity,) if isinstance(self.entity, str) else tuple(self.entity)
 
 
+class KnowledgeBaseLike(Protocol):
+    """What the FAQ handler needs of the knowledge base (:class:`retrieval.kb.KnowledgeBase`)."""
+
+    def answer(self, question: str) -> "Answer": ...
+
+
+class ScorerLike(Protocol):
+    """What the loan handler needs of the encrypted scoring client (:class:`privacy.client.ScoringClient`)."""
+
+    def score(self, features: dict[str, float]) -> "ScoreResult": ...
+
+
+class SupportDeskLike(Protocol):
+    """What the hand-off handler needs of the support store (:class:`app.conversation.support.SupportStore`)."""
+
+    def create_handoff(self, session_id: str, user_id: str | None, reason: str, transcript: str) -> str: ...
+
+
+class ServiceUnavailable(RuntimeError):
+    """A handler asked for a service its composition root did not provide (a wiring bug)."""
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+@dataclass(frozen=True)
+class HandlerServices:
+    """The shared components handlers may use, injected by the composition root.
+
+    The knowledge base and the scoring client are *getters* that load on first use, so a
+    turn that never needs them never pays for building an index or generating CKKS keys.
+    """
+
+    knowledge_base_getter: Callable[[], KnowledgeBaseLike] | None = None
+    scoring_getter: Callable[[], ScorerLike] | None = None
+    support: SupportDeskLike | None = None
+
+    @classmethod
+    def coerce(cls, value: "HandlerServices | Mapping[str, Any] | None") -> "HandlerServices":
+        """``value`` as services; a mapping names ready objects: ``{"knowledge_base": kb, "scoring": client,
+        "support": store}`` (the shape callers wrote before the services were typed)."""
+        if value is None:
+            return cls()
+        if isinstance(value, HandlerServices):
+            return value
+        unknown = set(value) - {"knowledge_base", "scoring", "support"}
+        if unknown:
+            raise TypeError(f"unknown handler services: {sorted(unknown)}")
+        return cls(
+            knowledge_base_getter=_constant(value["knowledge_base"]) if value.get("knowledge_base") is not None else None,
+            scoring_getter=_constant(value["scoring"]) if value.get("scoring") is not None else None,
+            support=value.get("support"),
+        )
+
+    def knowledge_base(self) -> KnowledgeBaseLike:
+        """The knowledge base (loaded on first use by its getter)."""
+        if self.knowledge_base_getter is None:
+            raise ServiceUnavailable("no knowledge base was wired into this pipeline")
+        return self.knowledge_base_getter()
+
+    def scoring_client(self) -> ScorerLike:
+        """The encrypted scoring client (created on first use by its getter)."""
+        if self.scoring_getter is None:
+            raise ServiceUnavailable("no scoring client was wired into this pipeline")
+        return self.scoring_getter()
+
+    def support_desk(self) -> SupportDeskLike:
+        """Where hand-off tickets are opened."""
+        if self.support is None:
+            raise ServiceUnavailable("no support store was wired into this pipeline")
+        return self.support
+
+
 @dataclass
 class HandlerContext:
-    """Everything a handler may use for one execution."""
+    """Everything a handler may use for one execution.
+
+    ``services`` also accepts a mapping of ready objects (see :meth:`HandlerServices.coerce`).
+    """
 
     session_id: str
     user_id: str | None  # username of the authenticated customer, None if anonymous
@@ -78,7 +161,10 @@ class HandlerContext:
     bank: "BankService"
     history: list[dict[str, str]] = field(default_factory=list)  # ChatML messages so far
     idempotency_key: str | None = None  # set for confirmed actions; reused on retries
-    services: dict[str, Any] = field(default_factory=dict)  # optional shared components
+    services: HandlerServices = field(default_factory=HandlerServices)  # injected shared components
+
+    def __post_init__(self) -> None:
+        self.services = HandlerServices.coerce(self.services)
 
 
 @dataclass

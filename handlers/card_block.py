@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.bank.service import BankError
+from app.bank.errors import BankError
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 

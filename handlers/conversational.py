@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from app.text.chatml import render_chatml
 from handlers.base import HandlerContext, Reply, Risk
 from handlers.registry import handler
+from privacy.redact import redact
 
 CAPABILITIES = (
     "check balances, transfer money to your saved beneficiaries, block a card, find a branch or ATM, "
@@ -38,11 +40,9 @@ def out_of_scope(ctx: HandlerContext) -> Reply:
 @handler("Human_Handoff", risk=Risk.MEDIUM, description="talk to a person")
 def human_handoff(ctx: HandlerContext) -> Reply:
     """Queue the session, with its full (redacted) history, for a staff member."""
-    from app.text.chatml import render_chatml
-    from privacy.redact import redact
-
     transcript = redact(render_chatml(ctx.history + [{"role": "user", "content": ctx.text}], add_generation_prompt=False))
-    reference = ctx.bank.create_handoff(ctx.session_id, ctx.user_id, reason=redact(ctx.text), transcript=transcript)
+    reference = ctx.services.support_desk().create_handoff(ctx.session_id, ctx.user_id, reason=redact(ctx.text),
+                                                           transcript=transcript)
     return Reply(
         f"I've passed our conversation to a colleague (reference {reference}). They can see what we've discussed, "
         "so you won't need to repeat yourself. You can keep chatting with me meanwhile.",

@@ -13,12 +13,7 @@ def faq(ctx: HandlerContext) -> Reply:
     When the best passage is below the calibrated relevance threshold the reply says
     "I don't know" and offers a hand-off instead of guessing (outcome ``refused``).
     """
-    kb = ctx.services.get("knowledge_base")
-    if kb is None:
-        from retrieval import get_knowledge_base
-
-        kb = get_knowledge_base(ctx.settings)
-    answer = kb.answer(ctx.text)
+    answer = ctx.services.knowledge_base().answer(ctx.text)
     citations = [{k: c[k] for k in ("doc_id", "title", "chunk_id", "passage")} for c in answer.citations]
     return Reply(
         text=answer.text,

@@ -11,37 +11,43 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from app.bank.facts import load_facts
+from app.core.errors import SahayakError
+from app.core.money import format_money, to_decimal
+from app.text.entities import parse_amount
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
+from privacy.client import ScoringUnavailable
 
-_FACTS = Path(__file__).resolve().parents[1] / "data" / "bank_facts.yaml"
 _KINDS = ("home", "car", "personal", "education", "gold")
 _SYNONYMS = {"house": "home", "housing": "home", "flat": "home", "property": "home", "vehicle": "car",
              "auto": "car", "bike": "car", "study": "education", "studies": "education", "college": "education",
              "jewellery": "gold", "jewelry": "gold", "business": "personal", "wedding": "personal",
              "medical": "personal"}
-_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "l": 1e5, "lac": 1e5, "lacs": 1e5, "lakh": 1e5, "lakhs": 1e5,
-                "cr": 1e7, "crore": 1e7, "crores": 1e7, "m": 1e6, "million": 1e6}
+# Counts the numbers a message mentions ("60k", "1.5 lakh" and "₹60,000" are one each).
 _NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|lakhs?|lacs?|l|crores?|cr|million|m)?\b", re.I)
+_ZERO = re.compile(r"^\s*(?:rs\.?|inr|₹)?\s*0+(?:\.0+)?\s*(?:rs\.?|inr|rupees?|/-)?\s*$", re.I)
 _INCOME_CUE = re.compile(r"\b(earn\w*|salary|income|take[- ]home|per month|a month|monthly|p\.?m\.?)\b", re.I)
 _NONE = re.compile(r"^\s*(no|none|nil|zero|nothing|na|n/a|no emis?|i don'?t have any|don'?t have any)\b", re.I)
 
 
-def parse_inr(value: Any) -> float | None:
-    """A rupee amount from an entity dict, a number or text like "60k", "1.5 lakh", "₹60,000"."""
+def parse_inr(value: Any) -> Decimal | None:
+    """A rupee amount from an entity dict, a number or text like "60k", "1.5 lakh", "₹60,000".
+
+    Text goes through the one amount parser, :func:`app.text.entities.parse_amount`; the
+    result is an exact two-decimal :class:`~decimal.Decimal`.
+    """
     if isinstance(value, dict):
         value = value.get("value")
-    if isinstance(value, (int, float, Decimal)):
-        return float(value)
-    m = _NUMBER.search(str(value or ""))
-    if not m:
-        return None
-    number = float(m.group(1).replace(",", ""))
-    unit = (m.group(2) or "").lower()
-    return number * _MULTIPLIERS.get(unit, 1.0)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return to_decimal(value)
+    text = str(value or "")
+    if _ZERO.match(text):  # "0" EMIs: the entity parser only finds positive amounts
+        return Decimal("0.00")
+    amount = parse_amount(text)
+    return None if amount is None else to_decimal(amount.value)
 
 
 def _product(kind: str, ctx: HandlerContext) -> dict[str, Any]:
@@ -52,9 +58,7 @@ def _product(kind: str, ctx: HandlerContext) -> dict[str, Any]:
                 "max_tenure_years": int(p.max_tenure_years), "min_amount": float(p.min_amount),
                 "max_amount": float(p.max_amount)}
     except Exception:  # noqa: BLE001 - the bank may not be seeded (CLI use); the facts file is the source
-        import yaml
-
-        facts = yaml.safe_load(_FACTS.read_text(encoding="utf-8"))["loans"][kind]
+        facts = load_facts()["loans"][kind]
         return {"kind": kind, "name": f"{kind.title()} Loan", "rate_min": float(facts["rate_pct_min"]),
                 "rate_max": float(facts["rate_pct_max"]), "max_tenure_years": int(facts["max_tenure_years"]),
                 "min_amount": float(facts["min_amount_inr"]), "max_amount": float(facts["max_amount_inr"])}
@@ -72,9 +76,10 @@ def _loan_type(value: Any, ctx: HandlerContext) -> str:
 
 
 def _amount(value: Any, ctx: HandlerContext) -> float:
-    amount = parse_inr(value)
-    if amount is None or amount <= 0:
+    parsed = parse_inr(value)
+    if parsed is None or parsed <= 0:
         raise SlotError("That doesn't look like an amount.")
+    amount = float(parsed)  # slots hold JSON numbers; the scoring features are floats
     if isinstance(value, dict) and value.get("currency", "INR") != "INR":
         raise SlotError("Our loans are in rupees (INR).")
     # "I earn 60,000 a month" is an income, not the loan amount: keep it for the income slot.
@@ -83,8 +88,6 @@ def _amount(value: Any, ctx: HandlerContext) -> float:
         raise SlotError("")
     kind = ctx.slots.get("loan_type")
     if kind:
-        from app.core.money import format_money
-
         p = _product(kind, ctx)
         if not p["min_amount"] <= amount <= p["max_amount"]:
             raise SlotError(f"A {kind} loan can be between {format_money(p['min_amount'])} and "
@@ -113,9 +116,9 @@ def _income(value: Any, ctx: HandlerContext) -> float:
     income = parse_inr(value)
     if income is None or income <= 0:
         raise SlotError("Please tell me your monthly take-home income in rupees, e.g. '60,000'.")
-    if income > 1e8:
+    if income > Decimal("1e8"):
         raise SlotError("That income looks too large; please give your monthly income.")
-    return income
+    return float(income)
 
 
 def _emis(value: Any, ctx: HandlerContext) -> float:
@@ -124,21 +127,12 @@ def _emis(value: Any, ctx: HandlerContext) -> float:
     emis = parse_inr(value)
     if emis is None or emis < 0:
         raise SlotError("Please give the total of your current EMIs per month, or say 'none'.")
-    return emis
+    return float(emis)
 
 
 def _emi(principal: float, annual_rate_pct: float, months: int) -> float:
     r = annual_rate_pct / 1200.0
     return principal * r * (1 + r) ** months / ((1 + r) ** months - 1)
-
-
-def _scoring_client(ctx: HandlerContext) -> Any:
-    client = ctx.services.get("scoring") if ctx.services else None
-    if client is None:
-        from privacy.client import get_client
-
-        client = get_client(ctx.settings)
-    return client
 
 
 @handler(
@@ -158,10 +152,6 @@ def _scoring_client(ctx: HandlerContext) -> Any:
 )
 def loan_enquiry(ctx: HandlerContext) -> Reply:
     """Score eligibility on encrypted data and explain the outcome."""
-    from app.core.errors import SahayakError
-    from app.core.money import format_money
-    from privacy.client import ScoringUnavailable
-
     s = ctx.slots
     product = _product(s["loan_type"], ctx)
     # The amount or tenure may have been given before the loan type was known: check them now.
@@ -181,7 +171,7 @@ def loan_enquiry(ctx: HandlerContext) -> Reply:
     }
     rate_text = f"{product['name']}s are at {product['rate_min']:.2f}–{product['rate_max']:.2f} % p.a."
     try:
-        result = _scoring_client(ctx).score(features)
+        result = ctx.services.scoring_client().score(features)
     except ScoringUnavailable:
         return Reply(
             "I can't check your eligibility right now: our secure scoring service isn't responding. "

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 from typing import Any, Callable
 
+import handlers
 from handlers.base import HandlerContext, HandlerSpec, Reply, Risk, Slot
 
 _REGISTRY: dict[str, HandlerSpec] = {}
@@ -47,8 +48,6 @@ def load_handlers() -> dict[str, HandlerSpec]:
     """Import every module in the ``handlers`` package so their decorators run."""
     global _loaded
     if not _loaded:
-        import handlers
-
         for info in pkgutil.iter_modules(handlers.__path__):
             if info.name not in _INFRA_MODULES and not info.name.startswith("_"):
                 importlib.import_module(f"handlers.{info.name}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from app.bank.service import BankError
+from app.bank.errors import BankError
 from app.core.money import format_money, to_decimal
+from app.text.entities import parse_amount
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
@@ -24,8 +25,6 @@ def _amount(value: Any, ctx: HandlerContext) -> str:
         currency = value.get("currency", "INR")
         raw = value.get("value")
     else:  # a free-text reply to "How much?" ("0", "-500", "about 2k")
-        from app.text.entities import parse_amount
-
         parsed = parse_amount(str(value))
         if parsed is not None:
             currency, raw = parsed.currency, parsed.value

@@ -35,6 +35,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from app.conversation.support import SupportStore
 from privacy.redact import redact
 
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
@@ -82,9 +84,9 @@ def _fill(text: str, home: Path) -> str:
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypatch: pytest.MonkeyPatch,
                       request: pytest.FixtureRequest) -> None:
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings, reset_settings
     from app.core.types import MessageEnvelope
 
@@ -102,7 +104,7 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
     from provenance.verify import verify_log
 
     tracker = Tracker(settings, redactor=redact)
-    assistant = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=tracker)
+    assistant = build_assistant(settings=settings, bank=bank, classifier=classifier, tracker=tracker)
     user = spec["user"]
     session = f"test-{script.stem}"
     try:
@@ -159,4 +161,4 @@ def _check_bank(expect: dict[str, Any], bank: Any, user: str) -> None:
         card = next(c for c in bank.cards(customer.id) if c.last4 == str(last4))
         assert card.status == status
     if "handoffs" in expect:
-        assert len(bank.list_handoffs()) == expect["handoffs"]
+        assert len(SupportStore(bank.db).list_handoffs()) == expect["handoffs"]

@@ -19,7 +19,7 @@ import pytest
 
 from app.bank.seed import seed
 from app.bank.service import BankService
-from app.conversation.assistant import Assistant
+from app.conversation.wiring import build_assistant
 from app.core.settings import get_settings
 from app.core.types import MessageEnvelope
 from models.intents import get_classifier
@@ -68,7 +68,7 @@ def test_disk_full_refuses_money_movement_and_loses_no_record(tiny_disk):
     settings = get_settings()
     seed(settings.db_url)
     tracker = Tracker(settings, redactor=redact)
-    a = Assistant(settings, bank=BankService(settings.db_url), classifier=get_classifier(settings), tracker=tracker)
+    a = build_assistant(settings, bank=BankService(settings.db_url), classifier=get_classifier(settings), tracker=tracker)
 
     def say(text: str):
         return a.handle(MessageEnvelope(user_id="asha", session_id="df", channel="test", text=text))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from app.bank.seed import seed
+from app.bank.service import BankService
+from app.conversation.dialogue import DialogueManager, TurnInput
+from app.core.settings import get_settings
 from app.core.types import Classification
 from handlers.base import Reply, Risk, Slot, SlotError
 from handlers.registry import all_handlers, get_handler, handler
@@ -33,11 +37,6 @@ def _echo(ctx):
 
 
 def test_new_handler_is_routed_with_slot_validation(fresh_home):
-    from app.bank.seed import seed
-    from app.bank.service import BankService
-    from app.conversation.dialogue import DialogueManager, TurnInput
-    from app.core.settings import get_settings
-
     settings = get_settings()
     seed(settings.db_url)
     dm = DialogueManager(settings, BankService(settings.db_url))

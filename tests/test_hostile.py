@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from privacy.redact import redact
 
 CARD = "4111 1111 1111 1111"  # Luhn-valid test PAN
@@ -21,17 +22,17 @@ CVV = "739"
 
 @pytest.fixture()
 def assistant(fresh_home, request):
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings
     from provenance.tracker import Tracker
 
     settings = get_settings()
     seed(settings.db_url)
     classifier = request.getfixturevalue("classifier")
-    a = Assistant(settings=settings, bank=BankService(settings.db_url), classifier=classifier,
-                  tracker=Tracker(settings, redactor=redact))
+    a = build_assistant(settings=settings, bank=BankService(settings.db_url), classifier=classifier,
+                        tracker=Tracker(settings, redactor=redact))
     yield a
     a.close()
 
@@ -74,7 +75,7 @@ def test_injection_never_moves_money_or_changes_roles(assistant, text):
     # The stored conversation still has exactly one system turn: the user could not open another.
     from app.text.chatml import parse_chatml
 
-    session = assistant.bank.load_session("h1")
+    session = assistant.sessions.load("h1")
     roles = [m.role for m in parse_chatml(session.chatml)]
     assert roles.count("system") == 1 and "tool" not in roles
     assert balances(assistant, "asha") == before
@@ -170,9 +171,9 @@ def test_message_rate_limit(assistant, monkeypatch):
 def test_idle_session_expires_and_a_pending_transfer_never_resumes(fresh_home, classifier):
     from datetime import datetime, timedelta, timezone
 
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.bank.service import BankService
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings
     from provenance.tracker import Tracker
 
@@ -180,7 +181,7 @@ def test_idle_session_expires_and_a_pending_transfer_never_resumes(fresh_home, c
     seed(settings.db_url)
     now = [datetime.now(timezone.utc)]
     bank = BankService(settings.db_url, clock=lambda: now[0])
-    a = Assistant(settings=settings, bank=bank, classifier=classifier, tracker=Tracker(settings, redactor=redact))
+    a = build_assistant(settings=settings, bank=bank, classifier=classifier, tracker=Tracker(settings, redactor=redact))
     try:
         assert say(a, "send 500 to ravi", session="idle").state == "awaiting_confirmation"
         now[0] += timedelta(minutes=settings.session_ttl_minutes + 1)

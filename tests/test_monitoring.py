@@ -41,9 +41,9 @@ def test_report_cli_on_real_turns(fresh_home):
 
     from typer.testing import CliRunner
 
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
     from app.cli import root
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings
     from app.core.types import MessageEnvelope
     from models.intents import get_classifier
@@ -51,11 +51,11 @@ def test_report_cli_on_real_turns(fresh_home):
 
     settings = get_settings()
     seed(settings.db_url)
-    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings, redactor=redact))
+    a = build_assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings, redactor=redact))
     for text in ["hello", "what is my balance", "send 500 to ravi"]:
         r = a.handle(MessageEnvelope(user_id="asha", session_id="m1", text=text))
-    a.bank.add_feedback("m1", r.turn_id, -1, user_id="asha", text="send 500 to ravi",
-                        predicted_intent=r.intent, correct_intent="FAQ")
+    a.support.add_feedback("m1", r.turn_id, -1, user_id="asha", text="send 500 to ravi",
+                           predicted_intent=r.intent, correct_intent="FAQ")
     a.close()
     result = CliRunner().invoke(root, ["report", "--json"])
     assert result.exit_code == 0, result.output
@@ -67,8 +67,8 @@ def test_report_cli_on_real_turns(fresh_home):
 
 
 def test_turns_link_to_the_intent_model_and_its_training_data(fresh_home):
-    from app.conversation.assistant import Assistant
     from app.bank.seed import seed
+    from app.conversation.wiring import build_assistant
     from app.core.settings import get_settings
     from app.core.types import MessageEnvelope
     from models.intents import get_classifier
@@ -77,7 +77,7 @@ def test_turns_link_to_the_intent_model_and_its_training_data(fresh_home):
 
     settings = get_settings()
     seed(settings.db_url)
-    a = Assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings, redactor=redact))
+    a = build_assistant(settings, classifier=get_classifier(settings), tracker=Tracker(settings, redactor=redact))
     for text in ["hello", "what is my balance"]:
         a.handle(MessageEnvelope(user_id="asha", session_id="lin", text=text))
     a.close()

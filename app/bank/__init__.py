@@ -1,4 +1,4 @@
-"""The demo bank core: models, database plumbing, seed data and :class:`BankService`."""
+"""The demo bank core: tables, database plumbing, seed data and the :class:`BankService` facade."""
 
 from app.bank.errors import (
     AccountUnavailable,
@@ -11,16 +11,9 @@ from app.bank.errors import (
     NotFound,
     OtpLocked,
 )
+from app.bank.service import BankService
 
 __all__ = [
-    "AccountUnavailable", "Ambiguous", "BankError", "IdempotencyConflict", "InsufficientFunds", "InvalidAmount",
-    "LimitExceeded", "NotFound", "OtpLocked", "BankService",
+    "AccountUnavailable", "Ambiguous", "BankError", "BankService", "IdempotencyConflict", "InsufficientFunds",
+    "InvalidAmount", "LimitExceeded", "NotFound", "OtpLocked",
 ]
-
-
-def __getattr__(name: str):  # lazy: importing app.bank stays cheap and free of import cycles
-    if name == "BankService":
-        from app.bank.service import BankService
-
-        return BankService
-    raise AttributeError(name)

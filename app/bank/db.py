@@ -14,79 +14,23 @@ import random
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, ContextManager, Iterator, TypeVar
 
-from sqlalchemy import Dialect, Engine, Integer, Numeric, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import DateTime, TypeDecorator
+
+from app.bank import models
+from app.bank.clock import utcnow
+from app.core.settings import Settings, get_settings
 
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _WRITE_OPTION = "sahayak_write"  # execution option: this transaction will write (SQLite: BEGIN IMMEDIATE)
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every bank table."""
-
-
-class Money(TypeDecorator[Decimal]):
-    """An INR amount with two decimals, always a :class:`~decimal.Decimal` in Python.
-
-    PostgreSQL (and any other server) stores ``NUMERIC(14, 2)``. SQLite has no decimal
-    type (its NUMERIC affinity would turn the value into a binary float), so there the
-    amount is stored exactly as an integer number of paise.
-    """
-
-    impl = Numeric(14, 2)
-    cache_ok = True
-    _CENT = Decimal("0.01")
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(Integer())
-        return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        amount = Decimal(value).quantize(self._CENT)
-        if dialect.name == "sqlite":
-            return int(amount * 100)
-        return amount
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return (Decimal(int(value)) / 100).quantize(self._CENT)
-        return Decimal(value).quantize(self._CENT)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python, whatever the backend."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; use datetime.now(timezone.utc)")
-        value = value.astimezone(timezone.utc)
-        # SQLite stores text without an offset: keep it UTC and naive there.
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 _engines: dict[str, Engine] = {}
@@ -98,8 +42,6 @@ _initialised: set[str] = set()
 def _resolve_url(url: str | None) -> str:
     if url:
         return url
-    from app.core.settings import get_settings
-
     settings = get_settings()
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
@@ -200,12 +142,10 @@ def session_scope(url: str | None = None, *, write: bool = False) -> Iterator[Se
 
 def init_db(url: str | None = None) -> Engine:
     """Create every bank table that does not exist yet (idempotent) and return the engine."""
-    from app.bank import models  # noqa: F401 - registers the tables on Base.metadata
-
     url = _resolve_url(url)
     engine = get_engine(url)
     if url not in _initialised:
-        Base.metadata.create_all(engine)
+        models.Base.metadata.create_all(engine)
         with _lock:
             _initialised.add(url)
     return engine
@@ -213,10 +153,8 @@ def init_db(url: str | None = None) -> Engine:
 
 def drop_all(url: str | None = None) -> None:
     """Drop every bank table (used by ``reset``)."""
-    from app.bank import models  # noqa: F401
-
     url = _resolve_url(url)
-    Base.metadata.drop_all(get_engine(url))
+    models.Base.metadata.drop_all(get_engine(url))
     with _lock:
         _initialised.discard(url)
 
@@ -252,3 +190,39 @@ def with_retry(fn: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.
                 raise
             time.sleep(random.uniform(0, min(max_delay, base_delay * 2 ** attempt)))
     raise AssertionError("unreachable")
+
+
+class Database:
+    """One bank database as its services see it: the URL, the settings, the clock, transactions.
+
+    ``url`` defaults to ``settings.db_url``; ``settings`` to :func:`get_settings`; ``clock``
+    (returns aware UTC "now") lets tests move time for OTP expiry, day limits and session
+    expiry. The schema is created on construction (idempotent). Every part of the bank and
+    the conversation's stores share one ``Database``, so they agree on the clock.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        if url is None and self.settings.database_url is None:
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.url = url or self.settings.db_url
+        self._clock = clock or utcnow
+        init_db(self.url)
+
+    def now(self) -> datetime:
+        """This database's notion of now (aware UTC)."""
+        return self._clock()
+
+    def read(self) -> ContextManager[Session]:
+        """A read transaction (committed on success, rolled back on error)."""
+        return session_scope(self.url)
+
+    def write(self) -> ContextManager[Session]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, one writer at a time)."""
+        return session_scope(self.url, write=True)

@@ -1,29 +1,29 @@
 """The bank's tables (SQLAlchemy 2 typed declarative models).
 
-Money is :class:`~app.bank.db.Money` (``NUMERIC(14, 2)``, exact paise on SQLite), time is
-:class:`~app.bank.db.UTCDateTime` (aware UTC). Full card numbers are never stored: a card
+Money is :class:`~app.bank.schema.Money` (``NUMERIC(14, 2)``, exact paise on SQLite), time is
+:class:`~app.bank.schema.UTCDateTime` (aware UTC). Full card numbers are never stored: a card
 is its last four digits plus a keyed hash of the PAN when one is known.
+
+The last three tables (dialogue sessions, hand-off tickets, feedback) belong to the
+conversation's stores (:mod:`app.conversation.sessions`, :mod:`app.conversation.support`); they
+are declared here so that one schema is created, cleared and reset together.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.bank.db import Base, Money, UTCDateTime
+from app.bank.clock import utcnow
+from app.bank.schema import Base, Money, UTCDateTime
+from app.bank.text import mask_number
 
-
-def utcnow() -> datetime:
-    """Now, as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
-def mask_number(number: str, keep: int = 4) -> str:
-    """``501000427781`` → ``XXXXXXXX7781`` (only the last ``keep`` digits stay visible)."""
-    return "X" * max(0, len(number) - keep) + number[-keep:]
+# The bank's own outward-clearing account: credits for payees at other banks land here, so
+# every transfer is exactly one debit and one credit inside our ledger.
+CLEARING_ACCOUNT_NUMBER = "999900000001"
 
 
 class Customer(Base):

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.bank.db import Base, drop_all, init_db, session_scope, with_retry
-from app.bank.models import Account, Beneficiary, Branch, Card, Customer, LoanProduct
+from app.bank.db import drop_all, init_db, session_scope, with_retry
+from app.bank.facts import FACTS_PATH, load_facts
+from app.bank.models import CLEARING_ACCOUNT_NUMBER, Account, Beneficiary, Branch, Card, Customer, LoanProduct
+from app.bank.schema import Base
 from app.bank.security import hash_password
+from app.core.settings import get_settings
 
-FACTS_PATH = Path(__file__).resolve().parents[2] / "data" / "bank_facts.yaml"
+__all__ = ["BANK_USERNAME", "CLEARING_ACCOUNT_NUMBER", "FACTS_PATH", "clear", "load_facts", "reseed", "reset", "seed"]
 
-# The bank's own outward-clearing account: credits for payees at other banks land here, so
-# every transfer is exactly one debit and one credit inside our ledger.
-CLEARING_ACCOUNT_NUMBER = "999900000001"
 BANK_USERNAME = "sahayak-bank"
 
 BRANCH_HOURS = "Mon-Sat 10:00-16:00 (closed 2nd and 4th Saturday)"
@@ -127,12 +125,6 @@ _LOAN_NAMES = {
 }
 
 
-def load_facts(path: Path = FACTS_PATH) -> dict[str, Any]:
-    """The bank product facts (``data/bank_facts.yaml``)."""
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
 def _ifsc(prefix: str, code: str) -> str:
     # IFSC: 4 letters, a zero, then 6 branch characters; our branch codes are 3 letters + 3 digits.
     return (prefix + code)[:11]
@@ -233,8 +225,6 @@ def seed(url: str | None = None, password: str | None = None, *, staff_password:
     Customers get ``password`` (default ``settings.demo_password``), staff get
     ``staff_password`` (default ``settings.staff_password``). Existing rows are left alone.
     """
-    from app.core.settings import get_settings
-
     settings = get_settings()
     password = password or settings.demo_password
     staff_password = staff_password or settings.staff_password

@@ -9,29 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from app.core.money import format_money
 
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-def format_inr(amount: Decimal) -> str:
-    """₹ with Indian digit grouping: ``Decimal("125000")`` → ``₹1,25,000.00``."""
-    sign = "-" if amount < 0 else ""
-    whole, _, frac = f"{abs(amount):.2f}".partition(".")
-    if len(whole) > 3:
-        head, tail = whole[:-3], whole[-3:]
-        groups = []
-        while len(head) > 2:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        if head:
-            groups.insert(0, head)
-        whole = ",".join(groups + [tail])
-    return f"{sign}₹{whole}.{frac}"
 
 
 class CustomerView(_View):
@@ -66,7 +51,7 @@ class AccountView(_View):
 
     @property
     def balance_text(self) -> str:
-        return format_inr(self.balance)
+        return format_money(self.balance)
 
 
 class BeneficiaryView(_View):
@@ -114,7 +99,7 @@ class TransferView(_View):
 
     @property
     def amount_text(self) -> str:
-        return format_inr(self.amount)
+        return format_money(self.amount)
 
 
 class OtpIssued(_View):
@@ -164,39 +149,4 @@ class ApplicationView(_View):
     reference: str
     account_type: str
     status: str
-    created_at: datetime
-
-
-class DialogueSessionView(_View):
-    session_id: str
-    user_id: str | None
-    channel: str
-    state: dict[str, Any]
-    chatml: str
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime
-
-
-class HandoffView(_View):
-    reference: str
-    session_id: str
-    user_id: str | None
-    reason: str
-    transcript: str
-    status: str
-    created_at: datetime
-    claimed_by: str | None
-
-
-class FeedbackView(_View):
-    id: int
-    session_id: str
-    turn_id: str
-    user_id: str | None
-    text: str
-    predicted_intent: str | None
-    correct_intent: str | None
-    rating: int
-    comment: str | None
     created_at: datetime

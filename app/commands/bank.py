@@ -11,8 +11,11 @@ from sqlalchemy.engine import make_url
 
 from app.bank.seed import reset, seed
 from app.bank.service import BankService
-from app.bank.views import CustomerView, format_inr
+from app.bank.db import Database
+from app.bank.views import CustomerView
+from app.conversation.support import SupportStore
 from app.core.errors import SahayakError
+from app.core.money import format_money
 from app.core.settings import get_settings
 
 bank_app = typer.Typer(help="The demo bank: seed, reset and inspect it.", no_args_is_help=True)
@@ -83,7 +86,7 @@ def _accounts_table(bank: BankService, customer: CustomerView) -> Table:
     for col in ("account", "type", "balance", "status", "branch", "IFSC"):
         accounts.add_column(col, justify="right" if col == "balance" else "left", no_wrap=col in ("account", "balance"))
     for a in bank.accounts(customer.id):
-        accounts.add_row(a.masked, a.type, format_inr(a.balance), a.status, a.branch or "", a.ifsc or "")
+        accounts.add_row(a.masked, a.type, format_money(a.balance), a.status, a.branch or "", a.ifsc or "")
     return accounts
 
 
@@ -106,13 +109,13 @@ def _payees_table(bank: BankService, customer: CustomerView) -> Table:
 
 
 def _transfers_table(bank: BankService, customer: CustomerView) -> Table:
-    transfers = Table(title=f"Latest transfers (today: {format_inr(bank.daily_total(customer.id))} "
-                            f"of {format_inr(bank.settings.daily_transfer_limit)})")
+    transfers = Table(title=f"Latest transfers (today: {format_money(bank.daily_total(customer.id))} "
+                            f"of {format_money(bank.settings.daily_transfer_limit)})")
     for col in ("reference", "when (UTC)", "from", "to", "amount", "status"):
         transfers.add_column(col, justify="right" if col == "amount" else "left", no_wrap=col in ("reference", "amount"))
     for t in bank.recent_transfers(customer.id, limit=10):
         transfers.add_row(t.reference, f"{t.created_at:%Y-%m-%d %H:%M}", t.from_account, t.beneficiary,
-                          format_inr(t.amount), t.status + (f" ({t.failure_code})" if t.failure_code else ""))
+                          format_money(t.amount), t.status + (f" ({t.failure_code})" if t.failure_code else ""))
     return transfers
 
 
@@ -142,7 +145,7 @@ def handoffs_cmd(
     table = Table(title=f"Hand-off tickets ({status})")
     for col in ("reference", "created (UTC)", "user", "session", "reason", "status", "claimed by"):
         table.add_column(col, no_wrap=col in ("reference", "status"))
-    for t in BankService(url).list_handoffs(None if status == "all" else status):
+    for t in SupportStore(Database(url)).list_handoffs(None if status == "all" else status):
         table.add_row(t.reference, f"{t.created_at:%Y-%m-%d %H:%M}", t.user_id or "-", t.session_id, t.reason,
                       t.status, t.claimed_by or "")
     _console().print(table)

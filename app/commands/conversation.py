@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from app.bank.seed import seed
-from app.conversation.assistant import Assistant
+from app.conversation.wiring import build_assistant
 from app.core.types import MessageEnvelope, TurnResult
 
 
@@ -23,7 +23,7 @@ def register(root: typer.Typer) -> None:
 
 def _assistant():
     seed()  # idempotent: the demo bank exists on first use
-    return Assistant()
+    return build_assistant()
 
 
 def turn(

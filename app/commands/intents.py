@@ -107,11 +107,12 @@ def export_feedback(
                                             help="Also list thumbs-down turns without a correction (for review)."),
 ) -> None:
     """Export misclassified turns flagged by users/staff as YAML training data."""
-    from app.bank.service import BankService
+    from app.bank.db import Database
+    from app.conversation.support import SupportStore
     from app.core.settings import get_settings
     from models.intents.feedback import export_feedback_yaml
 
-    rows = [r.model_dump() for r in BankService(get_settings().db_url).list_feedback()]
+    rows = [r.model_dump() for r in SupportStore(Database(get_settings().db_url)).list_feedback()]
     summary = export_feedback_yaml(rows, out, include_unlabelled=include_unlabelled)
     typer.echo(json.dumps(summary))
 

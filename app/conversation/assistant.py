@@ -2,24 +2,37 @@
 
     envelope → preprocess → understand (intent + entities) → dialogue → handler
              → session saved (ChatML, redacted) → provenance record (off the request path)
+
+The :class:`Assistant` is built by the composition root, :func:`app.conversation.wiring.build_assistant`,
+which hands it every component (bank, stores, handler services, classifier and tracker getters).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from app.bank.service import BankService
-from app.text.chatml import Conversation
-from app.conversation.dialogue import DialogueManager, Outcome, TurnInput
+from app.conversation.dialogue import DialogueManager, Outcome, TurnInput, state_name
+from app.conversation.sessions import SessionStore
+from app.conversation.support import SupportStore
 from app.core.errors import SahayakError
-from app.text.preprocess import preprocess
 from app.core.ratelimit import RateLimiter
-from app.core.settings import Settings, get_settings
+from app.core.settings import Settings
 from app.core.types import Classification, MessageEnvelope, TurnResult
+from app.text.chatml import Conversation
+from app.text.preprocess import preprocess
+from handlers.base import HandlerServices
+from models.intents import IntentClassifier, training_record
+from models.scoring.train import load_artifact
 from privacy.redact import redact
+from provenance.tracker import Tracker
+from provenance.training import record_training
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You are Sahayak, a banking assistant for Sahayak Bank. You only help with the customer's own accounts, "
@@ -29,29 +42,38 @@ SYSTEM_PROMPT = (
 
 
 class Assistant:
-    """Sahayak's conversation pipeline (thread-safe; one instance per process is enough)."""
+    """Sahayak's conversation pipeline (thread-safe; one instance per process is enough).
 
-    def __init__(self, settings: Settings | None = None, bank: BankService | None = None,
-                 classifier: Any | None = None, tracker: Any | None = None) -> None:
-        self.settings = settings or get_settings()
+    ``classifier`` / ``tracker`` are ready instances (a test's); otherwise ``load_classifier`` /
+    ``open_tracker`` build them on first use.
+    """
+
+    def __init__(self, settings: Settings, bank: BankService, *, sessions: SessionStore, support: SupportStore,
+                 services: HandlerServices, load_classifier: Callable[[], IntentClassifier],
+                 open_tracker: Callable[[], Tracker], classifier: IntentClassifier | None = None,
+                 tracker: Tracker | None = None) -> None:
+        self.settings = settings
         self.settings.ensure_dirs()
-        self.bank = bank or BankService(self.settings.db_url)
+        self.bank = bank
+        self.sessions = sessions
+        self.support = support
+        self._load_classifier = load_classifier
+        self._open_tracker = open_tracker
         self._classifier = classifier
         self._tracker = tracker
         self._lock = threading.Lock()
-        self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok)
+        self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok, services=services)
         self.message_limiter = RateLimiter(self.settings.rate_limit_messages_per_minute, 60)
         self._models_recorded = False
 
-    # Components load lazily so `sahayak bank seed` never pays for torch.
+    # The classifier and the tracker load on first use, so building an Assistant stays cheap.
     @property
-    def classifier(self) -> Any:
+    def classifier(self) -> IntentClassifier:
+        """The intent classifier (loaded, or trained and cached, on first use)."""
         if self._classifier is None:
             with self._lock:
                 if self._classifier is None:
-                    from models.intents import get_classifier
-
-                    self._classifier = get_classifier(self.settings)
+                    self._classifier = self._load_classifier()
         return self._classifier
 
     def _record_models(self) -> None:
@@ -60,9 +82,6 @@ class Assistant:
             return
         self._models_recorded = True
         try:
-            from models.intents import training_record
-            from provenance.training import record_training
-
             clf = self.classifier
             rec = training_record(clf.model_dir)
             lineage = rec.get("lineage") or {}
@@ -70,18 +89,15 @@ class Assistant:
                             hyperparameters=lineage.get("hyperparameters"), metrics=rec.get("metrics"),
                             git_commit=lineage.get("git_commit"), description="intent training examples")
         except Exception as exc:  # noqa: BLE001 - lineage trouble is logged, not fatal to the chat
-            import logging
-
-            logging.getLogger(__name__).warning("could not record model lineage: %s", exc)
+            log.warning("could not record model lineage: %s", exc)
 
     @property
-    def tracker(self) -> Any:
+    def tracker(self) -> Tracker:
+        """The provenance tracker (opened on first use)."""
         if self._tracker is None:
             with self._lock:
                 if self._tracker is None:
-                    from provenance import get_tracker
-
-                    self._tracker = get_tracker(self.settings, redactor=redact)
+                    self._tracker = self._open_tracker()
         return self._tracker
 
     def _audit_ok(self) -> bool:
@@ -99,7 +115,7 @@ class Assistant:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         turn_id = uuid.uuid4().hex
-        session = self.bank.load_session(envelope.session_id)
+        session = self.sessions.load(envelope.session_id)
         if session is not None and session.user_id != envelope.user_id:
             raise SahayakError("this session belongs to another user")
         state: dict[str, Any] = dict(session.state) if session else {}
@@ -141,7 +157,7 @@ class Assistant:
         conv.add("user", redact(pre.text if not pre.too_long else pre.text[:200] + " …[truncated]"))
         conv.add("assistant", redact(out.reply))
         t3 = time.perf_counter()
-        self.bank.save_session(envelope.session_id, envelope.user_id, envelope.channel, state, conv.to_chatml())
+        self.sessions.save(envelope.session_id, envelope.user_id, envelope.channel, state, conv.to_chatml())
         timings["save"] = _ms(t3)
         timings["total"] = _ms(t0)
         result = TurnResult(
@@ -153,9 +169,6 @@ class Assistant:
 
     def _record_scoring_model(self, version: str) -> str:
         """The loan-scoring model's lineage (synthetic dataset → model), once per log."""
-        from models.scoring.train import load_artifact
-        from provenance.training import record_training
-
         art = load_artifact(self.settings)
         ds = art.get("dataset", {})
         name = f"{ds.get('generator', 'models/scoring/dataset.py')} (n={ds.get('n')}, seed={ds.get('seed')})"
@@ -174,9 +187,7 @@ class Assistant:
             try:
                 extra_models["scoring"] = self._record_scoring_model(str(result.data["model_version"]))
             except Exception as exc:  # noqa: BLE001 - lineage trouble is logged, not fatal
-                import logging
-
-                logging.getLogger(__name__).warning("could not record scoring lineage: %s", exc)
+                log.warning("could not record scoring lineage: %s", exc)
         try:
             self.tracker.record_turn(
                 turn_id=result.turn_id, session_id=envelope.session_id, user_id=envelope.user_id,
@@ -191,9 +202,7 @@ class Assistant:
                 timestamp=envelope.timestamp, stage_ms=result.timings_ms,
             )
         except Exception as exc:  # noqa: BLE001 - provenance trouble must not break the chat
-            import logging
-
-            logging.getLogger(__name__).warning("provenance record failed: %s", type(exc).__name__)
+            log.warning("provenance record failed: %s", type(exc).__name__)
 
     def close(self) -> None:
         """Flush provenance durably (one-shot processes call this before exiting)."""
@@ -214,9 +223,7 @@ def _passages(retrieval: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _pending_state(state: dict[str, Any]) -> str:
-    from app.conversation.dialogue import _state_name
-
-    return _state_name(state["frame"])
+    return state_name(state["frame"])
 
 
 def _ms(start: float) -> float:

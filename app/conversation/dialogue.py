@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from app.bank.service import BankError, BankService
+from app.bank.errors import BankError
+from app.bank.service import BankService
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.types import Classification
-from handlers.base import HandlerContext, HandlerSpec, Reply, Risk, SlotError
+from handlers.base import HandlerContext, HandlerServices, HandlerSpec, Reply, Risk, SlotError
 from handlers.registry import get_handler
 
 AFFIRM = re.compile(
@@ -71,12 +72,12 @@ class DialogueManager:
     """Drives one session's state machine; handlers do the domain work."""
 
     def __init__(self, settings: Settings, bank: BankService, audit_ok: Callable[[], bool] | None = None,
-                 services: dict[str, Any] | None = None) -> None:
+                 services: HandlerServices | Mapping[str, Any] | None = None) -> None:
         self.settings = settings
         self.bank = bank
         # Money never moves when the audit trail cannot be written (provenance health check).
         self.audit_ok = audit_ok or (lambda: True)
-        self.services = services or {}
+        self.services = HandlerServices.coerce(services)
         self.sensitive_limiter = RateLimiter(settings.rate_limit_sensitive_per_hour, 3600)
 
     # ------------------------------------------------------------------ entry point
@@ -202,7 +203,7 @@ class DialogueManager:
             resume = self._prompt_for(frame, spec)
             label = spec.description if spec else frame["intent"]
             out.reply = f"{out.reply}\n\nNow, back to where we were ({label}): {resume}"
-            out.state = _state_name(frame)
+            out.state = state_name(frame)
         return out
 
     # ------------------------------------------------------------------ awaiting handlers
@@ -309,7 +310,7 @@ class DialogueManager:
     def _reask(self, state: dict[str, Any], frame: dict[str, Any], inp: TurnInput) -> Outcome:
         spec = get_handler(frame["intent"])
         prompt = self._prompt_for(frame, spec)
-        return Outcome(f"Sorry, I didn't get that. {prompt} (You can also say cancel.)", _state_name(frame),
+        return Outcome(f"Sorry, I didn't get that. {prompt} (You can also say cancel.)", state_name(frame),
                        frame["intent"])
 
     def _prompt_for(self, frame: dict[str, Any], spec: HandlerSpec | None) -> str:
@@ -384,7 +385,8 @@ class DialogueManager:
         )
 
 
-def _state_name(frame: dict[str, Any]) -> str:
+def state_name(frame: dict[str, Any]) -> str:
+    """The public state of a pending frame: ``awaiting_slot`` / ``awaiting_confirmation`` / ``awaiting_otp``."""
     awaiting = frame.get("awaiting", "")
     return AWAITING_STATES.get(awaiting.split(":", 1)[0], "done")
 

@@ -11,6 +11,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+from app.bank.db import Database
+from app.conversation.support import SupportStore
+from provenance.verify import verify_log
+
 HIGH_RISK_INTENTS = {"Fund_Transfer", "Card_Block"}
 STAGES = ("preprocess", "understand", "dialogue", "save", "total")
 
@@ -97,7 +101,7 @@ def build_report(turns: Iterable[dict[str, Any]], feedback: Iterable[dict[str, A
 
 def render_pngs(report: dict[str, Any], out_dir: Path) -> list[Path]:
     """Draw the confusion matrix, handler outcomes and stage latencies as PNG files."""
-    import matplotlib
+    import matplotlib  # heavy: loaded only when pictures are drawn, not by `sahayak report --json`
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -161,9 +165,6 @@ def render_pngs(report: dict[str, Any], out_dir: Path) -> list[Path]:
 
 def collect(settings: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """Verified turn records and feedback rows for ``settings``; also the verification summary."""
-    from app.bank.service import BankService
-    from provenance.verify import verify_log
-
     turns: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"ok": True, "failure_count": 0}
     if Path(settings.provenance_dir).exists() and any(Path(settings.provenance_dir).iterdir()):
@@ -171,5 +172,5 @@ def collect(settings: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], 
         turns = [r.record for r in v.records if r.type == "turn"]
         summary = {"ok": v.ok, "failure_count": len(v.failures), "valid_records": v.valid}
     feedback = [f.model_dump() if hasattr(f, "model_dump") else dict(f)
-                for f in BankService(settings.db_url).list_feedback()]
+                for f in SupportStore(Database(settings.db_url, settings=settings)).list_feedback()]
     return turns, feedback, summary

@@ -47,9 +47,24 @@ UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen".split())}
 TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
-_NUMBERS = yaml.safe_load((DATA_DIR / "lexicon" / "numbers.yaml").read_text(encoding="utf-8"))
-_HINDI_UNITS: dict[str, float] = {**_NUMBERS["units"], **_NUMBERS["fractions"]}
-_MODIFIERS: dict[str, float] = _NUMBERS["modifiers"]
+
+
+def _hindi_number_words() -> tuple[dict[str, float], dict[str, float]]:
+    """(romanised number word → value, modifier word → amount added to the next number), from
+    ``data/lexicon/amount_words.yaml``; Devanagari arrives romanised, so only Latin spellings count."""
+    raw = yaml.safe_load((DATA_DIR / "lexicon" / "amount_words.yaml").read_text(encoding="utf-8"))
+    units = {str(w).lower(): float(v) for v, words in raw["cardinals"]["hinglish"].items() for w in words}
+    modifiers: dict[str, float] = {}
+    for spec in raw["fractions"].values():
+        for w in spec.get("hinglish", []):
+            if "value" in spec:
+                units[str(w).lower()] = float(spec["value"])
+            else:
+                modifiers[str(w).lower()] = float(spec["add"])
+    return units, modifiers
+
+
+_HINDI_UNITS, _MODIFIERS = _hindi_number_words()
 
 _NUM = r"\d{1,3}(?:,\d{2,3})+(?:\.\d{1,4})?|\d{1,20}(?:\.\d{1,4})?"
 _NUM_RE = re.compile(rf"(?<![\d,])(?:{_NUM})(?![\d])")

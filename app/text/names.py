@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from app.core.paths import DATA_DIR
 from app.text.amounts import TENS, UNITS
 from app.text.places import CITIES, LOCATIONS
 from app.text.scan import I, Message
+from app.text.script import romanise
 
 _RELATIONS = frozenset(
     """mom mum mother mummy mummyji maa ma amma dad father papa daddy pitaji wife husband brother bro sister
@@ -35,8 +37,21 @@ _NAME_STOP = frozenset(
 
 @lru_cache(maxsize=1)
 def _relation_table() -> dict[str, str]:
+    """Every way of naming a relation → its canonical name (``data/lexicon/relations.yaml``).
+
+    Devanagari aliases are also entered in their Hinglish spelling, because messages are read
+    romanised. Ambiguous words (``mama``: uncle in Hindi, mother in English) map to nothing.
+    """
     raw = yaml.safe_load((DATA_DIR / "lexicon" / "relations.yaml").read_text(encoding="utf-8")) or {}
-    return {str(alias).lower(): canonical for canonical, aliases in raw.items() for alias in [canonical, *aliases]}
+    table: dict[str, str] = {}
+    for canonical, spellings in (raw.get("relations") or {}).items():
+        aliases = [canonical] + [a for key, v in spellings.items() if key != "side" and isinstance(v, list) for a in v]
+        for alias in aliases:
+            for form in {str(alias).lower(), romanise(unicodedata.normalize("NFC", str(alias))).lower()}:
+                table.setdefault(form, canonical)
+    for word in raw.get("ambiguous") or {}:
+        table.pop(str(word).lower(), None)
+    return table
 
 
 def canonical_relation(words: str) -> str | None:

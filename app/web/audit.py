@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.settings import get_settings
-from app.web.runtime import get_assistant, get_bank
+from app.web.runtime import get_assistant, get_support
 from provenance.graph import ContinuousImporter
 from provenance.queries import Audit, render_lineage, verify_session
 
@@ -55,7 +55,7 @@ def _seal_log() -> None:
 
 
 def _handoffs() -> list[dict[str, Any]]:
-    return [h.model_dump() if hasattr(h, "model_dump") else dict(vars(h)) for h in get_bank().list_handoffs(status=None)]
+    return [h.model_dump() if hasattr(h, "model_dump") else dict(vars(h)) for h in get_support().list_handoffs(status=None)]
 
 
 def _sessions(inferences: list[dict[str, Any]]) -> list[dict[str, Any]]:

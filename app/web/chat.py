@@ -32,7 +32,7 @@ from app.web.audit import start_graph_import, stop_graph_import  # noqa: E402
 from app.web.datalayer import EPHEMERAL_ELEMENTS, make_data_layer  # noqa: E402
 from app.web.render import citations_of, scoring_of, step_outputs  # noqa: E402
 from app.web.routes import mount_all  # noqa: E402
-from app.web.runtime import close_assistant, get_assistant, get_bank  # noqa: E402
+from app.web.runtime import close_assistant, get_assistant, get_bank, get_support  # noqa: E402
 from privacy.redact import redact  # noqa: E402
 from retrieval import get_knowledge_base  # noqa: E402
 
@@ -250,7 +250,7 @@ async def _feedback(feedback: Any) -> None:
     user = cl.user_session.get("user")
     if info is None or user is None:
         return
-    await cl.make_async(get_bank().add_feedback)(
+    await cl.make_async(get_support().add_feedback)(
         cl.context.session.thread_id, info["turn_id"], 1 if feedback.value else -1, user_id=user.identifier,
         text=info.get("text", ""), predicted_intent=info["intent"],
         comment=redact(feedback.comment) if feedback.comment else None)

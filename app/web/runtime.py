@@ -1,5 +1,6 @@
-"""Process-wide objects of the web app: one Assistant and one BankService for all sessions,
-and the Chainlit environment (auth secret, app root) shared by `sahayak run` and the tests."""
+"""Process-wide objects of the web app: one Assistant, one BankService and one SupportStore for
+all sessions (built by :mod:`app.conversation.wiring`), and the Chainlit environment (auth secret,
+app root) shared by `sahayak run` and the tests."""
 
 from __future__ import annotations
 
@@ -7,44 +8,50 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from app.bank.service import BankService
+from app.conversation import wiring
+from app.conversation.assistant import Assistant
+from app.conversation.support import SupportStore
 from app.core.environment import apply_offline_env
 from app.core.paths import REPO_ROOT
 from app.core.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    from app.conversation.assistant import Assistant
-    from app.bank.service import BankService
-
 CHAT_APP = REPO_ROOT / "app" / "web" / "chat.py"
 
 _lock = threading.RLock()  # get_assistant() calls get_bank() while holding it
-_assistant: "Assistant | None" = None
-_bank: "BankService | None" = None
+_assistant: Assistant | None = None
+_bank: BankService | None = None
+_support: SupportStore | None = None
 
 
-def get_bank() -> "BankService":
+def get_bank() -> BankService:
     """The shared BankService (its engine pool is thread-safe)."""
     global _bank
     if _bank is None:
         with _lock:
             if _bank is None:
-                from app.bank.service import BankService
-
-                _bank = BankService(get_settings().db_url)
+                _bank = wiring.build_bank(wiring.build_settings())
     return _bank
 
 
-def get_assistant() -> "Assistant":
+def get_support() -> SupportStore:
+    """The shared hand-off and feedback store (on the shared bank's database)."""
+    global _support
+    if _support is None:
+        with _lock:
+            if _support is None:
+                _support = wiring.build_support(get_bank())
+    return _support
+
+
+def get_assistant() -> Assistant:
     """The one Assistant of this process (thread-safe; shared by every chat session)."""
     global _assistant
     if _assistant is None:
         with _lock:
             if _assistant is None:
-                from app.conversation.assistant import Assistant
-
-                _assistant = Assistant(bank=get_bank())
+                _assistant = wiring.build_assistant(bank=get_bank())
     return _assistant
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from app.bank.service import BankService
 from app.cli import root
+from app.conversation.support import SupportStore
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -23,8 +25,6 @@ def test_seed_show_reset(fresh_home: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert "Asha Menon" in shown.output and "XXXXXXXX7781" in shown.output and "₹1,25,000.00" in shown.output
     assert "501000427781" not in shown.output  # full account numbers are never printed
-
-    from app.bank.service import BankService
 
     bank = BankService()
     asha = bank.get_customer("asha")
@@ -44,10 +44,8 @@ def test_branches_handoffs_sms(fresh_home: Path) -> None:
     assert runner.invoke(root, ["bank", "seed"]).exit_code == 0
     out = runner.invoke(root, ["bank", "branches", "411057"])
     assert out.exit_code == 0 and "Hinjewadi" in out.output
-    from app.bank.service import BankService
-
     bank = BankService()
-    ref = bank.create_handoff("s-cli", "ravi", "wants a human", "…")
+    ref = SupportStore(bank.db).create_handoff("s-cli", "ravi", "wants a human", "…")
     assert ref in runner.invoke(root, ["bank", "handoffs"]).output
     assert "no SMS sent yet" in runner.invoke(root, ["bank", "sms"]).output
     bank.issue_otp(bank.get_customer("ravi").id, "transfer", "k")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from app.bank.db import is_transient, session_scope, with_retry
+from app.bank.db import dispose_engines, get_engine, is_transient, session_scope, with_retry
 
 
 def test_sqlite_locked_database_is_retried(tmp_path: Path) -> None:
@@ -81,11 +83,6 @@ def test_non_transient_errors_are_not_retried(tmp_path: Path) -> None:
 
 def test_sqlite_write_sessions_serialise_read_modify_write(tmp_path: Path) -> None:
     """Write sessions begin IMMEDIATE: read-then-write transactions queue instead of failing or losing updates."""
-    from concurrent.futures import ThreadPoolExecutor
-    import time
-
-    from app.bank.db import dispose_engines, get_engine
-
     url = f"sqlite:///{tmp_path / 'counter.db'}"
     with get_engine(url).begin() as conn:
         conn.execute(sa.text("CREATE TABLE counter (n INTEGER)"))

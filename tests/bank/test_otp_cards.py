@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
+from app.bank.db import session_scope
 from app.bank.errors import Ambiguous, NotFound, OtpLocked
+from app.bank.models import OtpChallenge
 from app.bank.service import BankService
 
 
@@ -32,11 +35,6 @@ def test_otp_success_and_sms_outbox(bank: BankService, asha) -> None:
 
 
 def test_otp_is_stored_hashed(bank: BankService, asha, seeded_url: str) -> None:
-    import sqlalchemy as sa
-
-    from app.bank.db import session_scope
-    from app.bank.models import OtpChallenge
-
     issued = bank.issue_otp(asha.id, "Fund_Transfer", "key-h")
     assert issued.sms_text.startswith("Your Sahayak OTP for fund transfer is ")
     with session_scope(seeded_url) as s:

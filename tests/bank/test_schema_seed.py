@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from app.bank.db import Base, get_engine, init_db, session_scope
+from app.bank.db import get_engine, init_db, session_scope
 from app.bank.models import Account, Branch, Customer, LoanProduct
+from app.bank.schema import Base
 from app.bank.seed import CLEARING_ACCOUNT_NUMBER, load_facts, reset, seed
 from app.bank.service import BankService
 

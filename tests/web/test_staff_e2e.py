@@ -97,10 +97,11 @@ def test_thumbs_up_is_stored_for_retraining(page, web_stack) -> None:
     chat = ChatPage(page)
     chat.login_ok("ravi", "demo1234")
     chat.send("What's my balance?")
-    from app.bank.service import BankService
+    from app.bank.db import Database
+    from app.conversation.support import SupportStore
 
-    bank = BankService(web_stack["settings"].db_url)
-    before = len(bank.list_feedback())
+    support = SupportStore(Database(web_stack["settings"].db_url))
+    before = len(support.list_feedback())
     # Chainlit asks for an optional comment; a card number typed there is redacted too. Under load the
     # first click can land before the message's actions are live, so click again if no dialog opens.
     comment = page.get_by_placeholder("Your feedback...")
@@ -114,11 +115,11 @@ def test_thumbs_up_is_stored_for_retraining(page, web_stack) -> None:
     comment.fill("quick and clear, my card is 4111 1111 1111 1111")
     page.get_by_role("button", name="Submit feedback").click()
     for _ in range(40):
-        if len(bank.list_feedback()) > before:
+        if len(support.list_feedback()) > before:
             break
         page.wait_for_timeout(250)
-    fb = bank.list_feedback()[-1]
-    assert len(bank.list_feedback()) == before + 1
+    fb = support.list_feedback()[-1]
+    assert len(support.list_feedback()) == before + 1
     assert fb.rating == 1 and fb.user_id == "ravi" and fb.predicted_intent == "Check_Balance"
     assert "balance" in fb.text.lower()
     assert fb.comment and "quick and clear" in fb.comment and "4111 1111 1111 1111" not in fb.comment

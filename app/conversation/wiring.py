@@ -1,0 +1,105 @@
+"""The composition root: the one place that decides which component each part of the pipeline gets.
+
+Every channel builds its pipeline here — the web app (:mod:`app.web.runtime`), the CLI's
+``chat`` / ``turn`` commands, the benchmarks and the tests — so handlers, the dialogue and the
+assistant receive their collaborators instead of reaching for process-wide singletons::
+
+    settings → bank facade ─┬─ session store
+                            └─ support store (hand-offs, feedback) ─┐
+    knowledge-base getter, scoring-client getter ───────────────────┴─ handler services
+    classifier getter, tracker getter (redactor: privacy.redact.redact)
+                                              → Assistant
+
+Heavy components (the classifier, the knowledge base, the scoring client's keys) are built by
+getters on first use, so building a pipeline is cheap and `sahayak bank seed` never loads a model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import Callable
+
+from app.bank.service import BankService
+from app.conversation.assistant import Assistant
+from app.conversation.sessions import SessionStore
+from app.conversation.support import SupportStore
+from app.core.settings import Settings, get_settings
+from handlers.base import HandlerServices, KnowledgeBaseLike, ScorerLike
+from models.intents import IntentClassifier, get_classifier
+from privacy.client import get_client
+from privacy.redact import redact
+from provenance.tracker import Tracker, get_tracker
+from retrieval.prepare import get_knowledge_base
+
+
+def build_settings() -> Settings:
+    """The process's settings (``SAHAYAK_*`` environment, defaults that work with no configuration)."""
+    return get_settings()
+
+
+def build_bank(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> BankService:
+    """The bank facade on ``settings.db_url`` (schema created if missing)."""
+    return BankService(settings.db_url, settings=settings, clock=clock)
+
+
+def build_sessions(bank: BankService) -> SessionStore:
+    """The dialogue-session store, on the bank's database and clock."""
+    return SessionStore(bank.db)
+
+
+def build_support(bank: BankService) -> SupportStore:
+    """The hand-off and feedback store, on the bank's database and clock."""
+    return SupportStore(bank.db)
+
+
+def knowledge_base_getter(settings: Settings) -> Callable[[], KnowledgeBaseLike]:
+    """Loads (building or refreshing the index when the corpus changed) the knowledge base on first call."""
+    return partial(get_knowledge_base, settings)
+
+
+def scoring_getter(settings: Settings) -> Callable[[], ScorerLike]:
+    """The encrypted-scoring client for ``settings``' service URL (one key pair per URL, made on first call)."""
+    return partial(get_client, settings)
+
+
+def build_services(settings: Settings, support: SupportStore) -> HandlerServices:
+    """What the handlers may use besides the bank: knowledge base, scoring client, support desk."""
+    return HandlerServices(
+        knowledge_base_getter=knowledge_base_getter(settings),
+        scoring_getter=scoring_getter(settings),
+        support=support,
+    )
+
+
+def classifier_getter(settings: Settings) -> Callable[[], IntentClassifier]:
+    """Loads (training and caching on first use) the configured intent classifier."""
+    return partial(get_classifier, settings)
+
+
+def tracker_getter(settings: Settings) -> Callable[[], Tracker]:
+    """Opens the provenance tracker, which redacts everything it writes with :func:`privacy.redact.redact`."""
+    return partial(get_tracker, settings, redactor=redact)
+
+
+def build_assistant(
+    settings: Settings | None = None,
+    *,
+    bank: BankService | None = None,
+    classifier: IntentClassifier | None = None,
+    tracker: Tracker | None = None,
+) -> Assistant:
+    """The whole turn pipeline. Anything given (a test's bank, classifier or tracker) is used as is."""
+    settings = settings or build_settings()
+    bank = bank or build_bank(settings)
+    support = build_support(bank)
+    return Assistant(
+        settings, bank,
+        sessions=build_sessions(bank),
+        support=support,
+        services=build_services(settings, support),
+        load_classifier=classifier_getter(settings),
+        open_tracker=tracker_getter(settings),
+        classifier=classifier,
+        tracker=tracker,
+    )
