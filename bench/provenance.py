@@ -25,18 +25,46 @@ comparable when other processes load the 2 shared cores (the load average is rec
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from privacy.redact import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from app.core.net import free_port  # noqa: E402 - after the sys.path line, like every bench script
+from app.core.settings import get_settings, reset_settings  # noqa: E402
+from app.ops.graph import start_graph_server  # noqa: E402
+from privacy.redact import redact  # noqa: E402
+from provenance.canonical import sha256_hex  # noqa: E402
+from provenance.graph import (  # noqa: E402
+    ContinuousImporter,
+    Importer,
+    Rows,
+    add_record,
+    driver,
+    ensure_schema,
+    write_rows,
+    write_rows_naive,
+)
+from provenance.keys import Signer, generate_private, key_id_of  # noqa: E402
+from provenance.merkle import Frontier  # noqa: E402
+from provenance.records import GENESIS_HASH, base_record, seal  # noqa: E402
+from provenance.tracker import Tracker  # noqa: E402
+from provenance.verify import (  # noqa: E402
+    PARALLEL_MIN_BYTES,
+    _start_method,
+    default_workers,
+    trusted_keys,
+    verify_log,
+)
 
 
 def _turn(i: int, session: str) -> dict:
@@ -52,8 +80,6 @@ def _turn(i: int, session: str) -> dict:
 
 
 def _home(tmp: Path, name: str, **env: str):
-    from app.core.settings import get_settings, reset_settings
-
     home = tmp / name
     os.environ["SAHAYAK_HOME"] = str(home)
     for k, v in env.items():
@@ -70,12 +96,10 @@ class _NoSign:
 
 
 def bench_sign(tmp: Path, n: int, alg: str, nosign: bool = False) -> dict:
-    from provenance.tracker import Tracker
-
     settings = _home(tmp, f"sign-{alg}-{nosign}", signing_algorithm=alg, checkpoint_every="100")
     t = Tracker(settings, redactor=redact)
     if nosign:
-        t._signer = _NoSign()
+        t._writer._signer = _NoSign()  # the writer signs; replace its signer
     t.record_event("warmup")
     t.flush()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -94,10 +118,6 @@ def bench_sign(tmp: Path, n: int, alg: str, nosign: bool = False) -> dict:
 def bench_seal(tmp: Path, n: int, alg: str) -> dict:
     """The writer's core on one thread: sign + chain + Merkle leaf + append, over pre-built records
     (redaction and pseudonymisation excluded; they are measured end to end above)."""
-    from provenance.keys import Signer, generate_private, key_id_of
-    from provenance.merkle import Frontier
-    from provenance.records import GENESIS_HASH, base_record, seal
-
     priv = generate_private(alg)
     signer = Signer(key_id_of(priv.public_key()), "ed25519" if alg == "ed25519" else "rsa-pss", priv)
     recs = []
@@ -129,11 +149,6 @@ def bench_seal(tmp: Path, n: int, alg: str) -> dict:
 def bench_verify(folder: Path, settings, repeats: int = 3) -> dict:
     """verify_log in-process (workers=1) and with one worker per CPU, beside a parse + hash
     baseline, all in this run; best of ``repeats`` wall times (other work shares the cores)."""
-    import resource
-
-    from provenance.canonical import sha256_hex
-    from provenance.verify import PARALLEL_MIN_BYTES, _start_method, default_workers, trusted_keys, verify_log
-
     keys = trusted_keys(settings)
     out: dict = {}
     reports = {}
@@ -176,8 +191,6 @@ def bench_verify(folder: Path, settings, repeats: int = 3) -> dict:
 
 
 def bench_tamper(folder: Path, settings, cases: int, rng: random.Random) -> dict:
-    from provenance.verify import verify_log
-
     seg = sorted(folder.glob("segment-*.jsonl"))[0]
     lines = seg.read_bytes().split(b"\n")[:-1]
     lines = lines[:400]  # a prefix with its own checkpoints keeps each case fast
@@ -232,8 +245,6 @@ def bench_tamper(folder: Path, settings, cases: int, rng: random.Random) -> dict
 
 def _rows(records, prefix: str):
     """Graph rows for the log's turns with turn and session ids prefixed (separate copies)."""
-    from provenance.graph import Rows, add_record
-
     rows, sessions = Rows(), {}
     for r in records:
         if r.type == "turn":
@@ -243,8 +254,6 @@ def _rows(records, prefix: str):
 
 
 def _slices(rows, size: int):
-    from provenance.graph import Rows
-
     for j in range(0, len(rows.turns), size):
         ids = {t["id"] for t in rows.turns[j:j + size]}
         yield Rows(turns=rows.turns[j:j + size], generated=[g for g in rows.generated if g["t"] in ids],
@@ -271,15 +280,7 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
     """Graph writes over Bolt into the embedded ArcadeDB server: the batched writer vs the naive
     one-MERGE-per-row baseline (alternating rounds on a warmed JVM, medians), then the importer
     end to end. Rates per wall second and per CPU second of client + server together."""
-    import importlib.util
-
-    from app.ops.graph import start_graph_server
-    from provenance import graph_server
-    from provenance.graph import Importer, driver, ensure_schema, write_rows, write_rows_naive
-    from provenance.tracker import Tracker
-    from provenance.verify import verify_log
-
-    port = graph_server._free_port()
+    port = free_port()
     settings = _home(tmp, "graph", neo4j_uri=f"bolt://127.0.0.1:{port}", checkpoint_every="100")
     t = Tracker(settings, redactor=redact)
     for i in range(n):
@@ -342,10 +343,6 @@ def bench_graph(tmp: Path, n: int, rounds: int = 3, warm_rounds: int = 3) -> dic
 
 def bench_outage(settings, server, n: int) -> dict:
     """Write turns while the server is stopped and restarted; count what reached the graph."""
-    from app.ops.graph import start_graph_server
-    from provenance.graph import ContinuousImporter, Importer
-    from provenance.tracker import Tracker
-
     t = Tracker(settings, redactor=redact)
     cont = ContinuousImporter(settings, interval=0.2).start()
     imp = Importer(settings)

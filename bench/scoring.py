@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from app.core.environment import apply_offline_env  # noqa: E402 - after the sys.path line
+
+apply_offline_env()
+
+from privacy.experiments.benchmark import run_benchmark  # noqa: E402
+from privacy.experiments.runs import run_all  # noqa: E402
 
 
 def main() -> None:
@@ -31,8 +36,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
 
-    from privacy.experiments.benchmark import run_benchmark
-
     report = run_benchmark(args.url, n_single=args.n_single, n_prob=args.n_prob,
                            progress=lambda m: print(m, file=sys.stderr))
     targets = {"max_abs_error<=1e-3": report["max_abs_error"] <= 1e-3,
@@ -43,8 +46,6 @@ def main() -> None:
                "request<=500KB": report["single"]["request_bytes"] <= 500_000}
     report["targets_met"] = targets
     if args.with_training:
-        from privacy.experiments.runs import run_all
-
         print("encrypted training", file=sys.stderr)
         report["encrypted_training"] = run_all()
     if args.out:

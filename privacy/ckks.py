@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 if TYPE_CHECKING:
     import tenseal as ts
@@ -110,8 +111,6 @@ def sigmoid_poly_error(degree: int = SIGMOID_DEGREE, interval: tuple[float, floa
 # attach Galois keys for chosen rotations only — TenSEAL's own API generates all of them.
 @lru_cache(maxsize=1)
 def _context_proto_class() -> Any:
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(name="sahayak_tenseal_context.proto", package="sahayak_ts",
                                              syntax="proto3")
@@ -147,8 +146,6 @@ def parse_context_proto(data: bytes) -> Any:
 
 @lru_cache(maxsize=1)
 def _vector_proto_class() -> Any:
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(name="sahayak_tenseal_vector.proto", package="sahayak_tv",
                                              syntax="proto3")
@@ -182,7 +179,7 @@ def _shm_dir() -> str | None:
 def _galois_keys_for_steps(params_bytes: bytes, secret_key_bytes: bytes, steps: tuple[int, ...],
                            poly_modulus_degree: int) -> bytes:
     """SEAL-serialised Galois keys for the given rotation steps only."""
-    import tenseal.sealapi as seal
+    import tenseal.sealapi as seal  # heavy (SEAL): deferred so importing this module stays light
 
     with tempfile.TemporaryDirectory(dir=_shm_dir()) as tmp:  # 0700, removed at once
         p_path, sk_path, gk_path = (str(Path(tmp) / n) for n in ("parms", "sk", "gk"))
@@ -218,7 +215,7 @@ def generate_keys(preset: str | CkksParams = "logit", rotations: bool = True, n_
 
     ``steps`` are the rotations the evaluator may perform (Galois keys for those only).
     """
-    import tenseal as ts
+    import tenseal as ts  # heavy (SEAL): deferred so importing this module stays light
 
     params = PRESETS[preset] if isinstance(preset, str) else preset
     ctx = ts.context(ts.SCHEME_TYPE.CKKS, params.poly_modulus_degree,
@@ -242,7 +239,7 @@ def generate_keys(preset: str | CkksParams = "logit", rotations: bool = True, n_
 
 def describe_context(ctx: "ts.Context") -> dict[str, Any]:
     """Parameters of a loaded context (for the session response and error messages)."""
-    import tenseal.sealapi  # noqa: F401 - registers seal::Modulus, returned by coeff_modulus()
+    import tenseal.sealapi  # noqa: F401 - registers seal::Modulus, returned by coeff_modulus(); deferred: heavy
 
     parms = ctx.seal_context().data.key_context_data().parms()
     bits = [m.bit_count() for m in parms.coeff_modulus()]

@@ -17,12 +17,17 @@ import base64
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import numpy as np
 
 from app.core.errors import SahayakError
+from app.core.settings import get_settings
+from models.scoring.dataset import derive_features
+from models.scoring.train import load_artifact
 from privacy import ckks
 
 
@@ -94,9 +99,6 @@ class ScoringClient:
 
     def __init__(self, settings: Any = None, base_url: str | None = None, preset: str = "logit",
                  timeout: float | None = None, artifact: dict[str, Any] | None = None) -> None:
-        from app.core.settings import get_settings
-        from models.scoring.train import load_artifact
-
         self.settings = settings or get_settings()
         self.base_url = (base_url or self.settings.scoring_base_url).rstrip("/")
         self.timeout = timeout if timeout is not None else self.settings.scoring_timeout_s
@@ -124,8 +126,6 @@ class ScoringClient:
         return self._keys
 
     def _client(self) -> Any:
-        import httpx
-
         if self._http is None:
             self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout, trust_env=False)
         return self._http
@@ -136,8 +136,6 @@ class ScoringClient:
             self._http = None
 
     def _post(self, path: str, **kwargs: Any) -> Any:
-        import httpx
-
         try:
             resp = self._client().post(path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -186,8 +184,6 @@ class ScoringClient:
     # -- features ---------------------------------------------------------------------------
     def prepare(self, features: dict[str, float]) -> tuple[np.ndarray, dict[str, float]]:
         """Model-order feature vector (unstandardised) and the defaults that were assumed."""
-        from models.scoring.dataset import derive_features
-
         assumed: dict[str, float] = {}
         if all(f in features for f in self.features):
             values = {f: float(features[f]) for f in self.features}
@@ -213,7 +209,7 @@ class ScoringClient:
     # -- scoring ----------------------------------------------------------------------------
     def score(self, features: dict[str, float], mode: str = "logit") -> ScoreResult:
         """Encrypt, score remotely, decrypt and explain one applicant."""
-        import tenseal as ts
+        import tenseal as ts  # heavy (SEAL): deferred so importing the client (handlers, CLI) stays light
 
         t_setup = time.perf_counter()
         fresh = self._session is None
@@ -259,9 +255,7 @@ class ScoringClient:
         chunks are in flight at once, so encrypting the next chunk overlaps with the service
         evaluating the previous one. Returns probabilities and summed timings/bytes.
         """
-        from concurrent.futures import ThreadPoolExecutor
-
-        import tenseal as ts
+        import tenseal as ts  # heavy (SEAL): see score()
 
         Z = self.standardise(np.asarray(X, dtype=float))
         slots = self.keys.params.slot_count
@@ -295,8 +289,6 @@ _shared_lock = threading.Lock()
 
 def get_client(settings: Any = None) -> ScoringClient:
     """A process-wide client per service URL (one key pair and one session, reused)."""
-    from app.core.settings import get_settings
-
     settings = settings or get_settings()
     key = (settings.scoring_base_url, str(settings.models_dir))
     with _shared_lock:

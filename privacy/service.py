@@ -18,15 +18,15 @@ API (version 1):
   holding every customer's result.
 
 Every error is JSON ``{"error": {"code", "message"}}`` with a 4xx status.
-"""
 
+``python -m privacy.service`` runs it; :mod:`privacy.service_process` starts that as a child
+process (without importing FastAPI, so the commands that only launch it stay light).
+"""
 
 import argparse
 import base64
 import binascii
-import os
-import subprocess
-import sys
+import json
 import threading
 import time
 import uuid
@@ -35,8 +35,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.settings import get_settings
+from models.scoring.train import load_artifact
 from privacy import ckks
+from privacy.service_process import ServiceProcess, start_in_background, wait_healthy
+
+# Re-exported: the child-process helpers used to live here (they import no FastAPI; use
+# privacy.service_process where start-up time matters).
+__all__ = ["ApiError", "ScoringModel", "ServiceProcess", "Session", "SessionStore", "create_app", "main", "run",
+           "start_in_background", "wait_healthy"]
 
 MAX_CONTEXT_BYTES = 8 * 1024 * 1024  # base64 JSON of a public context (≈2 MB in practice)
 MAX_SINGLE_BYTES = 512 * 1024  # one 16-slot ciphertext is ≈235 KB
@@ -154,7 +168,7 @@ class ScoringModel:
 
 def _load_context(raw: bytes) -> Session:
     """Validate and load a public evaluation context; ApiError (4xx) on anything wrong."""
-    import tenseal as ts
+    import tenseal as ts  # heavy (SEAL): deferred so commands that import this module stay light
 
     try:
         proto = ckks.parse_context_proto(raw)
@@ -202,7 +216,7 @@ async def _read_body(request: Any, limit: int) -> bytes:
 
 
 def _load_vector(session: Session, blob: bytes) -> Any:
-    import tenseal as ts
+    import tenseal as ts  # heavy (SEAL): see _load_context
 
     if not blob:
         raise ApiError(400, "empty_body", "the request body must be a serialised CKKS vector")
@@ -213,49 +227,111 @@ def _load_vector(session: Session, blob: bytes) -> Any:
                        "the ciphertext is malformed or was not made with this session's context") from None
 
 
-def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> Any:
-    """Build the FastAPI application around the (server-side) model artifact."""
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+# --------------------------------------------------------------------------------------
+# errors: every one is JSON {"error": {"code", "message"}}
+# --------------------------------------------------------------------------------------
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
-    from models.scoring.train import load_artifact
 
-    model = ScoringModel(artifact or load_artifact(settings))
-    sessions = SessionStore()
-    app = FastAPI(title="Sahayak encrypted scoring", version="1", docs_url=None, redoc_url=None,
-                  openapi_url="/v1/openapi.json")
-    app.state.model, app.state.sessions = model, sessions
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return _error(exc.status, exc.code, exc.message)
 
-    def error(status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # Only the locations and kinds of problems — never the submitted values.
+    where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('type')}" for e in exc.errors())
+    return _error(422, "invalid_request", f"malformed request ({where})")
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # Only the locations and kinds of problems — never the submitted values.
-        where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('type')}" for e in exc.errors())
-        return error(422, "invalid_request", f"malformed request ({where})")
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, "http_error", str(exc.detail))
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return _error(exc.status_code, "http_error", str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
-        return error(500, "internal", f"internal error ({type(exc).__name__})")
 
-    @app.get("/v1/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model.name, "version": model.version, "sessions": len(sessions)}
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
+    return _error(500, "internal", f"internal error ({type(exc).__name__})")
 
-    @app.get("/v1/model")
-    async def model_info() -> dict[str, Any]:
+
+# --------------------------------------------------------------------------------------
+# request helpers and the encrypted work (run in the thread pool)
+# --------------------------------------------------------------------------------------
+def _mode(session: Session, mode: str) -> str:
+    if mode not in ckks.MODE_DEPTH:
+        raise ApiError(422, "invalid_mode", f"mode must be one of {list(ckks.MODE_DEPTH)}")
+    if mode not in session.modes:
+        raise ApiError(400, "insufficient_depth", f"this session's context cannot evaluate mode {mode!r}")
+    return mode
+
+
+def _request_id(request: Request) -> str:
+    """The caller's X-Request-Id if it is a plain token, else a fresh one (never echo junk)."""
+    rid = request.headers.get("x-request-id", "")
+    return rid if 0 < len(rid) <= 64 and rid.replace("-", "").isalnum() and rid.isascii() else uuid.uuid4().hex
+
+
+def _context_from_json(body: bytes) -> bytes:
+    """The raw context bytes of a ``{"context": "<base64>"}`` registration body."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("context"), str):
+        raise ApiError(422, "invalid_request", 'expected a JSON object {"context": "<base64>"}')
+    try:
+        return base64.b64decode(payload["context"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "malformed_context", "context is not valid base64") from None
+
+
+def _evaluate_single(model: ScoringModel, session: Session, body: bytes, mode: str) -> Any:
+    vec = _load_vector(session, body)
+    if vec.size() != ckks.SLOTS_SINGLE:
+        raise ApiError(422, "wrong_size", f"expected a {ckks.SLOTS_SINGLE}-slot vector, got {vec.size()}")
+    try:
+        return model.eval_single(vec, mode)
+    except Exception:  # noqa: BLE001 - e.g. scale/level mismatch from a foreign ciphertext
+        raise ApiError(400, "bad_ciphertext", "the ciphertext cannot be evaluated with this context") from None
+
+
+def _evaluate_batch(model: ScoringModel, session: Session, body: bytes, mode: str) -> Any:
+    try:
+        frames = ckks.unpack_frames(body)
+    except ValueError as exc:
+        raise ApiError(400, "bad_frames", str(exc)) from None
+    if len(frames) != len(model.features):
+        raise ApiError(422, "wrong_size", f"expected {len(model.features)} feature ciphertexts, got {len(frames)}")
+    cols = [_load_vector(session, f) for f in frames]
+    if len({c.size() for c in cols}) != 1:
+        raise ApiError(422, "wrong_size", "all feature ciphertexts must hold the same number of customers")
+    try:
+        return model.eval_batch(cols, mode)
+    except Exception:  # noqa: BLE001
+        raise ApiError(400, "bad_ciphertext", "the ciphertexts cannot be evaluated with this context") from None
+
+
+# --------------------------------------------------------------------------------------
+# routes
+# --------------------------------------------------------------------------------------
+class _Routes:
+    """The API's route handlers, bound to one model and one session store."""
+
+    def __init__(self, model: ScoringModel, sessions: SessionStore) -> None:
+        self.model, self.sessions = model, sessions
+
+    def install(self, app: FastAPI) -> None:
+        app.add_api_route("/v1/health", self.health, methods=["GET"])
+        app.add_api_route("/v1/model", self.model_info, methods=["GET"])
+        app.add_api_route("/v1/sessions", self.register, methods=["POST"])
+        app.add_api_route("/v1/sessions/{sid}", self.unregister, methods=["DELETE"])
+        app.add_api_route("/v1/score", self.score, methods=["POST"])
+        app.add_api_route("/v1/score/batch", self.score_batch, methods=["POST"])
+
+    async def health(self) -> dict[str, Any]:
+        model = self.model
+        return {"status": "ok", "model": model.name, "version": model.version, "sessions": len(self.sessions)}
+
+    async def model_info(self) -> dict[str, Any]:
+        model = self.model
         return {"name": model.name, "version": model.version, "features": model.features,
                 "slots": ckks.SLOTS_SINGLE, "threshold": model.threshold, "modes": list(ckks.MODE_DEPTH),
                 "sigmoid_polynomial": {"degree": ckks.SIGMOID_DEGREE, "interval": list(ckks.SIGMOID_INTERVAL),
@@ -263,172 +339,65 @@ def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> 
                 "limits": {"context_bytes": MAX_CONTEXT_BYTES, "single_bytes": MAX_SINGLE_BYTES,
                            "batch_bytes": MAX_BATCH_BYTES}}
 
-    @app.post("/v1/sessions")
-    async def register(request: Request) -> JSONResponse:
-        import json
-
-        body = await _read_body(request, MAX_CONTEXT_BYTES)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("context"), str):
-            raise ApiError(422, "invalid_request", 'expected a JSON object {"context": "<base64>"}')
-        try:
-            raw = base64.b64decode(payload["context"], validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "malformed_context", "context is not valid base64") from None
+    async def register(self, request: Request) -> JSONResponse:
+        raw = _context_from_json(await _read_body(request, MAX_CONTEXT_BYTES))
         session = await run_in_threadpool(_load_context, raw)
-        sid = sessions.add(session)
+        sid = self.sessions.add(session)
         return JSONResponse({"session_id": sid, "params": session.params, "modes": session.modes,
-                             "ttl_s": sessions.ttl_s}, status_code=201)
+                             "ttl_s": self.sessions.ttl_s}, status_code=201)
 
-    @app.delete("/v1/sessions/{sid}")
-    async def unregister(sid: str) -> dict[str, Any]:
-        if not sessions.delete(sid):
+    async def unregister(self, sid: str) -> dict[str, Any]:
+        if not self.sessions.delete(sid):
             raise ApiError(404, "unknown_session", "unknown or expired session")
         return {"deleted": sid}
 
-    def _mode(session: Session, mode: str) -> str:
-        if mode not in ckks.MODE_DEPTH:
-            raise ApiError(422, "invalid_mode", f"mode must be one of {list(ckks.MODE_DEPTH)}")
-        if mode not in session.modes:
-            raise ApiError(400, "insufficient_depth", f"this session's context cannot evaluate mode {mode!r}")
-        return mode
-
-    def _request_id(request: Request) -> str:
-        """The caller's X-Request-Id if it is a plain token, else a fresh one (never echo junk)."""
-        rid = request.headers.get("x-request-id", "")
-        return rid if 0 < len(rid) <= 64 and rid.replace("-", "").isalnum() and rid.isascii() else uuid.uuid4().hex
-
-    def _answer(result: Any, started: float, request_id: str) -> Response:
-        blob = result.serialize()
-        ms = (time.perf_counter() - started) * 1000
-        return Response(blob, media_type="application/octet-stream",
-                        headers={"X-Request-Id": request_id, "X-Server-Ms": f"{ms:.3f}",
-                                 "X-Model-Version": model.version})
-
-    @app.post("/v1/score")
-    async def score(request: Request, mode: str = "logit") -> Response:
-        session = sessions.get(request.headers.get("x-session-id"))
+    async def score(self, request: Request, mode: str = "logit") -> Response:
+        session = self.sessions.get(request.headers.get("x-session-id"))
         mode = _mode(session, mode)
         if not session.has_galois:
             raise ApiError(400, "missing_galois_keys", "single scoring needs the rotation keys in the context")
         body = await _read_body(request, MAX_SINGLE_BYTES)
         started = time.perf_counter()
+        result = await run_in_threadpool(_evaluate_single, self.model, session, body, mode)
+        return self._answer(result, started, _request_id(request))
 
-        def work() -> Any:
-            vec = _load_vector(session, body)
-            if vec.size() != ckks.SLOTS_SINGLE:
-                raise ApiError(422, "wrong_size", f"expected a {ckks.SLOTS_SINGLE}-slot vector, got {vec.size()}")
-            try:
-                return model.eval_single(vec, mode)
-            except Exception:  # noqa: BLE001 - e.g. scale/level mismatch from a foreign ciphertext
-                raise ApiError(400, "bad_ciphertext", "the ciphertext cannot be evaluated with this context") from None
-
-        result = await run_in_threadpool(work)
-        return _answer(result, started, _request_id(request))
-
-    @app.post("/v1/score/batch")
-    async def score_batch(request: Request, mode: str = "logit") -> Response:
-        session = sessions.get(request.headers.get("x-session-id"))
+    async def score_batch(self, request: Request, mode: str = "logit") -> Response:
+        session = self.sessions.get(request.headers.get("x-session-id"))
         mode = _mode(session, mode)
         body = await _read_body(request, MAX_BATCH_BYTES)
         started = time.perf_counter()
+        result = await run_in_threadpool(_evaluate_batch, self.model, session, body, mode)
+        return self._answer(result, started, _request_id(request))
 
-        def work() -> Any:
-            try:
-                frames = ckks.unpack_frames(body)
-            except ValueError as exc:
-                raise ApiError(400, "bad_frames", str(exc)) from None
-            if len(frames) != len(model.features):
-                raise ApiError(422, "wrong_size", f"expected {len(model.features)} feature ciphertexts, got {len(frames)}")
-            cols = [_load_vector(session, f) for f in frames]
-            if len({c.size() for c in cols}) != 1:
-                raise ApiError(422, "wrong_size", "all feature ciphertexts must hold the same number of customers")
-            try:
-                return model.eval_batch(cols, mode)
-            except Exception:  # noqa: BLE001
-                raise ApiError(400, "bad_ciphertext", "the ciphertexts cannot be evaluated with this context") from None
+    def _answer(self, result: Any, started: float, request_id: str) -> Response:
+        blob = result.serialize()
+        ms = (time.perf_counter() - started) * 1000
+        return Response(blob, media_type="application/octet-stream",
+                        headers={"X-Request-Id": request_id, "X-Server-Ms": f"{ms:.3f}",
+                                 "X-Model-Version": self.model.version})
 
-        result = await run_in_threadpool(work)
-        return _answer(result, started, _request_id(request))
 
+def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> FastAPI:
+    """Build the FastAPI application around the (server-side) model artifact."""
+    model = ScoringModel(artifact or load_artifact(settings))
+    sessions = SessionStore()
+    app = FastAPI(title="Sahayak encrypted scoring", version="1", docs_url=None, redoc_url=None,
+                  openapi_url="/v1/openapi.json")
+    app.state.model, app.state.sessions = model, sessions
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    _Routes(model, sessions).install(app)
     return app
 
 
 def run(host: str | None = None, port: int | None = None, settings: Any = None, log_level: str = "warning") -> None:
     """Serve the app with uvicorn in this process (blocks). Binds to loopback by default."""
-    import uvicorn
-
-    from app.core.settings import get_settings
-
     settings = settings or get_settings()
     uvicorn.run(create_app(settings=settings), host=host or settings.scoring_host,
                 port=port or settings.scoring_port, log_level=log_level, access_log=False,
                 limit_concurrency=64, timeout_keep_alive=30)
-
-
-class ServiceProcess:
-    """The scoring service running as a child process (``make run``, tests)."""
-
-    def __init__(self, proc: subprocess.Popen, base_url: str) -> None:
-        self.proc, self.base_url = proc, base_url
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the child (SIGTERM, then SIGKILL) and wait for it."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-
-    def __enter__(self) -> "ServiceProcess":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def wait_healthy(base_url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> bool:
-    """Poll ``/v1/health`` until it answers 200 (False on timeout or when ``proc`` exits)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{base_url}/v1/health", timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def start_in_background(host: str | None = None, port: int | None = None, settings: Any = None,
-                        timeout: float = 60.0) -> ServiceProcess:
-    """Start ``python -m privacy.service`` as a child process and wait for its health check."""
-    from app.core.errors import SahayakError
-    from app.core.settings import get_settings
-
-    settings = settings or get_settings()
-    host, port = host or settings.scoring_host, port or settings.scoring_port
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "privacy.service", "--host", host, "--port", str(port)],
-                            cwd=root, env=env, stdin=subprocess.DEVNULL)
-    base = f"http://{host}:{port}"
-    if not wait_healthy(base, timeout, proc):
-        ServiceProcess(proc, base).stop()
-        raise SahayakError(f"the scoring service did not become healthy on {base} within {timeout:.0f}s")
-    return ServiceProcess(proc, base)
 
 
 def main(argv: list[str] | None = None) -> None:

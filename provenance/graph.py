@@ -24,10 +24,12 @@ from typing import Any, Iterator
 
 from app.core.errors import SahayakError
 from app.core.fsutil import write_atomic
+from app.core.settings import get_settings
 from provenance.canonical import b64d, sha256_hex, stable_json
 from provenance.keys import load_public_pem, verify_signature
 from provenance.log import list_segments, read_lines
 from provenance.records import GENESIS_HASH
+from provenance.verify import trusted_keys
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class LogVerificationError(SahayakError):
 
 def driver(settings: Any):
     """A neo4j driver for ``settings.neo4j_uri`` (caller closes it)."""
-    from neo4j import GraphDatabase
+    from neo4j import GraphDatabase  # heavy: deferred so commands that never touch the graph stay light
 
     return GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
                                 connection_timeout=5.0, max_transaction_retry_time=2.0)
@@ -85,54 +87,70 @@ def model_id(name: str, version: str) -> str:
     return f"{name}@{version}"
 
 
+def _add_dataset(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
+    rows.datasets.append(base | {"id": rec["sha256"], "path": rec.get("path"), "description": rec.get("description")})
+
+
+def _add_model(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
+    mid = rec.get("model_id") or model_id(rec["name"], rec["version"])
+    rows.models.append(base | {
+        "id": mid, "name": rec["name"], "version": rec["version"], "hyperparameters": _js(rec.get("hyperparameters")),
+        "metrics": _js(rec.get("metrics")), "git_commit": rec.get("git_commit"),
+        "environment": _js(rec.get("environment")), "dataset_count": len(rec.get("dataset_hashes") or []),
+    })
+    rows.used_in += [{"d": h, "m": mid} for h in rec.get("dataset_hashes") or []]
+
+
+def _add_turn(rows: Rows, rec: dict[str, Any], base: dict[str, Any], seq: int, sessions: dict[str, list]) -> None:
+    tid = rec["turn_id"]
+    rows.turns.append(base | {
+        "id": tid, "session": rec.get("session"), "user": rec.get("user"), "channel": rec.get("channel"),
+        "input": rec.get("input"), "reply": rec.get("reply"), "intent": rec.get("intent"),
+        "confidence": rec.get("confidence"), "handler": rec.get("handler") or "none", "outcome": rec.get("outcome"),
+        "state": rec.get("state"), "latency_ms": rec.get("latency_ms"), "prompt_hash": rec.get("prompt_hash"),
+        "entities": _js(rec.get("entities")), "scoring_request_id": rec.get("scoring_request_id"),
+        "model_versions": _js(rec.get("model_versions")),
+    })
+    for name, version in (rec.get("model_versions") or {}).items():
+        if version:
+            rows.generated.append({"m": str(version), "name": str(name), "t": tid})
+    for rank, p in enumerate(rec.get("passages") or []):
+        scores = p.get("scores") or {}
+        score = next((scores[k] for k in ("rerank", "fused", "rrf", "dense", "bm25", "score") if k in scores), None)
+        cid = p.get("chunk_id") or p.get("chunk_hash")
+        if cid is None:
+            continue
+        rows.retrieved.append({"t": tid, "p": cid, "doc": p.get("doc_id") or "unknown", "hash": p.get("chunk_hash"),
+                               "title": p.get("title"), "rank": p.get("rank", rank + 1), "score": score,
+                               "scores": _js(scores)})
+    sess = rec.get("session")
+    if sess:
+        prev = sessions.get(sess)
+        if prev and prev[0] != tid:
+            rows.next.append({"a": prev[0], "b": tid})
+        sessions[sess] = [tid, seq]
+
+
+def _add_event(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
+    detail = {k: v for k, v in rec.items() if k not in ("record_id", "type", "timestamp", "schema_version", "kind",
+                                                         "session", "user", "turn_id", "new_public_pem")}
+    rows.events.append(base | {"id": rec["record_id"], "kind": rec.get("kind"), "session": rec.get("session"),
+                               "user": rec.get("user"), "turn_id": rec.get("turn_id"), "detail": _js(detail),
+                               "staff": detail.get("staff")})
+
+
 def add_record(rows: Rows, rec: dict[str, Any], seq: int, sessions: dict[str, list]) -> None:
+    """Turn one verified record into graph rows (``sessions`` tracks each session's last turn for NEXT)."""
     kind = rec.get("type")
     base = {"record_id": rec["record_id"], "seq": seq, "timestamp": rec.get("timestamp")}
     if kind == "dataset":
-        rows.datasets.append(base | {"id": rec["sha256"], "path": rec.get("path"), "description": rec.get("description")})
+        _add_dataset(rows, rec, base)
     elif kind == "model":
-        mid = rec.get("model_id") or model_id(rec["name"], rec["version"])
-        rows.models.append(base | {
-            "id": mid, "name": rec["name"], "version": rec["version"], "hyperparameters": _js(rec.get("hyperparameters")),
-            "metrics": _js(rec.get("metrics")), "git_commit": rec.get("git_commit"),
-            "environment": _js(rec.get("environment")), "dataset_count": len(rec.get("dataset_hashes") or []),
-        })
-        rows.used_in += [{"d": h, "m": mid} for h in rec.get("dataset_hashes") or []]
+        _add_model(rows, rec, base)
     elif kind == "turn":
-        tid = rec["turn_id"]
-        score = None
-        rows.turns.append(base | {
-            "id": tid, "session": rec.get("session"), "user": rec.get("user"), "channel": rec.get("channel"),
-            "input": rec.get("input"), "reply": rec.get("reply"), "intent": rec.get("intent"),
-            "confidence": rec.get("confidence"), "handler": rec.get("handler") or "none", "outcome": rec.get("outcome"),
-            "state": rec.get("state"), "latency_ms": rec.get("latency_ms"), "prompt_hash": rec.get("prompt_hash"),
-            "entities": _js(rec.get("entities")), "scoring_request_id": rec.get("scoring_request_id"),
-            "model_versions": _js(rec.get("model_versions")),
-        })
-        for name, version in (rec.get("model_versions") or {}).items():
-            if version:
-                rows.generated.append({"m": str(version), "name": str(name), "t": tid})
-        for rank, p in enumerate(rec.get("passages") or []):
-            scores = p.get("scores") or {}
-            score = next((scores[k] for k in ("rerank", "fused", "rrf", "dense", "bm25", "score") if k in scores), None)
-            cid = p.get("chunk_id") or p.get("chunk_hash")
-            if cid is None:
-                continue
-            rows.retrieved.append({"t": tid, "p": cid, "doc": p.get("doc_id") or "unknown", "hash": p.get("chunk_hash"),
-                                   "title": p.get("title"), "rank": p.get("rank", rank + 1), "score": score,
-                                   "scores": _js(scores)})
-        sess = rec.get("session")
-        if sess:
-            prev = sessions.get(sess)
-            if prev and prev[0] != tid:
-                rows.next.append({"a": prev[0], "b": tid})
-            sessions[sess] = [tid, seq]
+        _add_turn(rows, rec, base, seq, sessions)
     elif kind == "event":
-        detail = {k: v for k, v in rec.items() if k not in ("record_id", "type", "timestamp", "schema_version", "kind",
-                                                             "session", "user", "turn_id", "new_public_pem")}
-        rows.events.append(base | {"id": rec["record_id"], "kind": rec.get("kind"), "session": rec.get("session"),
-                                   "user": rec.get("user"), "turn_id": rec.get("turn_id"), "detail": _js(detail),
-                                   "staff": detail.get("staff")})
+        _add_event(rows, rec, base)
 
 
 # Shared nodes (few distinct values per batch) are MERGEd; turns, the bulk, are looked up
@@ -395,8 +413,6 @@ class Importer:
 
     def __init__(self, settings: Any = None, folder: Path | None = None, batch_size: int = 500) -> None:
         if settings is None:
-            from app.core.settings import get_settings
-
             settings = get_settings()
         self.settings = settings
         self.folder = Path(folder or settings.provenance_dir)
@@ -406,8 +422,6 @@ class Importer:
         self._schema_done = False
 
     def _keys(self, cur: Cursor) -> dict[str, Any]:
-        from provenance.verify import trusted_keys
-
         keys = trusted_keys(self.settings)
         for kid, pem in cur.learned_keys.items():
             keys.setdefault(kid, load_public_pem(pem))
@@ -433,6 +447,7 @@ class Importer:
 
         Raises GraphUnavailable (cursor unchanged) when the server is down, and
         LogVerificationError when a line does not verify (records before it are kept)."""
+        # neo4j is heavy: imported where the graph is used, not when this module is.
         from neo4j.exceptions import DatabaseError, ServiceUnavailable, SessionExpired, TransientError
 
         cur = Cursor.load(self.cursor_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -22,14 +21,9 @@ from app.core.settings import get_settings
 DATABASE = "sahayak"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def reachable(uri: str, user: str, password: str, database: str | None = None, timeout: float = 3.0) -> bool:
     """True when a Bolt server answers ``RETURN 1`` at ``uri``."""
+    # neo4j is heavy: deferred so importing this module (``sahayak run``, tests) stays light.
     from neo4j import GraphDatabase
     from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
 
@@ -46,7 +40,7 @@ def serve(root: Path, bolt: int, http: int, password: str, heap: str = "512m", u
     """Run the ArcadeDB server with the Bolt plugin in this process until SIGINT/SIGTERM, or,
     as a child of the launcher (:mod:`app.ops.graph`), until its stdin closes (so it never
     outlives its parent)."""
-    try:
+    try:  # the JVM bridge, needed only in the server child; a missing package gets a clear message
         from arcadedb_embedded.server import ArcadeDBServer
     except ImportError as exc:
         raise SahayakError("the graph server needs the PyPI package 'arcadedb-embedded'") from exc

@@ -9,6 +9,8 @@ rotation) and ``active`` (the key id new records are signed with).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -219,3 +221,17 @@ def pseudonym_key(settings: Any) -> bytes:
     if not path.exists():
         write_private(path, os.urandom(32))
     return path.read_bytes()
+
+
+def pseudonym_with(key: bytes, value: str | None, prefix: str) -> str | None:
+    """``prefix`` + the keyed HMAC-SHA256 of ``value`` (20 hex digits); None stays None."""
+    if value is None:
+        return None
+    return prefix + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def pseudonym(settings: Any, value: str | None, prefix: str) -> str | None:
+    """The installation's keyed HMAC pseudonym of a session (``s_``) or user (``u_``) id."""
+    if value is None:
+        return None
+    return pseudonym_with(pseudonym_key(settings), value, prefix)

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 from app.core.errors import SahayakError
+from provenance.graph import model_id
+from provenance.verify import verify_log
 
 SAHAYAK_NS = "urn:sahayak:"
 
@@ -57,142 +59,158 @@ def _iri(kind: str, ident: Any) -> str:
     return f"{SAHAYAK_NS}{kind}/{quote(str(ident), safe='')}"
 
 
-def _dt(ts: str | None):
-    from rdflib import Literal
-    from rdflib.namespace import XSD
+class _ProvBuilder:
+    """Adds the PROV-O triples of verified records, one record type per method, to one graph."""
 
-    return Literal(ts, datatype=XSD.dateTime) if ts else None
+    def __init__(self) -> None:
+        # rdflib is heavy: imported when an export is built, not when this module is.
+        from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
+        from rdflib.namespace import PROV, XSD
 
+        self.RDF, self.RDFS, self.PROV, self.XSD = RDF, RDFS, PROV, XSD
+        self.Literal, self.URIRef = Literal, URIRef
+        self.SY = Namespace(SAHAYAK_NS)
+        self.g = Graph()
+        self.g.bind("prov", PROV)
+        self.g.bind("sy", self.SY)
+        self.g.bind("rdfs", RDFS)
 
-def build_graph(records: list[dict[str, Any]]):
-    """An rdflib Graph of PROV-O triples for already-verified records."""
-    from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
-    from rdflib.namespace import PROV, XSD
+    def U(self, kind: str, ident: Any) -> Any:
+        return self.URIRef(_iri(kind, ident))
 
-    SY = Namespace(SAHAYAK_NS)
-    g = Graph()
-    g.bind("prov", PROV)
-    g.bind("sy", SY)
-    g.bind("rdfs", RDFS)
+    def dt(self, ts: str | None) -> Any:
+        return self.Literal(ts, datatype=self.XSD.dateTime) if ts else None
 
-    def U(kind: str, ident: Any) -> URIRef:
-        return URIRef(_iri(kind, ident))
-
-    def add(s, p, o) -> None:
+    def add(self, s: Any, p: Any, o: Any) -> None:
+        """One triple; a plain value becomes a Literal and a missing one (None) adds nothing."""
         if o is not None:
-            g.add((s, p, o if isinstance(o, (URIRef, Literal)) else Literal(o)))
+            self.g.add((s, p, o if isinstance(o, (self.URIRef, self.Literal)) else self.Literal(o)))
 
-    for rec in records:
+    def typed(self, node: Any, *types: Any) -> Any:
+        for t in types:
+            self.g.add((node, self.RDF.type, t))
+        return node
+
+    def record(self, rec: dict[str, Any]) -> None:
         kind = rec.get("type")
-        ts = rec.get("timestamp")
         if kind == "dataset":
-            d = U("dataset", rec["sha256"])
-            g.add((d, RDF.type, PROV.Entity))
-            g.add((d, RDF.type, SY.Dataset))
-            add(d, SY.sha256, rec["sha256"])
-            add(d, PROV.atLocation, rec.get("path"))
-            add(d, RDFS.comment, rec.get("description"))
-            add(d, SY.recordedAt, _dt(ts))
+            self.dataset(rec)
         elif kind == "model":
-            from provenance.graph import model_id
-
-            mid = rec.get("model_id") or model_id(rec["name"], rec["version"])
-            m, train = U("model", mid), U("training", mid)
-            g.add((m, RDF.type, PROV.Entity))
-            g.add((m, RDF.type, SY.Model))
-            add(m, RDFS.label, mid)
-            add(m, SY.name, rec["name"])
-            add(m, SY.version, rec["version"])
-            add(m, SY.hyperparameters, json.dumps(rec.get("hyperparameters"), sort_keys=True))
-            add(m, SY.metrics, json.dumps(rec.get("metrics"), sort_keys=True))
-            add(m, SY.gitCommit, rec.get("git_commit"))
-            g.add((train, RDF.type, PROV.Activity))
-            g.add((train, RDF.type, SY.Training))
-            g.add((m, PROV.wasGeneratedBy, train))
-            add(train, PROV.endedAtTime, _dt(ts))
-            add(m, PROV.generatedAtTime, _dt(ts))
-            for h in rec.get("dataset_hashes") or []:
-                d = U("dataset", h)
-                g.add((d, RDF.type, SY.Dataset))
-                g.add((d, RDF.type, PROV.Entity))
-                g.add((train, PROV.used, d))
-                g.add((m, PROV.wasDerivedFrom, d))
+            self.model(rec)
         elif kind == "turn":
-            t = U("turn", rec["turn_id"])
-            g.add((t, RDF.type, PROV.Activity))
-            g.add((t, RDF.type, SY.Turn))
-            add(t, SY.turnId, rec["turn_id"])
-            add(t, SY.intent, rec.get("intent"))
-            add(t, SY.confidence, Literal(float(rec.get("confidence") or 0.0), datatype=XSD.double))
-            add(t, SY.outcome, rec.get("outcome"))
-            add(t, SY.promptHash, rec.get("prompt_hash"))
-            add(t, PROV.endedAtTime, _dt(ts))
-            try:
-                start = datetime.fromisoformat(ts) - timedelta(milliseconds=float(rec.get("latency_ms") or 0))
-                add(t, PROV.startedAtTime, _dt(start.isoformat()))
-            except (TypeError, ValueError):
-                pass
-            if rec.get("session"):
-                add(t, SY.inSession, U("session", rec["session"]))
-            inp = U("input", rec["turn_id"])
-            g.add((inp, RDF.type, PROV.Entity))
-            g.add((inp, RDF.type, SY.Input))
-            add(inp, PROV.value, rec.get("input"))
-            g.add((t, PROV.used, inp))
-            reply = U("reply", rec["turn_id"])
-            g.add((reply, RDF.type, PROV.Entity))
-            g.add((reply, RDF.type, SY.Reply))
-            add(reply, PROV.value, rec.get("reply"))
-            g.add((reply, PROV.wasGeneratedBy, t))
-            handler = U("agent", f"handler:{rec.get('handler') or 'none'}")
-            g.add((handler, RDF.type, PROV.SoftwareAgent))
-            g.add((t, PROV.wasAssociatedWith, handler))
-            g.add((reply, PROV.wasAttributedTo, handler))
-            if rec.get("user"):
-                person = U("agent", rec["user"])
-                g.add((person, RDF.type, PROV.Person))
-                g.add((t, PROV.wasAssociatedWith, person))
-            for _, version in (rec.get("model_versions") or {}).items():
-                if version:
-                    m = U("model", version)
-                    g.add((m, RDF.type, SY.Model))
-                    g.add((m, RDF.type, PROV.Entity))
-                    g.add((t, PROV.used, m))
-            for p in rec.get("passages") or []:
-                cid = p.get("chunk_id") or p.get("chunk_hash")
-                if not cid:
-                    continue
-                pe = U("passage", cid)
-                g.add((pe, RDF.type, PROV.Entity))
-                g.add((pe, RDF.type, SY.Passage))
-                add(pe, SY.chunkHash, p.get("chunk_hash"))
-                g.add((t, PROV.used, pe))
-                if p.get("doc_id"):
-                    doc = U("document", p["doc_id"])
-                    g.add((doc, RDF.type, PROV.Entity))
-                    g.add((doc, RDF.type, SY.Document))
-                    g.add((pe, PROV.wasDerivedFrom, doc))
+            self.turn(rec)
         elif kind == "event":
-            e = U("event", rec["record_id"])
-            g.add((e, RDF.type, PROV.Activity))
-            g.add((e, RDF.type, SY.Event))
-            add(e, SY.kind, rec.get("kind"))
-            add(e, PROV.startedAtTime, _dt(ts))
-            add(e, PROV.endedAtTime, _dt(ts))
-            if rec.get("session"):
-                add(e, SY.inSession, U("session", rec["session"]))
-            if rec.get("turn_id"):
-                g.add((e, PROV.wasInformedBy, U("turn", rec["turn_id"])))
-            agent = U("agent", f"staff:{rec['staff']}") if rec.get("staff") else U("agent", "system:sahayak")
-            g.add((agent, RDF.type, PROV.Agent))
-            g.add((e, PROV.wasAssociatedWith, agent))
-    return g
+            self.event(rec)
+
+    def dataset(self, rec: dict[str, Any]) -> None:
+        PROV, SY = self.PROV, self.SY
+        d = self.typed(self.U("dataset", rec["sha256"]), PROV.Entity, SY.Dataset)
+        self.add(d, SY.sha256, rec["sha256"])
+        self.add(d, PROV.atLocation, rec.get("path"))
+        self.add(d, self.RDFS.comment, rec.get("description"))
+        self.add(d, SY.recordedAt, self.dt(rec.get("timestamp")))
+
+    def model(self, rec: dict[str, Any]) -> None:
+        PROV, SY, g, add = self.PROV, self.SY, self.g, self.add
+        ts = rec.get("timestamp")
+        mid = rec.get("model_id") or model_id(rec["name"], rec["version"])
+        m = self.typed(self.U("model", mid), PROV.Entity, SY.Model)
+        train = self.U("training", mid)
+        add(m, self.RDFS.label, mid)
+        add(m, SY.name, rec["name"])
+        add(m, SY.version, rec["version"])
+        add(m, SY.hyperparameters, json.dumps(rec.get("hyperparameters"), sort_keys=True))
+        add(m, SY.metrics, json.dumps(rec.get("metrics"), sort_keys=True))
+        add(m, SY.gitCommit, rec.get("git_commit"))
+        self.typed(train, PROV.Activity, SY.Training)
+        g.add((m, PROV.wasGeneratedBy, train))
+        add(train, PROV.endedAtTime, self.dt(ts))
+        add(m, PROV.generatedAtTime, self.dt(ts))
+        for h in rec.get("dataset_hashes") or []:
+            d = self.typed(self.U("dataset", h), SY.Dataset, PROV.Entity)
+            g.add((train, PROV.used, d))
+            g.add((m, PROV.wasDerivedFrom, d))
+
+    def turn(self, rec: dict[str, Any]) -> None:
+        """The inference activity, its input and reply, who it was associated with, and what it used."""
+        PROV, SY, add = self.PROV, self.SY, self.add
+        ts = rec.get("timestamp")
+        t = self.typed(self.U("turn", rec["turn_id"]), PROV.Activity, SY.Turn)
+        add(t, SY.turnId, rec["turn_id"])
+        add(t, SY.intent, rec.get("intent"))
+        add(t, SY.confidence, self.Literal(float(rec.get("confidence") or 0.0), datatype=self.XSD.double))
+        add(t, SY.outcome, rec.get("outcome"))
+        add(t, SY.promptHash, rec.get("prompt_hash"))
+        add(t, PROV.endedAtTime, self.dt(ts))
+        try:
+            start = datetime.fromisoformat(ts) - timedelta(milliseconds=float(rec.get("latency_ms") or 0))
+            add(t, PROV.startedAtTime, self.dt(start.isoformat()))
+        except (TypeError, ValueError):
+            pass
+        if rec.get("session"):
+            add(t, SY.inSession, self.U("session", rec["session"]))
+        self._turn_input_reply_agents(t, rec)
+        self._turn_uses(t, rec)
+
+    def _turn_input_reply_agents(self, t: Any, rec: dict[str, Any]) -> None:
+        PROV, SY, g, add = self.PROV, self.SY, self.g, self.add
+        inp = self.typed(self.U("input", rec["turn_id"]), PROV.Entity, SY.Input)
+        add(inp, PROV.value, rec.get("input"))
+        g.add((t, PROV.used, inp))
+        reply = self.typed(self.U("reply", rec["turn_id"]), PROV.Entity, SY.Reply)
+        add(reply, PROV.value, rec.get("reply"))
+        g.add((reply, PROV.wasGeneratedBy, t))
+        handler = self.typed(self.U("agent", f"handler:{rec.get('handler') or 'none'}"), PROV.SoftwareAgent)
+        g.add((t, PROV.wasAssociatedWith, handler))
+        g.add((reply, PROV.wasAttributedTo, handler))
+        if rec.get("user"):
+            person = self.typed(self.U("agent", rec["user"]), PROV.Person)
+            g.add((t, PROV.wasAssociatedWith, person))
+
+    def _turn_uses(self, t: Any, rec: dict[str, Any]) -> None:
+        """The models and retrieved passages (with their documents) a turn used."""
+        PROV, SY, g = self.PROV, self.SY, self.g
+        for _, version in (rec.get("model_versions") or {}).items():
+            if version:
+                m = self.typed(self.U("model", version), SY.Model, PROV.Entity)
+                g.add((t, PROV.used, m))
+        for p in rec.get("passages") or []:
+            cid = p.get("chunk_id") or p.get("chunk_hash")
+            if not cid:
+                continue
+            pe = self.typed(self.U("passage", cid), PROV.Entity, SY.Passage)
+            self.add(pe, SY.chunkHash, p.get("chunk_hash"))
+            g.add((t, PROV.used, pe))
+            if p.get("doc_id"):
+                doc = self.typed(self.U("document", p["doc_id"]), PROV.Entity, SY.Document)
+                g.add((pe, PROV.wasDerivedFrom, doc))
+
+    def event(self, rec: dict[str, Any]) -> None:
+        PROV, SY, g, add = self.PROV, self.SY, self.g, self.add
+        ts = rec.get("timestamp")
+        e = self.typed(self.U("event", rec["record_id"]), PROV.Activity, SY.Event)
+        add(e, SY.kind, rec.get("kind"))
+        add(e, PROV.startedAtTime, self.dt(ts))
+        add(e, PROV.endedAtTime, self.dt(ts))
+        if rec.get("session"):
+            add(e, SY.inSession, self.U("session", rec["session"]))
+        if rec.get("turn_id"):
+            g.add((e, PROV.wasInformedBy, self.U("turn", rec["turn_id"])))
+        agent = self.U("agent", f"staff:{rec['staff']}") if rec.get("staff") else self.U("agent", "system:sahayak")
+        self.typed(agent, PROV.Agent)
+        g.add((e, PROV.wasAssociatedWith, agent))
+
+
+def build_graph(records: list[dict[str, Any]]) -> Any:
+    """An rdflib Graph of PROV-O triples for already-verified records."""
+    builder = _ProvBuilder()
+    for rec in records:
+        builder.record(rec)
+    return builder.g
 
 
 def export_prov(folder: str | Path, fmt: str = "turtle", settings: Any = None, allow_invalid: bool = False) -> str:
     """Serialise the verified log as Turtle or JSON-LD. Refuses a log that does not verify."""
-    from provenance.verify import verify_log
-
     fmt = {"ttl": "turtle", "turtle": "turtle", "json-ld": "json-ld", "jsonld": "json-ld"}.get(fmt.lower())
     if fmt is None:
         raise SahayakError("export format must be turtle or json-ld")

@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import SahayakError
+from app.core.settings import get_settings
+from provenance.checks import Verification
+from provenance.graph import driver
+from provenance.keys import pseudonym
+from provenance.merkle import inclusion_proof, verify_inclusion
+from provenance.verify import verify_log
 
 # The seed's queries first, then the staff ones.
 QUERIES: dict[str, str] = {
@@ -89,8 +95,6 @@ class Audit:
 
     def __init__(self, settings: Any = None) -> None:
         if settings is None:
-            from app.core.settings import get_settings
-
             settings = get_settings()
         self.settings = settings
         self._driver = None
@@ -108,9 +112,7 @@ class Audit:
 
     def run(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a named query from :data:`QUERIES` and return its rows as dicts."""
-        from neo4j.exceptions import ServiceUnavailable
-
-        from provenance.graph import driver
+        from neo4j.exceptions import ServiceUnavailable  # heavy: deferred to the first query
 
         if self._driver is None:
             self._driver = driver(self.settings)
@@ -125,8 +127,6 @@ class Audit:
         """Accept a raw session id or its pseudonym (``s_…``)."""
         if session.startswith("s_"):
             return session
-        from provenance.tracker import pseudonym
-
         return pseudonym(self.settings, session, "s_")
 
     # --- the seed's queries -----------------------------------------------------------
@@ -185,19 +185,22 @@ def verify_session(session: str, settings: Any = None) -> dict[str, Any]:
 
     For each turn/event of the session: signature ✓, chain link ✓ and a Merkle inclusion
     proof against the latest checkpoint covering it ✓ (or ``None`` when not checkpointed yet)."""
-    from provenance.merkle import inclusion_proof, verify_inclusion
-    from provenance.tracker import pseudonym
-    from provenance.verify import verify_log
-
     if settings is None:
-        from app.core.settings import get_settings
-
         settings = get_settings()
     sid = session if session.startswith("s_") else pseudonym(settings, session, "s_")
     v = verify_log(settings.provenance_dir, settings=settings)
+    out = _genuine_session_records(v, sid) + _failed_session_lines(v, sid, Path(settings.provenance_dir))
+    out.sort(key=lambda x: (x["file"], x["line"]))
+    ok = all(x["signature_ok"] and x["chain_ok"] and x["included"] is not False and "failure" not in x for x in out)
+    return {"session": sid, "records": out, "ok": ok and bool(out), "log_ok": v.ok,
+            "log_failures": len(v.failures)}
+
+
+def _genuine_session_records(v: Verification, sid: str) -> list[dict[str, Any]]:
+    """The session's verified records, each with its inclusion proof checked."""
     failed_lines = {(Path(f.file).name, f.line) for f in v.failures}
     out = []
-    for idx, r in enumerate(v.records):
+    for r in v.records:
         if r.record.get("session") != sid:
             continue
         index = r.seq - v.first_seq
@@ -211,8 +214,12 @@ def verify_session(session: str, settings: Any = None) -> dict[str, Any]:
                     "line": r.line, "signature_ok": r.signature_ok and (r.file, r.line) not in failed_lines,
                     "chain_ok": r.chain_ok, "included": included,
                     "checkpoint_tree_size": cp["tree_size"] if cp else None})
-    # Lines that failed verification are not records, but the session must still show them.
-    folder = Path(settings.provenance_dir)
+    return out
+
+
+def _failed_session_lines(v: Verification, sid: str, folder: Path) -> list[dict[str, Any]]:
+    """Lines that failed verification are not records, but the session must still show them."""
+    out = []
     for f in v.failures:
         claimed = _claimed_record(folder / Path(f.file).name, f.line)
         if claimed and claimed.get("session") == sid:
@@ -222,10 +229,7 @@ def verify_session(session: str, settings: Any = None) -> dict[str, Any]:
                         "signature_ok": f.kind not in ("signature", "hash", "parse", "schema"),
                         "chain_ok": f.kind != "chain", "included": False if f.kind == "checkpoint" else None,
                         "failure": f"{f.kind}: {f.detail}"})
-    out.sort(key=lambda x: (x["file"], x["line"]))
-    ok = all(x["signature_ok"] and x["chain_ok"] and x["included"] is not False and "failure" not in x for x in out)
-    return {"session": sid, "records": out, "ok": ok and bool(out), "log_ok": v.ok,
-            "log_failures": len(v.failures)}
+    return out
 
 
 def _claimed_record(path: Path, line_no: int) -> dict[str, Any] | None:
@@ -240,19 +244,37 @@ def _claimed_record(path: Path, line_no: int) -> dict[str, Any] | None:
     return None
 
 
+#: Column of each node kind in the lineage picture, left to right, and its colour.
+_LAYER = {"Dataset": 0, "Model": 1, "Turn": 2, "Session": 3, "Agent": 3, "Passage": 3, "Document": 4}
+_COLOURS = {"Dataset": "#8dd3c7", "Model": "#fdb462", "Turn": "#fb8072", "Session": "#bebada",
+            "Agent": "#80b1d3", "Passage": "#b3de69", "Document": "#fccde5"}
+
+
+def _lineage_edges(g: dict[str, Any]) -> list[tuple[tuple[str, Any], tuple[str, Any], str]]:
+    """The edges of one turn's lineage as ((kind, name), (kind, name), relation); empty names dropped."""
+    t = ("Turn", g["turn"])
+    edges = [(t, ("Session", s), "IN_SESSION") for s in g["sessions"]]
+    edges += [(t, ("Agent", a), "HANDLED_BY") for a in g["agents"]]
+    edges += [(t, ("Passage", p), "RETRIEVED") for p in g["passages"]]
+    edges += [(("Passage", p), ("Document", d), "PART_OF") for p, d in g["part_of"] if p and d]
+    edges += [(("Model", m), t, "GENERATED") for m in g["models"]]
+    edges += [(("Dataset", d), ("Model", m), "USED_IN") for d, m in g["used_in"] if d and m]
+    return edges
+
+
 def render_lineage(audit: Audit, turn_id: str, path: str | Path) -> Path:
     """Draw the lineage of one turn (datasets → models → turn → passages → documents) as PNG or SVG."""
+    # Drawing libraries (matplotlib is heavy): only this picture needs them.
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import networkx as nx
 
-    g = audit.turn_graph(turn_id)
     G = nx.DiGraph()
     kinds: dict[str, str] = {}
 
-    def node(name: Any, kind: str) -> str | None:
+    def node(kind: str, name: Any) -> str | None:
         if not name:
             return None
         key = f"{kind}:{name}"
@@ -260,30 +282,16 @@ def render_lineage(audit: Audit, turn_id: str, path: str | Path) -> Path:
         kinds[key] = kind
         return key
 
-    t = node(g["turn"], "Turn")
-    for s in g["sessions"]:
-        G.add_edge(t, node(s, "Session"), label="IN_SESSION")
-    for a in g["agents"]:
-        G.add_edge(t, node(a, "Agent"), label="HANDLED_BY")
-    for p in g["passages"]:
-        G.add_edge(t, node(p, "Passage"), label="RETRIEVED")
-    for p, d in g["part_of"]:
-        if p and d:
-            G.add_edge(node(p, "Passage"), node(d, "Document"), label="PART_OF")
-    for m in g["models"]:
-        G.add_edge(node(m, "Model"), t, label="GENERATED")
-    for d, m in g["used_in"]:
-        if d and m:
-            G.add_edge(node(d, "Dataset"), node(m, "Model"), label="USED_IN")
-    layer = {"Dataset": 0, "Model": 1, "Turn": 2, "Session": 3, "Agent": 3, "Passage": 3, "Document": 4}
+    g = audit.turn_graph(turn_id)
+    node("Turn", g["turn"])  # first: node order decides the layout within a column
+    for a, b, label in _lineage_edges(g):
+        G.add_edge(node(*a), node(*b), label=label)
     for n in G.nodes:
-        G.nodes[n]["layer"] = layer[kinds[n]]
+        G.nodes[n]["layer"] = _LAYER[kinds[n]]
     pos = nx.multipartite_layout(G, subset_key="layer")
-    colors = {"Dataset": "#8dd3c7", "Model": "#fdb462", "Turn": "#fb8072", "Session": "#bebada",
-              "Agent": "#80b1d3", "Passage": "#b3de69", "Document": "#fccde5"}
     fig, ax = plt.subplots(figsize=(12, 6))
     nx.draw_networkx(G, pos, ax=ax, labels=nx.get_node_attributes(G, "label"), node_size=2600, font_size=7,
-                     node_color=[colors[kinds[n]] for n in G.nodes], arrows=True)
+                     node_color=[_COLOURS[kinds[n]] for n in G.nodes], arrows=True)
     nx.draw_networkx_edge_labels(G, pos, edge_labels=nx.get_edge_attributes(G, "label"), font_size=6, ax=ax)
     ax.set_title(f"Lineage of turn {turn_id}")
     ax.axis("off")

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 from app.core.errors import SahayakError
+from app.core.settings import get_settings
+from app.ops.graph import start_graph_server
+from privacy.redact import redact
+from provenance import get_tracker
+from provenance.checks import Verification
+from provenance.graph import CURSOR_NAME, ContinuousImporter, GraphUnavailable, Importer
+from provenance.keys import keyring_for, load_public_pem
+from provenance.proofs import prove_consistency, prove_inclusion
+from provenance.prov import export_prov
+from provenance.queries import Audit, render_lineage, verify_session
+from provenance.verify import trusted_keys, verify_log
 
 prov_app = typer.Typer(help="Signed provenance log: verify, prove, keys, flush, export.", no_args_is_help=True)
 graph_app = typer.Typer(help="Provenance graph: embedded Bolt server and importer.", no_args_is_help=True)
@@ -18,15 +33,10 @@ audit_app = typer.Typer(help="Staff audit queries over the provenance graph.", n
 
 
 def register(root: typer.Typer) -> None:
+    """Attach `sahayak provenance …`, `sahayak graph …` and `sahayak audit …` to the root CLI."""
     root.add_typer(prov_app, name="provenance")
     root.add_typer(graph_app, name="graph")
     root.add_typer(audit_app, name="audit")
-
-
-def _settings():
-    from app.core.settings import get_settings
-
-    return get_settings()
 
 
 def _exit(code: int) -> None:
@@ -36,7 +46,7 @@ def _exit(code: int) -> None:
         sys.exit(code)
 
 
-def _echo_json(obj) -> None:
+def _echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
@@ -54,10 +64,7 @@ def verify_cmd(
                                                "Small logs are always checked in-process; the report is the same."),
 ) -> None:
     """Check signatures, hash chain, schema and Merkle checkpoints; exit 1 on any failure."""
-    from provenance.keys import load_public_pem
-    from provenance.verify import trusted_keys, verify_log
-
-    settings = _settings()
+    settings = get_settings()
     log = log or settings.provenance_dir
     keys = trusted_keys(settings, pubkey)
     seed_keys = [load_public_pem(p.read_bytes()) for p in seed_pubkey]
@@ -66,21 +73,23 @@ def verify_cmd(
     if as_json:
         _echo_json(rep)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        con = Console()
-        status = "[green]OK[/green]" if v.ok else "[red]FAILED[/red]"
-        con.print(f"{status}  {rep['valid_records']} valid of {rep['lines']} lines in {len(rep['files'])} file(s); "
-                  f"checkpoints verified {rep['checkpoints']['verified']}, failed {rep['checkpoints']['failed']}")
-        if v.failures:
-            t = Table("file", "line", "kind", "detail")
-            for f in v.failures[:200]:
-                t.add_row(Path(f.file).name, str(f.line), f.kind, f.detail)
-            con.print(t)
-        for w in rep["warnings"][:20]:
-            con.print(f"[yellow]warning[/yellow] {w['file']}:{w['line']} {w['kind']}: {w['detail']}")
+        _print_verification(v, rep)
     _exit(0 if v.ok else 1)
+
+
+def _print_verification(v: Verification, rep: dict[str, Any]) -> None:
+    """The verification summary, the first 200 failures as a table and the first 20 warnings."""
+    con = Console()
+    status = "[green]OK[/green]" if v.ok else "[red]FAILED[/red]"
+    con.print(f"{status}  {rep['valid_records']} valid of {rep['lines']} lines in {len(rep['files'])} file(s); "
+              f"checkpoints verified {rep['checkpoints']['verified']}, failed {rep['checkpoints']['failed']}")
+    if v.failures:
+        t = Table("file", "line", "kind", "detail")
+        for f in v.failures[:200]:
+            t.add_row(Path(f.file).name, str(f.line), f.kind, f.detail)
+        con.print(t)
+    for w in rep["warnings"][:20]:
+        con.print(f"[yellow]warning[/yellow] {w['file']}:{w['line']} {w['kind']}: {w['detail']}")
 
 
 @prov_app.command("prove")
@@ -89,9 +98,7 @@ def prove_cmd(
     log: Optional[Path] = typer.Option(None, "--log", help="Provenance folder (default: this installation's)."),
 ) -> None:
     """Print a Merkle inclusion proof for one record against the latest covering checkpoint (verified)."""
-    from provenance.verify import prove_inclusion
-
-    settings = _settings()
+    settings = get_settings()
     proof = prove_inclusion(log or settings.provenance_dir, record_id, settings=settings)
     _echo_json(proof)
     _exit(0 if proof["verified"] else 1)
@@ -104,9 +111,7 @@ def consistency_cmd(
     log: Optional[Path] = typer.Option(None, "--log"),
 ) -> None:
     """Print a Merkle consistency proof between two checkpoints (verified)."""
-    from provenance.verify import prove_consistency
-
-    settings = _settings()
+    settings = get_settings()
     proof = prove_consistency(log or settings.provenance_dir, old_size, new_size, settings=settings)
     _echo_json(proof)
     _exit(0 if proof["verified"] else 1)
@@ -118,9 +123,7 @@ def keygen_cmd(
     force: bool = typer.Option(False, "--force", help="Make a new active key even if one exists (prefer `rotate`)."),
 ) -> None:
     """Create the signing key (0600, under SAHAYAK_HOME/keys/provenance); idempotent."""
-    from provenance.keys import keyring_for
-
-    settings = _settings()
+    settings = get_settings()
     ring = keyring_for(settings)
     if ring.exists() and not force:
         signer = ring.active()
@@ -133,10 +136,7 @@ def keygen_cmd(
 @prov_app.command("rotate")
 def rotate_cmd(alg: Optional[str] = typer.Option(None, "--alg", help="Algorithm of the new key.")) -> None:
     """Rotate the signing key: the old key signs a key_rotation event; old public keys stay for verifying."""
-    from privacy.redact import redact
-    from provenance import get_tracker
-
-    t = get_tracker(_settings(), redactor=redact)
+    t = get_tracker(get_settings(), redactor=redact)
     res = t.rotate_key(alg)
     t.close()
     _echo_json(res)
@@ -145,18 +145,13 @@ def rotate_cmd(alg: Optional[str] = typer.Option(None, "--alg", help="Algorithm 
 @prov_app.command("keys")
 def keys_cmd() -> None:
     """List signing keys (ids, algorithms, validity; never key material)."""
-    from provenance.keys import keyring_for
-
-    _echo_json(keyring_for(_settings()).describe())
+    _echo_json(keyring_for(get_settings()).describe())
 
 
 @prov_app.command("flush")
 def flush_cmd() -> None:
     """Write pending records, append a signed checkpoint and fsync."""
-    from privacy.redact import redact
-    from provenance import get_tracker
-
-    t = get_tracker(_settings(), redactor=redact)
+    t = get_tracker(get_settings(), redactor=redact)
     t.record_event("flush_requested", source="cli")
     t.flush(timeout=60)
     st = t.stats()
@@ -171,9 +166,7 @@ def export_cmd(
     log: Optional[Path] = typer.Option(None, "--log"),
 ) -> None:
     """Export the (verified) log as W3C PROV-O."""
-    from provenance.prov import export_prov
-
-    settings = _settings()
+    settings = get_settings()
     text = export_prov(log or settings.provenance_dir, fmt, settings=settings)
     if out:
         out.write_text(text)
@@ -190,12 +183,7 @@ def graph_serve(
     follow: bool = typer.Option(True, "--import/--no-import", help="Keep the graph caught up with the log while serving."),
 ) -> None:
     """Run the embedded Bolt graph server (ArcadeDB) on settings.neo4j_uri until Ctrl-C."""
-    import time
-
-    from app.ops.graph import start_graph_server
-    from provenance.graph import ContinuousImporter
-
-    settings = _settings()
+    settings = get_settings()
     server = start_graph_server(settings, reuse=False)
     typer.echo(f"graph server on {server.uri} (user {settings.neo4j_user}); data {Path(settings.home) / 'graph'}; "
                f"log {server.log_path}; Ctrl-C to stop")
@@ -219,14 +207,7 @@ def graph_import(
     batch: int = typer.Option(500, "--batch", help="Records per transaction."),
 ) -> None:
     """Verify and import the provenance log into the graph (Bolt; settings.neo4j_uri)."""
-    import time
-
-    from rich.progress import Progress
-
-    from provenance.graph import GraphUnavailable, Importer
-
-    settings = _settings()
-    imp = Importer(settings, batch_size=batch)
+    imp = Importer(get_settings(), batch_size=batch)
     if reset:
         imp.reset_cursor()
     try:
@@ -236,26 +217,30 @@ def graph_import(
             n = imp.run_once(progress=lambda k: prog.update(task, completed=k))
             dt = time.perf_counter() - t0
         typer.echo(f"imported {n} records in {dt:.1f}s; graph now: {json.dumps(imp.counts())}")
-        while follow:
-            time.sleep(2)
-            try:
-                k = imp.run_once()
-                if k:
-                    typer.echo(f"imported {k} new records")
-            except GraphUnavailable as exc:
-                typer.echo(f"waiting for the graph: {exc}", err=True)
+        if follow:
+            _keep_importing(imp)
     except KeyboardInterrupt:
         pass
     finally:
         imp.close()
 
 
+def _keep_importing(imp: Importer) -> None:
+    """Import new records every two seconds until Ctrl-C, riding out graph outages."""
+    while True:
+        time.sleep(2)
+        try:
+            k = imp.run_once()
+            if k:
+                typer.echo(f"imported {k} new records")
+        except GraphUnavailable as exc:
+            typer.echo(f"waiting for the graph: {exc}", err=True)
+
+
 @graph_app.command("status")
 def graph_status() -> None:
     """Is the graph reachable, what does it hold, and how far has the import got?"""
-    from provenance.graph import CURSOR_NAME, Importer
-
-    settings = _settings()
+    settings = get_settings()
     cur_path = settings.provenance_dir / CURSOR_NAME
     cursor = json.loads(cur_path.read_text()) if cur_path.exists() else {}
     imp = Importer(settings)
@@ -273,13 +258,11 @@ def graph_status() -> None:
 # --------------------------------------------------------------------------------------
 # audit
 # --------------------------------------------------------------------------------------
-def _show(rows, as_json: bool, title: str) -> None:
+def _show(rows: Any, as_json: bool, title: str) -> None:
+    """Rows as JSON or as one table (values cut at 80 characters)."""
     if as_json:
         _echo_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
     rows = rows if isinstance(rows, list) else [rows]
     con = Console()
     if not rows:
@@ -292,10 +275,8 @@ def _show(rows, as_json: bool, title: str) -> None:
     con.print(t)
 
 
-def _audit():
-    from provenance.queries import Audit
-
-    return Audit(_settings())
+def _audit() -> Audit:
+    return Audit(get_settings())
 
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -334,8 +315,6 @@ def audit_lineage(limit: int = typer.Option(20, "--limit"), as_json: bool = JSON
                   turn: Optional[str] = typer.Option(None, "--turn", help="Render this turn's lineage graph."),
                   out: Path = typer.Option(Path("lineage.png"), "--out", "-o", help="PNG or SVG file for --turn.")) -> None:
     """Full lineage dataset → model → turn (or render one turn's lineage graph with --turn)."""
-    from provenance.queries import render_lineage
-
     with _audit() as a:
         if turn:
             typer.echo(f"wrote {render_lineage(a, turn, out)}")
@@ -362,17 +341,19 @@ def audit_session(session: str = typer.Argument(..., help="Session id or its pse
                   as_json: bool = JSON_OPT,
                   verify: bool = typer.Option(False, "--verify", help="Also verify signatures, chain and inclusion.")) -> None:
     """A session's timeline of turns and events."""
-    from provenance.queries import verify_session
-
     with _audit() as a:
         rows = a.session_timeline(session)
     if verify:
-        res = verify_session(session, _settings())
-        checks = {r["record_id"]: r for r in res["records"]}
-        for r in rows:
-            c = next((x for x in checks.values() if x["turn_id"] == r["id"] or x["record_id"] == r["id"]), None)
-            r["verified"] = bool(c and c["signature_ok"] and c["chain_ok"] and c["included"])
+        _mark_verified(rows, verify_session(session, get_settings()))
     _show(rows, as_json, f"session {session}")
+
+
+def _mark_verified(rows: list[dict[str, Any]], res: dict[str, Any]) -> None:
+    """Set each timeline row's ``verified``: signature, chain link and inclusion all checked."""
+    checks = {r["record_id"]: r for r in res["records"]}
+    for r in rows:
+        c = next((x for x in checks.values() if x["turn_id"] == r["id"] or x["record_id"] == r["id"]), None)
+        r["verified"] = bool(c and c["signature_ok"] and c["chain_ok"] and c["included"])
 
 
 @audit_app.command("why")
@@ -383,9 +364,6 @@ def audit_why(turn_id: str = typer.Argument(...), as_json: bool = JSON_OPT) -> N
     if as_json:
         _echo_json(res)
         return
-    from rich.console import Console
-    from rich.table import Table
-
     kv = Table("field", "value", title=f"turn {turn_id}")
     for k, v in res["turn"].items():
         kv.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v))

@@ -24,7 +24,7 @@ from app.core.settings import Settings, get_settings
 from app.ops.graph import start_graph_server
 from app.ops.procs import spawn, tail, terminate, wait_http_ok
 from app.web.runtime import CHAT_APP, chainlit_env
-from privacy.service import start_in_background
+from privacy.service_process import start_in_background
 
 Report = Callable[[str], None]
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -8,18 +8,18 @@ overhead ratio, plus the top-level keys the project's bench summary reads.
 
 from __future__ import annotations
 
-import socket
+import os
 import time
 from typing import Any, Callable
 
 import numpy as np
 
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from app.core.net import free_port
+from models.scoring.dataset import generate
+from models.scoring.train import load_artifact
+from privacy import ckks
+from privacy.client import ScoringClient
+from privacy.service_process import start_in_background
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -28,8 +28,6 @@ def _pct(values: list[float], q: float) -> float:
 
 def held_out_set(artifact: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The model's held-out rows (same generator, seed and split as training)."""
-    from models.scoring.dataset import generate
-
     d = artifact["dataset"]
     ds = generate(d["n"], d["seed"])
     order = np.random.default_rng(artifact.get("test_indices_seed", d["seed"] + 1)).permutation(d["n"])
@@ -39,26 +37,147 @@ def held_out_set(artifact: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def plaintext_scores(artifact: dict[str, Any], X: np.ndarray) -> np.ndarray:
     """Exact plaintext probabilities (the reference the encrypted results are compared with)."""
-    from privacy.ckks import sigmoid
-
     b, s = artifact["bank"], artifact["server"]
     Z = (X - np.asarray(b["mean"])) / np.asarray(b["std"])
-    return sigmoid(Z @ np.asarray(s["weights"]) + s["bias"])
+    return ckks.sigmoid(Z @ np.asarray(s["weights"]) + s["bias"])
+
+
+def _load_avg() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _single(client: ScoringClient, art: dict[str, Any], rows: list[dict[str, float]],
+            ref: np.ndarray) -> tuple[dict[str, Any], dict[str, list[float]], list[float]]:
+    """Single customers, encrypted logit, exact sigmoid after decryption; and the plaintext baseline.
+
+    Returns the ``single`` section, the per-request timings and the plaintext milliseconds."""
+    n_single = len(rows)
+    client.score(rows[0])  # warm-up (connection, code paths)
+    timing: dict[str, list[float]] = {k: [] for k in ("encrypt_ms", "server_ms", "decrypt_ms", "e2e_ms",
+                                                      "request_bytes", "response_bytes")}
+    probs = []
+    for row in rows:
+        r = client.score(row)
+        probs.append(r.probability)
+        for k in timing:
+            timing[k].append(r.timings[k])
+    probs_a = np.asarray(probs)
+    single_err = float(np.max(np.abs(probs_a - ref[:n_single])))
+    single_agree = float(np.mean((probs_a >= art["threshold"]) == (ref[:n_single] >= art["threshold"])))
+
+    # Plaintext baseline: the same per-customer work without encryption or network.
+    w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
+    plain_ms = []
+    for row in rows:
+        t = time.perf_counter()
+        x, _ = client.prepare(row)
+        float(ckks.sigmoid(client.standardise(x) @ w + bias))
+        plain_ms.append((time.perf_counter() - t) * 1e3)
+    section = {
+        "encrypt_ms_p50": _pct(timing["encrypt_ms"], 50), "encrypt_ms_p95": _pct(timing["encrypt_ms"], 95),
+        "server_ms_p50": _pct(timing["server_ms"], 50), "server_ms_p95": _pct(timing["server_ms"], 95),
+        "decrypt_ms_p50": _pct(timing["decrypt_ms"], 50), "decrypt_ms_p95": _pct(timing["decrypt_ms"], 95),
+        "e2e_ms_p50": _pct(timing["e2e_ms"], 50), "e2e_ms_p95": _pct(timing["e2e_ms"], 95),
+        "request_bytes": int(np.median(timing["request_bytes"])),
+        "response_bytes": int(np.median(timing["response_bytes"])),
+        "n": n_single, "max_abs_error": single_err, "decision_agreement": single_agree,
+    }
+    return section, timing, plain_ms
+
+
+def _batched(client: ScoringClient, art: dict[str, Any], X: np.ndarray, ref: np.ndarray,
+             batch_chunks: int) -> dict[str, Any]:
+    """Feature-major batches: the held-out set repeated to fill ``batch_chunks`` full ciphertexts
+    (a steadier rate), against plaintext scoring of the same rows."""
+    slots = client.keys.params.slot_count
+    XB = np.resize(X, (slots * batch_chunks, X.shape[1]))
+    refB = np.resize(ref, len(XB))
+    t = time.perf_counter()
+    bprobs, btot = client.score_matrix(XB)
+    batch_wall = time.perf_counter() - t
+    t = time.perf_counter()
+    plaintext_scores(art, XB)
+    plain_batch_s = time.perf_counter() - t
+    return {
+        "batch_size": client.keys.params.slot_count, "customers": int(len(XB)),
+        "requests": int(btot["requests"]), "in_flight": 2,
+        "scores_per_s": round(len(XB) / batch_wall, 1),
+        "encrypt_ms_per_request": round(btot["encrypt_ms"] / btot["requests"], 3),
+        "server_ms_per_request": round(btot["server_ms"] / btot["requests"], 3),
+        "decrypt_ms_per_request": round(btot["decrypt_ms"] / btot["requests"], 3),
+        "e2e_ms_per_request": round(btot["e2e_ms"] / btot["requests"], 3),
+        "request_bytes": int(btot["request_bytes"] / btot["requests"]),
+        "response_bytes": int(btot["response_bytes"] / btot["requests"]),
+        "max_abs_error": float(np.max(np.abs(bprobs - refB))),
+        "decision_agreement": float(np.mean((bprobs >= art["threshold"]) == (refB >= art["threshold"]))),
+        "plaintext_scores_per_s": round(len(XB) / plain_batch_s, 1),
+    }
+
+
+def _probability_mode(pclient: ScoringClient, art: dict[str, Any], X: np.ndarray, ref: np.ndarray,
+                      rows: list[dict[str, float]], n_prob: int) -> dict[str, Any]:
+    """The polynomial sigmoid under encryption, single and batched, against the exact sigmoid."""
+    pclient.score(rows[0], mode="probability")
+    pe2e, pserver, pprobs = [], [], []
+    for row in rows[:n_prob]:
+        r = pclient.score(row, mode="probability")
+        pe2e.append(r.timings["e2e_ms"])
+        pserver.append(r.timings["server_ms"])
+        pprobs.append(r.probability)
+    pprobs_a = np.asarray(pprobs)
+    pref = ref[: len(pprobs)]
+    w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
+    Z = (X[: len(pprobs)] - np.asarray(art["bank"]["mean"])) / np.asarray(art["bank"]["std"])
+    poly_plain = np.clip(np.polynomial.polynomial.polyval(Z @ w + bias, ckks.sigmoid_poly_coefficients()), 0, 1)
+    t = time.perf_counter()
+    pbatch, _ = pclient.score_matrix(X, mode="probability")
+    pbatch_wall = time.perf_counter() - t
+    return {
+        "params": _params(pclient),
+        "polynomial": {"degree": ckks.SIGMOID_DEGREE, "interval": list(ckks.SIGMOID_INTERVAL),
+                       "max_abs_error_on_interval": round(ckks.sigmoid_poly_error(), 5)},
+        "e2e_ms_p50": _pct(pe2e, 50), "e2e_ms_p95": _pct(pe2e, 95), "server_ms_p50": _pct(pserver, 50),
+        "context_bytes": pclient.keys.context_bytes,
+        "max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pprobs_a - pref))),
+        "max_abs_error_vs_plain_polynomial": float(np.max(np.abs(pprobs_a - poly_plain))),
+        "decision_agreement": float(np.mean((pprobs_a >= 0.5) == (pref >= 0.5))),
+        "batched_scores_per_s": round(len(X) / pbatch_wall, 1),
+        "batched_decision_agreement": float(np.mean((pbatch >= 0.5) == (ref >= 0.5))),
+        "batched_max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pbatch - ref))),
+    }
+
+
+def _compact(cclient: ScoringClient, rows: list[dict[str, float]], ref: np.ndarray, n_prob: int,
+             default_e2e_ms: list[float]) -> dict[str, Any]:
+    """The compact parameters (N=4096), same protocol, against the default preset on the same rows."""
+    cclient.score(rows[0])
+    ce2e, cprobs, creq = [], [], []
+    for row in rows[:n_prob]:
+        r = cclient.score(row)
+        ce2e.append(r.timings["e2e_ms"])
+        cprobs.append(r.probability)
+        creq.append(r.timings["request_bytes"])
+    return {"params": _params(cclient),
+            "e2e_ms_p50": _pct(ce2e, 50), "e2e_ms_p95": _pct(ce2e, 95),
+            "request_bytes": int(np.median(creq)), "context_bytes": cclient.keys.context_bytes,
+            "max_abs_error": float(np.max(np.abs(np.asarray(cprobs) - ref[: len(cprobs)]))),
+            "decision_agreement": float(np.mean((np.asarray(cprobs) >= 0.5) == (ref[: len(cprobs)] >= 0.5))),
+            # Default-preset latency over the same rows and the same moment, for a fair comparison.
+            "default_e2e_ms_p50_same_rows": _pct(default_e2e_ms[: n_prob], 50)}
+
+
+def _params(client: ScoringClient) -> dict[str, Any]:
+    p = client.keys.params
+    return {"poly_modulus_degree": p.poly_modulus_degree, "coeff_mod_bit_sizes": list(p.coeff_mod_bit_sizes),
+            "scale_bits": p.scale_bits}
 
 
 def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int = 50,
                   progress: Callable[[str], None] | None = None, settings: Any = None,
                   batch_chunks: int = 4) -> dict[str, Any]:
     """Run the whole benchmark against ``base_url`` (or a child service on a free port)."""
-    from models.scoring.train import load_artifact
-    from privacy import ckks
-    from privacy.client import ScoringClient
-    from privacy.service import start_in_background
-
-    import os
-
     say = progress or (lambda _m: None)
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_before = _load_avg()
     art = load_artifact(settings)
     X, _y = held_out_set(art)
     ref = plaintext_scores(art, X)
@@ -77,83 +196,19 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
         client.register()
         register_ms = (time.perf_counter() - t) * 1e3
 
-        # --- single, encrypted logit, exact sigmoid after decryption --------------------
         say(f"single: {n_single} encrypted requests")
         n_single = min(n_single, len(X))
         rows = [dict(zip(features, X[i])) for i in range(n_single)]
-        client.score(rows[0])  # warm-up (connection, code paths)
-        timing: dict[str, list[float]] = {k: [] for k in ("encrypt_ms", "server_ms", "decrypt_ms", "e2e_ms",
-                                                          "request_bytes", "response_bytes")}
-        probs = []
-        for row in rows:
-            r = client.score(row)
-            probs.append(r.probability)
-            for k in timing:
-                timing[k].append(r.timings[k])
-        probs_a = np.asarray(probs)
-        single_err = float(np.max(np.abs(probs_a - ref[:n_single])))
-        single_agree = float(np.mean((probs_a >= art["threshold"]) == (ref[:n_single] >= art["threshold"])))
-
-        # Plaintext baseline: the same per-customer work without encryption or network.
-        w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
-        plain_ms = []
-        for row in rows:
-            t = time.perf_counter()
-            x, _ = client.prepare(row)
-            float(ckks.sigmoid(client.standardise(x) @ w + bias))
-            plain_ms.append((time.perf_counter() - t) * 1e3)
-
-        # --- batched, feature-major -------------------------------------------------------
-        # The held-out set repeated to fill `batch_chunks` full ciphertexts: a steadier rate.
-        slots = client.keys.params.slot_count
-        XB = np.resize(X, (slots * batch_chunks, X.shape[1]))
-        refB = np.resize(ref, len(XB))
-        say(f"batched: {len(XB)} customers, {slots} per ciphertext")
-        t = time.perf_counter()
-        bprobs, btot = client.score_matrix(XB)
-        batch_wall = time.perf_counter() - t
-        t = time.perf_counter()
-        plaintext_scores(art, XB)
-        plain_batch_s = time.perf_counter() - t
-        batch_err = float(np.max(np.abs(bprobs - refB)))
-        batch_agree = float(np.mean((bprobs >= art["threshold"]) == (refB >= art["threshold"])))
-
-        # --- probability mode (polynomial sigmoid under encryption) -----------------------
+        single, timing, plain_ms = _single(client, art, rows, ref)
+        say(f"batched: {client.keys.params.slot_count * batch_chunks} customers, "
+            f"{client.keys.params.slot_count} per ciphertext")
+        batched = _batched(client, art, X, ref, batch_chunks)
         say(f"probability mode: {n_prob} requests")
         pclient = ScoringClient(settings, base_url=base_url, preset="probability", artifact=art)
-        pclient.score(rows[0], mode="probability")
-        pe2e, pserver, pprobs = [], [], []
-        for row in rows[:n_prob]:
-            r = pclient.score(row, mode="probability")
-            pe2e.append(r.timings["e2e_ms"])
-            pserver.append(r.timings["server_ms"])
-            pprobs.append(r.probability)
-        pprobs_a = np.asarray(pprobs)
-        pref = ref[: len(pprobs)]
-        Z = (X[: len(pprobs)] - np.asarray(art["bank"]["mean"])) / np.asarray(art["bank"]["std"])
-        poly_plain = np.clip(np.polynomial.polynomial.polyval(Z @ w + bias, ckks.sigmoid_poly_coefficients()), 0, 1)
-        t = time.perf_counter()
-        pbatch, pbt = pclient.score_matrix(X, mode="probability")
-        pbatch_wall = time.perf_counter() - t
-        # --- compact parameters (N=4096), same protocol -------------------------------------
+        probability = _probability_mode(pclient, art, X, ref, rows, n_prob)
         say(f"compact preset: {n_prob} requests")
         cclient = ScoringClient(settings, base_url=base_url, preset="compact", artifact=art)
-        cclient.score(rows[0])
-        ce2e, cprobs, creq = [], [], []
-        for row in rows[:n_prob]:
-            r = cclient.score(row)
-            ce2e.append(r.timings["e2e_ms"])
-            cprobs.append(r.probability)
-            creq.append(r.timings["request_bytes"])
-        compact = {"params": {"poly_modulus_degree": cclient.keys.params.poly_modulus_degree,
-                              "coeff_mod_bit_sizes": list(cclient.keys.params.coeff_mod_bit_sizes),
-                              "scale_bits": cclient.keys.params.scale_bits},
-                   "e2e_ms_p50": _pct(ce2e, 50), "e2e_ms_p95": _pct(ce2e, 95),
-                   "request_bytes": int(np.median(creq)), "context_bytes": cclient.keys.context_bytes,
-                   "max_abs_error": float(np.max(np.abs(np.asarray(cprobs) - ref[: len(cprobs)]))),
-                   "decision_agreement": float(np.mean((np.asarray(cprobs) >= 0.5) == (ref[: len(cprobs)] >= 0.5)))}
-        # Default-preset latency over the same rows and the same moment, for a fair comparison.
-        compact["default_e2e_ms_p50_same_rows"] = _pct(timing["e2e_ms"][: n_prob], 50)
+        compact = _compact(cclient, rows, ref, n_prob, timing["e2e_ms"])
         client.close()
         pclient.close()
         cclient.close()
@@ -161,61 +216,22 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
         if service is not None:
             service.stop()
 
-    e2e_p50 = _pct(timing["e2e_ms"], 50)
     plain_p50 = _pct(plain_ms, 50)
     return {
-        "single": {
-            "encrypt_ms_p50": _pct(timing["encrypt_ms"], 50), "encrypt_ms_p95": _pct(timing["encrypt_ms"], 95),
-            "server_ms_p50": _pct(timing["server_ms"], 50), "server_ms_p95": _pct(timing["server_ms"], 95),
-            "decrypt_ms_p50": _pct(timing["decrypt_ms"], 50), "decrypt_ms_p95": _pct(timing["decrypt_ms"], 95),
-            "e2e_ms_p50": e2e_p50, "e2e_ms_p95": _pct(timing["e2e_ms"], 95),
-            "request_bytes": int(np.median(timing["request_bytes"])),
-            "response_bytes": int(np.median(timing["response_bytes"])),
-            "n": n_single, "max_abs_error": single_err, "decision_agreement": single_agree,
-        },
-        "batched": {
-            "batch_size": client.keys.params.slot_count, "customers": int(len(XB)),
-            "requests": int(btot["requests"]), "in_flight": 2,
-            "scores_per_s": round(len(XB) / batch_wall, 1),
-            "encrypt_ms_per_request": round(btot["encrypt_ms"] / btot["requests"], 3),
-            "server_ms_per_request": round(btot["server_ms"] / btot["requests"], 3),
-            "decrypt_ms_per_request": round(btot["decrypt_ms"] / btot["requests"], 3),
-            "e2e_ms_per_request": round(btot["e2e_ms"] / btot["requests"], 3),
-            "request_bytes": int(btot["request_bytes"] / btot["requests"]),
-            "response_bytes": int(btot["response_bytes"] / btot["requests"]),
-            "max_abs_error": batch_err, "decision_agreement": batch_agree,
-            "plaintext_scores_per_s": round(len(XB) / plain_batch_s, 1),
-        },
-        "probability_mode": {
-            "params": {"poly_modulus_degree": pclient.keys.params.poly_modulus_degree,
-                       "coeff_mod_bit_sizes": list(pclient.keys.params.coeff_mod_bit_sizes),
-                       "scale_bits": pclient.keys.params.scale_bits},
-            "polynomial": {"degree": ckks.SIGMOID_DEGREE, "interval": list(ckks.SIGMOID_INTERVAL),
-                           "max_abs_error_on_interval": round(ckks.sigmoid_poly_error(), 5)},
-            "e2e_ms_p50": _pct(pe2e, 50), "e2e_ms_p95": _pct(pe2e, 95), "server_ms_p50": _pct(pserver, 50),
-            "context_bytes": pclient.keys.context_bytes,
-            "max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pprobs_a - pref))),
-            "max_abs_error_vs_plain_polynomial": float(np.max(np.abs(pprobs_a - poly_plain))),
-            "decision_agreement": float(np.mean((pprobs_a >= 0.5) == (pref >= 0.5))),
-            "batched_scores_per_s": round(len(X) / pbatch_wall, 1),
-            "batched_decision_agreement": float(np.mean((pbatch >= 0.5) == (ref >= 0.5))),
-            "batched_max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pbatch - ref))),
-        },
+        "single": single,
+        "batched": batched,
+        "probability_mode": probability,
         "compact_preset": compact,
-        "params": {"poly_modulus_degree": client.keys.params.poly_modulus_degree,
-                   "coeff_mod_bit_sizes": list(client.keys.params.coeff_mod_bit_sizes),
-                   "scale_bits": client.keys.params.scale_bits, "galois_steps": list(ckks.ROTATION_STEPS),
-                   "security_bits": 128},
+        "params": _params(client) | {"galois_steps": list(ckks.ROTATION_STEPS), "security_bits": 128},
         "context_bytes": client.keys.context_bytes,
         "keygen_ms": round(keygen_ms, 1),
         "register_ms": round(register_ms, 1),
-        "max_abs_error": max(single_err, batch_err),
-        "decision_agreement": min(single_agree, batch_agree),
+        "max_abs_error": max(single["max_abs_error"], batched["max_abs_error"]),
+        "decision_agreement": min(single["decision_agreement"], batched["decision_agreement"]),
         "test_set_size": int(len(X)),
         "plaintext_ms_p50": plain_p50,
-        "overhead_ratio": round(e2e_p50 / plain_p50, 1) if plain_p50 > 0 else None,
+        "overhead_ratio": round(single["e2e_ms_p50"] / plain_p50, 1) if plain_p50 > 0 else None,
         "model_version": art["version"],
         # Other work on the same cores inflates latencies: record how busy the machine was.
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m_before": load_before,
-                    "load_avg_1m_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_before": load_before, "load_avg_1m_after": _load_avg()},
     }

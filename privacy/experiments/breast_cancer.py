@@ -4,7 +4,8 @@ breast-cancer dataset (569 samples, 30 features; shipped inside scikit-learn, no
 Two parts: encrypted *evaluation* of a plaintext-trained model with the same protocol as loan
 scoring (30 standardised features zero-padded to 32 slots, rotation keys 1…16 only, encrypted
 logit, exact sigmoid after decryption) and encrypted *training* (privacy.experiments.encrypted_training),
-each compared with plaintext in the same run.
+each compared with plaintext in the same run. TenSEAL and scikit-learn are heavy, so they are
+imported inside the functions (`sahayak` imports this module on every start).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from privacy import ckks
 from privacy.experiments.encrypted_training import logistic_comparison
 
 
 def load_split(seed: int = 0, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stratified train/test split, standardised with the training statistics."""
-    from sklearn.datasets import load_breast_cancer
+    from sklearn.datasets import load_breast_cancer  # heavy: deferred (module docstring)
     from sklearn.model_selection import train_test_split
 
     X, y = load_breast_cancer(return_X_y=True)
@@ -30,10 +32,8 @@ def load_split(seed: int = 0, test_fraction: float = 0.2) -> tuple[np.ndarray, n
 
 def encrypted_evaluation(Xtr: np.ndarray, Xte: np.ndarray, ytr: np.ndarray, yte: np.ndarray) -> dict[str, Any]:
     """Train in plaintext, score the test set under encryption sample by sample."""
-    import tenseal as ts
+    import tenseal as ts  # heavy: deferred (module docstring)
     from sklearn.linear_model import LogisticRegression
-
-    from privacy import ckks
 
     clf = LogisticRegression(max_iter=2000).fit(Xtr, ytr)
     slots = 1 << (Xtr.shape[1] - 1).bit_length()  # 30 → 32

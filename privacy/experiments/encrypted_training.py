@@ -22,6 +22,9 @@ a stand-in for bootstrapping). Parameters: N=8192, moduli [49, 30, 30, 30, 30, 4
 (218 bits, the 128-bit maximum for N=8192), scale 2^30: four levels, so one logistic step
 or two linear-regression steps between refreshes; Galois keys only for the log2(n)
 rotations of the slot sum.
+
+TenSEAL and scikit-learn are imported inside the functions that use them: both are heavy, and
+`sahayak` imports this module (through its scoring commands) on every start.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from models.scoring.dataset import generate
 from privacy import ckks
 
 TRAIN_PARAMS = ckks.CkksParams("training", 8192, (49, 30, 30, 30, 30, 49), 30, relin_keys=True)
@@ -57,7 +61,7 @@ class DataOwner:
     """Bank side: secret key, encryption of the training set, weight refreshes, final decryption."""
 
     def __init__(self, n: int) -> None:
-        import tenseal as ts
+        import tenseal as ts  # heavy: deferred (module docstring)
 
         self.n = n
         self.period = _pow2_at_least(n)
@@ -82,7 +86,7 @@ class DataOwner:
         self.refreshes = 0
 
     def _enc(self, values: np.ndarray) -> bytes:
-        import tenseal as ts
+        import tenseal as ts  # heavy: deferred (module docstring)
 
         padded = np.zeros(self.period)  # zero-padded samples contribute nothing to the sums
         padded[: len(values)] = values
@@ -112,7 +116,7 @@ class DataOwner:
         return self.encrypt_weights(self.decrypt_weights(weights))
 
     def decrypt_weights(self, weights: list[bytes]) -> np.ndarray:
-        import tenseal as ts
+        import tenseal as ts  # heavy: deferred (module docstring)
 
         return np.array([ts.ckks_vector_from(self.ctx, w).decrypt()[0] for w in weights])
 
@@ -121,7 +125,7 @@ class EncryptedTrainer:
     """Server side: gradient descent on ciphertexts with a public context (no secret key)."""
 
     def __init__(self, data: EncryptedDataset, kind: str) -> None:
-        import tenseal as ts
+        import tenseal as ts  # heavy: deferred (module docstring)
 
         self.ctx = ts.context_from(data.public_context, n_threads=1)
         assert not self.ctx.has_secret_key()
@@ -133,7 +137,7 @@ class EncryptedTrainer:
 
     def step(self, weights: list[bytes]) -> list[bytes]:
         """One full-batch gradient step on encrypted weights; returns encrypted weights."""
-        import tenseal as ts
+        import tenseal as ts  # heavy: deferred (module docstring)
 
         w = [ts.ckks_vector_from(self.ctx, b) for b in weights]
         # TenSEAL mod-switches operands in place when their levels differ (and cannot copy
@@ -206,7 +210,7 @@ def _accuracy(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
 def logistic_comparison(X: np.ndarray, y: np.ndarray, Xte: np.ndarray, yte: np.ndarray, lr: float = 1.0,
                         epochs: int = 5) -> dict[str, Any]:
     """Encrypted vs plaintext training of the same logistic regression, evaluated on held-out data."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # heavy: deferred (module docstring)
 
     enc = train_encrypted(X, y, "logistic", lr, epochs)
     plain_poly = _plain_gd(X, y, lr, epochs, "logistic", poly=True)
@@ -245,8 +249,6 @@ def linear_toy(n: int = 64, epochs: int = 10, lr: float = 1.5, seed: int = 0) ->
 
 def loan_logistic(n: int = 256, epochs: int = 6, lr: float = 1.0) -> dict[str, Any]:
     """Encrypted training on a sample of the synthetic loan data (standardised)."""
-    from models.scoring.dataset import generate
-
     ds = generate(n + 2000, seed=99)
     mean, std = ds.X[:n].mean(0), ds.X[:n].std(0) + 1e-9
     Z = (ds.X - mean) / std

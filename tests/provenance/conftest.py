@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from app.core.net import free_port
+from app.core.settings import get_settings, reset_settings
+from app.ops.graph import start_graph_server
 from privacy.redact import redact
+from provenance.graph import driver
+from provenance.tracker import Tracker
 
 _counter = itertools.count()
 
@@ -34,9 +40,6 @@ def turn_fields(i: int | None = None, session: str = "sess-1", user: str | None 
 @pytest.fixture()
 def make_tracker(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Build trackers over the test's own SAHAYAK_HOME (closed at the end)."""
-    from app.core.settings import get_settings, reset_settings
-    from provenance.tracker import Tracker
-
     made: list[Any] = []
 
     def make(**env: Any) -> Tracker:
@@ -64,12 +67,8 @@ class _Holder:
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     """The embedded ArcadeDB Bolt server for the whole test session (a failure to start fails)."""
-    from app.core.settings import get_settings, reset_settings
-    from app.ops.graph import start_graph_server
-    from provenance import graph_server
-
     holder = _Holder()
-    holder.port = graph_server._free_port()
+    holder.port = free_port()
     holder.data_dir = tmp_path_factory.mktemp("graph")
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
     reset_settings()
@@ -84,9 +83,6 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture()
 def graph(bolt_server, fresh_home: Path):
     """An empty graph and settings pointing at it."""
-    from app.core.settings import get_settings, reset_settings
-    from provenance.graph import driver
-
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{bolt_server.port}"
     reset_settings()
     settings = get_settings()

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from app.ops.graph import start_graph_server
+from provenance import dataset_hash
+from provenance.graph import CURSOR_NAME, ContinuousImporter, Cursor, Importer, LogVerificationError
 from tests.provenance.conftest import turn_fields
 
 pytestmark = pytest.mark.graph
@@ -29,9 +32,6 @@ def _forge_line(tracker, index: int) -> bytes:
 
 
 def test_import_is_verified_batched_and_idempotent(graph, make_tracker, tmp_path: Path) -> None:
-    from provenance import dataset_hash
-    from provenance.graph import Importer
-
     t = make_tracker(checkpoint_every=20)
     data = tmp_path / "train.yaml"
     data.write_text("examples: [a, b]\n")
@@ -57,8 +57,6 @@ def test_import_is_verified_batched_and_idempotent(graph, make_tracker, tmp_path
 
 
 def test_import_refuses_a_tampered_log(graph, make_tracker) -> None:
-    from provenance.graph import Importer, LogVerificationError
-
     t = make_tracker(checkpoint_every=100)
     _fill(t, 10)
     t.close()
@@ -74,9 +72,6 @@ def test_import_refuses_a_tampered_log(graph, make_tracker) -> None:
 
 def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
     """Stop the real server mid-run while turns keep coming; restart; the importer catches up."""
-    from app.ops.graph import start_graph_server
-    from provenance.graph import ContinuousImporter, Importer
-
     t = make_tracker(checkpoint_every=50)
     cont = ContinuousImporter(graph, interval=0.2).start()
     stop_writing = threading.Event()
@@ -126,8 +121,6 @@ def test_graph_outage_loses_nothing(bolt_server, graph, make_tracker) -> None:
 
 
 def test_import_continues_across_an_acknowledged_torn_segment(graph, make_tracker) -> None:
-    from provenance.graph import Importer
-
     t1 = make_tracker(checkpoint_every=100)
     _fill(t1, 5)
     t1.close()
@@ -150,8 +143,6 @@ def test_import_continues_across_an_acknowledged_torn_segment(graph, make_tracke
 def test_import_keeps_the_batches_before_a_bad_line(graph, make_tracker) -> None:
     """Batches are read ahead on a thread; a bad line still stops the import right after the
     last good batch, with the cursor there, and a repaired log then imports the rest."""
-    from provenance.graph import CURSOR_NAME, Cursor, Importer, LogVerificationError
-
     t = make_tracker(checkpoint_every=1000)
     _fill(t, 20)
     t.close()
@@ -172,8 +163,6 @@ def test_import_keeps_the_batches_before_a_bad_line(graph, make_tracker) -> None
 
 
 def test_import_follows_a_key_rotation_across_batches(graph, make_tracker) -> None:
-    from provenance.graph import CURSOR_NAME, Cursor, Importer
-
     t = make_tracker(checkpoint_every=1000)
     _fill(t, 6)
     res = t.rotate_key()

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 from rdflib import Graph
+from rdflib.namespace import PROV
 
+from app.core.errors import SahayakError
+from provenance import dataset_hash
+from provenance.prov import export_prov, run_sparql
 from tests.provenance.conftest import turn_fields
 
 
 @pytest.fixture()
 def history(make_tracker, tmp_path: Path):
-    from provenance import dataset_hash
-
     t = make_tracker(checkpoint_every=10)
     hs = []
     for name in ("a.yaml", "b.yaml"):
@@ -32,8 +34,6 @@ def history(make_tracker, tmp_path: Path):
 
 
 def test_turtle_export_and_seed_sparql_queries(history) -> None:
-    from provenance.prov import export_prov, run_sparql
-
     ttl = export_prov(history.folder, "turtle", settings=history.settings)
     g = Graph().parse(data=ttl, format="turtle")
     ds = run_sparql(g, "datasets")
@@ -53,10 +53,6 @@ def test_turtle_export_and_seed_sparql_queries(history) -> None:
 
 
 def test_prov_o_terms_and_json_ld(history) -> None:
-    from rdflib.namespace import PROV
-
-    from provenance.prov import export_prov
-
     jl = export_prov(history.folder, "json-ld", settings=history.settings)
     doc = json.loads(jl)
     assert "@context" in doc
@@ -70,9 +66,6 @@ def test_prov_o_terms_and_json_ld(history) -> None:
 
 
 def test_export_refuses_a_tampered_log(history) -> None:
-    from app.core.errors import SahayakError
-    from provenance.prov import export_prov
-
     seg = sorted(history.folder.glob("segment-*.jsonl"))[0]
     seg.write_bytes(seg.read_bytes().replace(b"intents", b"intentz", 1))
     with pytest.raises(SahayakError, match="does not verify"):

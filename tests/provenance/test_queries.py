@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from provenance import dataset_hash
+from provenance.graph import Importer
+from provenance.queries import Audit, render_lineage, verify_session
 from tests.provenance.conftest import turn_fields
 
 pytestmark = pytest.mark.graph
@@ -17,9 +21,6 @@ pytestmark = pytest.mark.graph
 @pytest.fixture()
 def audit_graph(graph, make_tracker, tmp_path: Path):
     """A small but complete history: two datasets, three models (one without datasets), turns, a hand-off."""
-    from provenance import dataset_hash
-    from provenance.graph import Importer
-
     t = make_tracker(checkpoint_every=8)
     hashes = []
     for name in ("intents.yaml", "paraphrases.yaml"):
@@ -43,8 +44,6 @@ def audit_graph(graph, make_tracker, tmp_path: Path):
 
 
 def test_seed_queries(audit_graph) -> None:
-    from provenance.queries import Audit
-
     settings, _ = audit_graph
     with Audit(settings) as a:
         assert {d["description"] for d in a.datasets()} == {"intents.yaml examples", "paraphrases.yaml examples"}
@@ -61,8 +60,6 @@ def test_seed_queries(audit_graph) -> None:
 
 
 def test_staff_queries(audit_graph) -> None:
-    from provenance.queries import Audit
-
     settings, _ = audit_graph
     with Audit(settings) as a:
         tl = a.session_timeline("sess-A")  # raw id: pseudonymised the same way as the log
@@ -78,8 +75,6 @@ def test_staff_queries(audit_graph) -> None:
 
 
 def test_verify_session_and_render(audit_graph, tmp_path: Path) -> None:
-    from provenance.queries import Audit, render_lineage, verify_session
-
     settings, t = audit_graph
     res = verify_session("sess-B", settings)
     assert res["ok"] and len(res["records"]) == 6
@@ -98,8 +93,6 @@ def test_verify_session_and_render(audit_graph, tmp_path: Path) -> None:
 
 
 def test_audit_cli_json(audit_graph) -> None:
-    import os
-
     settings, _ = audit_graph
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, SAHAYAK_HOME=str(settings.home), SAHAYAK_NEO4J_URI=settings.neo4j_uri)

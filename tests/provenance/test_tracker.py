@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from provenance.verify import verify_log
+from provenance import ProvenanceError, dataset_hash
+from provenance.keys import keyring_for
+from provenance.verify import seal_seed, validate_seed_envelope, verify_log
 from tests.provenance.conftest import turn_fields
 
 
@@ -122,8 +127,6 @@ def test_torn_tail_is_reported_and_the_chain_continues_in_a_new_segment(make_tra
 
 
 def test_unwritable_log_folder_is_surfaced(make_tracker, fresh_home: Path) -> None:
-    from provenance import ProvenanceError
-
     # A file where the provenance folder should be: every write fails (even as root).
     (fresh_home / "provenance").write_text("not a folder")
     t = make_tracker()
@@ -157,8 +160,6 @@ def test_keys_are_private_and_rotation_keeps_old_records_verifiable(make_tracker
     rot = [r for r in v.records if r.record.get("kind") == "key_rotation"][0]
     assert rot.record["new_key_id"] == res["new_key_id"]
     # A verifier that only trusts the original key learns the new one from the signed rotation event.
-    from provenance.keys import keyring_for
-
     only_old = {res["old_key_id"]: keyring_for(t.settings).public_keys()[res["old_key_id"]]}
     assert verify_log(t.folder, keys=only_old).ok
     # ...and one that trusts nothing rejects everything.
@@ -177,10 +178,6 @@ def test_rsa_pss_signing(make_tracker) -> None:
 
 
 def test_seed_1_1_envelopes_validate_with_rsa_public_key(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from provenance.verify import seal_seed, validate_seed_envelope
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     rec = {"type": "inference", "model": "intent-v1", "input": "balance?", "output": "₹12,000", "timestamp": "2024-01-01T00:00:00+00:00"}
     line = seal_seed(rec, key)
@@ -203,8 +200,6 @@ def test_seed_1_1_envelopes_validate_with_rsa_public_key(tmp_path: Path) -> None
 
 
 def test_model_and_dataset_records(make_tracker, tmp_path: Path) -> None:
-    from provenance import dataset_hash
-
     data = tmp_path / "intents.yaml"
     data.write_text("Check_Balance:\n  - what is my balance\n")
     t = make_tracker()
@@ -229,9 +224,6 @@ def test_rotation_by_size_keeps_one_chain(make_tracker) -> None:
 
 
 def test_singleton_and_atexit_flush(fresh_home: Path) -> None:
-    import subprocess
-    import sys
-
     root = Path(__file__).resolve().parents[2]
     code = ("from provenance import get_tracker\n"
             "from privacy.redact import redact\n"

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from app.core.settings import get_settings
+from provenance.keys import Signer, key_id_of
+from provenance.merkle import verify_inclusion
+from provenance.proofs import prove_consistency, prove_inclusion
+from provenance.records import seal
 from provenance.verify import verify_log
 from tests.provenance.conftest import turn_fields
 
@@ -15,8 +23,6 @@ from tests.provenance.conftest import turn_fields
 @pytest.fixture()
 def clean_log(make_tracker, tmp_path: Path) -> tuple[Path, list[bytes], object]:
     """A flushed log of 40 turns + events with checkpoints every 10 records."""
-    from app.core.settings import get_settings
-
     t = make_tracker(checkpoint_every=10)
     for i in range(40):
         t.record_turn(**turn_fields(i, session=f"s{i % 3}"))
@@ -81,11 +87,6 @@ def test_swapped_lines_detected(clean_log, tmp_path: Path) -> None:
 
 
 def test_inserted_forged_line_detected_on_its_line_only(clean_log, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    from provenance.keys import Signer, key_id_of
-    from provenance.records import seal
-
     folder, lines, settings = clean_log
     prev = json.loads(lines[8])
     forged_rec = json.loads(prev["signed_data"])["record"] | {"record_id": "f" * 32, "reply": "Approved!"}
@@ -136,9 +137,6 @@ def test_schema_mismatch_reported(clean_log, tmp_path: Path) -> None:
 
 
 def test_cli_verify_json_exit_codes(clean_log, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     folder, lines, settings = clean_log
     root = Path(__file__).resolve().parents[2]
     ok = subprocess.run([sys.executable, "-m", "app.cli", "provenance", "verify", str(folder), "--json"],
@@ -156,9 +154,6 @@ def test_cli_verify_json_exit_codes(clean_log, tmp_path: Path) -> None:
 
 
 def test_inclusion_and_consistency_proofs_from_log(clean_log) -> None:
-    from provenance.merkle import verify_inclusion
-    from provenance.verify import prove_consistency, prove_inclusion
-
     folder, lines, settings = clean_log
     rid = json.loads(lines[17])["record_id"]
     p = prove_inclusion(folder, rid, settings=settings)

@@ -7,14 +7,16 @@ import shutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from app.core.settings import Settings
 from privacy.redact import redact
+from provenance.log import list_segments
+from provenance.tracker import Tracker
+from provenance.verify import trusted_keys, verify_log
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
-    from app.core.settings import Settings
-    from provenance.tracker import Tracker
-
     home = tmp_path_factory.mktemp("fuzz-home")
     s = Settings(home=home, checkpoint_every=3)
     t = Tracker(s, redactor=redact)
@@ -35,9 +37,6 @@ mutation = st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(m=mutation)
 def test_any_damage_is_reported_never_raised(pristine, tmp_path_factory, m):
-    from provenance.log import list_segments
-    from provenance.verify import trusted_keys, verify_log
-
     work = tmp_path_factory.mktemp("fuzz")
     folder = work / "provenance"
     shutil.copytree(pristine.provenance_dir, folder)

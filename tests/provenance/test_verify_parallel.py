@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import provenance.verify as pv
+from app.core.settings import Settings, get_settings
+from privacy.redact import redact
+from provenance.keys import Signer, key_id_of, keyring_for, public_pem
+from provenance.records import base_record, seal
+from provenance.tracker import Tracker
 from provenance.verify import Verification, trusted_keys, verify_log
 from tests.provenance.conftest import turn_fields
-from privacy.redact import redact
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,9 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory):
     """A log with several segments, handoffs, a key rotation and an acknowledged torn tail."""
-    from app.core.settings import Settings
-    from provenance.tracker import Tracker
-
     home = tmp_path_factory.mktemp("parallel-home")
     s = Settings(home=home, checkpoint_every=7, provenance_rotate_bytes=40_000)
     t = Tracker(s, redactor=redact)
@@ -91,18 +94,12 @@ def _put(path: Path, lines: list[bytes]) -> None:
 
 def _foreign_signer() -> Any:
     """A signer with a key the log never trusted."""
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    from provenance.keys import Signer, key_id_of
-
     k = ed25519.Ed25519PrivateKey.generate()
     return Signer(key_id_of(k.public_key()), "ed25519", k)
 
 
 def _forged_seal(prev_line: bytes, record: dict, signer: Any = None) -> tuple[bytes, str]:
     """A well-formed envelope continuing ``prev_line``, signed with a foreign key; returns (line, hash)."""
-    from provenance.records import seal
-
     prev = json.loads(prev_line)
     line, h, _ = seal(record, prev["seq"] + 1, prev["hash"], signer or _foreign_signer())
     return line.encode(), h
@@ -194,9 +191,6 @@ def _forged_rotation(seg: Path) -> None:
     """A key_rotation event signed by an untrusted key that re-announces the log's own key id
     with the forger's public key, then records the forger signed under that key id. Workers
     check those with the announced key (they say "valid"); the verifier must not believe it."""
-    from provenance.keys import Signer, public_pem
-    from provenance.records import base_record
-
     lines = _lines(seg)
     forger = _foreign_signer()
     trusted_kid = json.loads(lines[5])["key_id"]
@@ -241,8 +235,6 @@ def test_clean_log_same_result_and_actually_parallel(history, pool, tmp_path: Pa
     assert seq["report"]["ok"] and seq["report"]["warnings"][0]["kind"] == "torn_tail"
     assert len(seq["report"]["keys_used"]) == 2  # the rotation was followed in both
     # Only the original key trusted: the successor is learned from the signed rotation in both modes.
-    from provenance.keys import keyring_for
-
     first = min(keyring_for(history).describe(), key=lambda k: k["created_at"])["key_id"]
     seq, par = _both(history.provenance_dir, {first: keys[first]}, pool)
     assert seq == par and seq["report"]["ok"]
@@ -325,8 +317,6 @@ def _dying_worker(keys_der: list[bytes], tasks: list) -> bytes:
 
 
 def test_workers_answers_are_used(history, pool, monkeypatch: pytest.MonkeyPatch) -> None:
-    import provenance.verify as pv
-
     monkeypatch.setattr(pv, "_check_signatures", _lying_worker)
     v = verify_log(history.provenance_dir, keys=trusted_keys(history), workers=2, pool=pool)
     assert not v.ok and {f.kind for f in v.failures} >= {"signature"}
@@ -334,8 +324,6 @@ def test_workers_answers_are_used(history, pool, monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_dead_worker_falls_back_to_checking_here(history, monkeypatch: pytest.MonkeyPatch) -> None:
-    import provenance.verify as pv
-
     keys = trusted_keys(history)
     expected = _snapshot(verify_log(history.provenance_dir, keys=keys, workers=1))
     monkeypatch.setattr(pv, "_check_signatures", _dying_worker)
@@ -345,8 +333,6 @@ def test_a_dead_worker_falls_back_to_checking_here(history, monkeypatch: pytest.
 
 
 def test_small_logs_stay_in_process(history, monkeypatch: pytest.MonkeyPatch) -> None:
-    import provenance.verify as pv
-
     def no_pool(*a: Any, **k: Any) -> None:
         raise AssertionError("a pool was started for a small log")
 
@@ -358,8 +344,6 @@ def test_small_logs_stay_in_process(history, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_cli_workers_option_gives_the_same_json(make_tracker, tmp_path: Path) -> None:
     """Through `sahayak provenance verify --workers`: a log over the in-process threshold."""
-    from app.core.settings import get_settings
-
     t = make_tracker(checkpoint_every=50)
     for i in range(800):  # ~1.2 MiB, above the 1 MiB threshold for a forked pool
         t.record_turn(**turn_fields(i, session=f"s{i % 9}"))

@@ -9,27 +9,26 @@ from typing import Any
 
 import pytest
 
+from app.core.net import free_port
+from models.scoring.train import SHIPPED_DIR, load_artifact
+from privacy import ckks
+from privacy.client import ScoringClient
+from privacy.service_process import start_in_background
+
 
 @pytest.fixture(scope="session")
 def artifact() -> dict[str, Any]:
-    from models.scoring.train import SHIPPED_DIR, load_artifact
-
     return load_artifact(path=SHIPPED_DIR / "loan_lr.json")
 
 
 @pytest.fixture(scope="session")
 def logit_keys() -> Any:
-    from privacy import ckks
-
     return ckks.generate_keys("logit")
 
 
 @pytest.fixture(scope="session")
 def service() -> Any:
     """The scoring service as a real child process (uvicorn) on a free loopback port."""
-    from privacy.experiments.benchmark import free_port
-    from privacy.service import start_in_background
-
     svc = start_in_background(host="127.0.0.1", port=free_port(), timeout=90)
     yield svc
     svc.stop()
@@ -37,8 +36,6 @@ def service() -> Any:
 
 @pytest.fixture(scope="session")
 def client(service: Any, artifact: dict[str, Any]) -> Any:
-    from privacy.client import ScoringClient
-
     c = ScoringClient(base_url=service.base_url, artifact=artifact, timeout=30)
     yield c
     c.close()

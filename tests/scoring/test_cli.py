@@ -7,6 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from app.cli import root
+from app.core.errors import SahayakError
 
 runner = CliRunner()
 
@@ -20,8 +21,6 @@ def test_score_command_prints_one_json_object(service):
 
 
 def test_score_command_rejects_bad_json(service):
-    from app.core.errors import SahayakError
-
     res = runner.invoke(root, ["scoring", "score", "--features", "{oops", "--url", service.base_url])
     assert res.exit_code != 0 and isinstance(res.exception, SahayakError)
 

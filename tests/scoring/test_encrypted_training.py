@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.scoring.dataset import generate
 from privacy.experiments import encrypted_training as et
+from privacy.experiments.breast_cancer import encrypted_evaluation, load_split
 
 
 def test_trainer_side_has_no_secret_key():
@@ -25,8 +27,6 @@ def test_linear_toy_matches_plaintext_gradient_descent():
 
 
 def test_logistic_training_tracks_plaintext():
-    from models.scoring.dataset import generate
-
     ds = generate(600, seed=3)
     cols = [0, 3, 5, 6]  # income, FOIR, utilisation, missed payments
     X = ds.X[:, cols]
@@ -41,8 +41,6 @@ def test_logistic_training_tracks_plaintext():
 
 @pytest.mark.slow
 def test_breast_cancer_encrypted_evaluation_agrees():
-    from privacy.experiments.breast_cancer import encrypted_evaluation, load_split
-
     Xtr, Xte, ytr, yte = load_split()
     rep = encrypted_evaluation(Xtr, Xte[:25], ytr, yte[:25])
     assert rep["max_abs_error"] < 1e-3 and rep["decision_agreement"] == 1.0

@@ -39,7 +39,7 @@ def test_reweighing_makes_group_and_label_independent() -> None:
 
 
 def test_unpenalised_fit_matches_scikit_learn() -> None:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # heavy: only this test needs it
 
     Z, ds = _standardised()
     w = reweighing_weights(ds.age_band, ds.y)

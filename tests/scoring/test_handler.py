@@ -8,25 +8,27 @@ import time
 
 import pytest
 
+from app.bank.seed import seed
+from app.bank.service import BankService
+from app.conversation.dialogue import DialogueManager, TurnInput
+from app.core.net import free_port
+from app.core.settings import get_settings
 from app.core.types import Classification
 from handlers.base import HandlerContext
+from handlers.loan_enquiry import parse_inr
 from handlers.registry import get_handler
+from privacy.client import ScoringClient
+from privacy.service_process import start_in_background
 
 
 @pytest.fixture()
 def bank(fresh_home):
-    from app.bank.seed import seed
-    from app.bank.service import BankService
-    from app.core.settings import get_settings
-
     settings = get_settings()
     seed(settings.db_url)
     return BankService(settings.db_url)
 
 
 def _ctx(bank, client, **slots):
-    from app.core.settings import get_settings
-
     base = {"loan_type": "personal", "amount": 300_000.0, "tenure_months": 36, "monthly_income": 95_000.0,
             "existing_emis": 0.0}
     base.update(slots)
@@ -53,10 +55,6 @@ def test_stretched_customer_is_told_why(bank, client):
 
 def test_service_down_offers_handoff(bank, artifact):
     """Start a real service, score once, stop it for real, then ask again."""
-    from privacy.experiments.benchmark import free_port
-    from privacy.client import ScoringClient
-    from privacy.service import start_in_background
-
     svc = start_in_background(host="127.0.0.1", port=free_port(), timeout=90)
     c = ScoringClient(base_url=svc.base_url, artifact=artifact, timeout=5)
     try:
@@ -72,8 +70,6 @@ def test_service_down_offers_handoff(bank, artifact):
 
 def test_slow_service_times_out_and_offers_handoff(bank, artifact):
     """A listener that accepts connections but never answers: the client gives up on time."""
-    from privacy.client import ScoringClient
-
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
@@ -107,9 +103,6 @@ def test_slow_service_times_out_and_offers_handoff(bank, artifact):
 
 def test_conversation_collects_slots_then_scores(bank, client):
     """The dialogue manager drives the handler's slots turn by turn (real validators)."""
-    from app.conversation.dialogue import DialogueManager, TurnInput
-    from app.core.settings import get_settings
-
     dm = DialogueManager(get_settings(), bank, services={"scoring": client})
     state: dict = {}
 
@@ -134,8 +127,6 @@ def test_conversation_collects_slots_then_scores(bank, client):
 
 
 def test_parse_inr_understands_indian_amounts():
-    from handlers.loan_enquiry import parse_inr
-
     assert parse_inr("60k") == 60_000
     assert parse_inr("₹1,20,000 per month") == 120_000
     assert parse_inr("1.5 lakh") == 150_000

@@ -9,9 +9,12 @@ import httpx
 import numpy as np
 import pytest
 import tenseal as ts
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from privacy import ckks
+from privacy.client import ScoringClient
 from privacy.experiments.benchmark import held_out_set, plaintext_scores
 
 
@@ -66,8 +69,6 @@ def test_batched_scoring_matches_plaintext(client, artifact):
 
 
 def test_probability_mode_keeps_the_sigmoid_encrypted(service, artifact):
-    from privacy.client import ScoringClient
-
     X, _ = held_out_set(artifact)
     ref = plaintext_scores(artifact, X[:5])
     c = ScoringClient(base_url=service.base_url, preset="probability", artifact=artifact, timeout=30)
@@ -143,8 +144,6 @@ def test_malformed_batches(service, client, session_id):
 
 
 def test_client_re_registers_when_the_service_forgets(service, artifact):
-    from privacy.client import ScoringClient
-
     c = ScoringClient(base_url=service.base_url, artifact=artifact, timeout=30)
     try:
         sid = c.register()
@@ -183,8 +182,6 @@ def test_request_id_is_echoed_only_when_it_is_a_plain_token(service, client, ses
 
 
 def test_compact_preset_scores_within_tolerance(service, artifact):
-    from privacy.client import ScoringClient
-
     X, _ = held_out_set(artifact)
     ref = plaintext_scores(artifact, X[:10])
     c = ScoringClient(base_url=service.base_url, preset="compact", artifact=artifact, timeout=30)
