@@ -30,7 +30,8 @@ _SYNONYMS = {"house": "home", "housing": "home", "flat": "home", "property": "ho
 _NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|lakhs?|lacs?|l|crores?|cr|million|m)?\b", re.I)
 _ZERO = re.compile(r"^\s*(?:rs\.?|inr|₹)?\s*0+(?:\.0+)?\s*(?:rs\.?|inr|rupees?|/-)?\s*$", re.I)
 _INCOME_CUE = re.compile(r"\b(earn\w*|salary|income|take[- ]home|per month|a month|monthly|p\.?m\.?)\b", re.I)
-_NONE = re.compile(r"^\s*(no|none|nil|zero|nothing|na|n/a|no emis?|i don'?t have any|don'?t have any)\b", re.I)
+_NONE = re.compile(r"^\s*(no|none|nil|zero|nothing|na|n/a|no emis?|i don'?t have any|don'?t have any|koi nahi|koi nahin|"
+                   r"kuch nahi|kuchh nahi|kuch bhi nahi|nahi|nahin|nai|shunya)\b", re.I)
 
 
 def parse_inr(value: Any) -> Decimal | None:
@@ -149,6 +150,7 @@ def _emi(principal: float, annual_rate_pct: float, months: int) -> float:
     ),
     risk=Risk.LOW,
     description="check indicative loan eligibility (scored under homomorphic encryption)",
+    topic="loans: eligibility, interest rates, EMI",
 )
 def loan_enquiry(ctx: HandlerContext) -> Reply:
     """Score eligibility on encrypted data and explain the outcome."""

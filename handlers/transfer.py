@@ -8,15 +8,24 @@ from typing import Any
 from app.bank.errors import BankError
 from app.core.money import format_money, to_decimal
 from app.text.entities import parse_amount
+from app.text.names import payee_reference
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
 
 def _beneficiary(value: Any, ctx: HandlerContext) -> dict[str, Any]:
+    text = str(value)
     try:
-        ben = ctx.bank.resolve_beneficiary(ctx.customer_id, str(value))
+        ben = ctx.bank.resolve_beneficiary(ctx.customer_id, text)
     except BankError as exc:
-        raise SlotError(str(exc)) from exc
+        # A loose answer ("to my sister Priya", "the usual one, Mom"): try the name it contains.
+        ref = payee_reference(text)
+        if ref.lower() == text.strip().lower():
+            raise SlotError(str(exc)) from exc
+        try:
+            ben = ctx.bank.resolve_beneficiary(ctx.customer_id, ref)
+        except BankError:
+            raise SlotError(str(exc)) from exc
     return {"id": ben.id, "name": ben.name, "masked": ben.masked_account}
 
 
@@ -82,6 +91,10 @@ def _needs_otp(ctx: HandlerContext) -> bool:
     requires_auth=True,
     risk=Risk.HIGH,
     description="transfer money to a beneficiary",
+    topic="fund transfer to a payee: NEFT IMPS charges and limits",
+    # A retried "yes" re-runs the transfer with the same idempotency key: the bank answers
+    # "already completed" and never debits twice.
+    replayable=True,
     confirm=_confirm,
     needs_otp=_needs_otp,
 )
