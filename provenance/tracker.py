@@ -72,9 +72,12 @@ class Tracker:
                     outcome: str, state: str, reply: str, passages: list[dict[str, Any]] | None = None,
                     scoring_request_id: str | None = None, latency_ms: float = 0.0,
                     model_versions: dict[str, Any] | None = None, timestamp: datetime | str | None = None,
-                    stage_ms: dict[str, float] | None = None) -> str:
+                    stage_ms: dict[str, float] | None = None, dialogue: dict[str, Any] | None = None) -> str:
         """Queue one conversation turn; returns its record id immediately.
 
+        ``intent`` is the task the turn was about (a "yes" inside a transfer is the transfer's turn);
+        ``dialogue`` holds how the message was read: ``act``, ``classifier_intent`` and its confidence,
+        ``language``, the ``policy`` that answered and the rewritten retrieval ``query`` (redacted).
         ``stage_ms`` holds per-stage latencies (preprocess, understand, dialogue, save, total)
         for monitoring (`sahayak report`)."""
         rid = new_record_id()
@@ -108,6 +111,8 @@ class Tracker:
                 "model_versions": {str(k): (v if isinstance(v, (str, int, float)) or v is None else stable_json(v))
                                    for k, v in model_versions.items()},
             })
+            if dialogue:
+                rec["dialogue"] = map_strings(dict(dialogue), red)
             return rec
 
         self._put(WorkItem("record", rid, build))

@@ -118,6 +118,10 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
                 assert result.handler == turn["handler"], where
             if "state" in turn:
                 assert result.state == turn["state"], where
+            if "act" in turn:
+                assert result.dialogue_act == turn["act"], where
+            if "policy" in turn:
+                assert result.policy == turn["policy"], where
             for key, value in (turn.get("entities") or {}).items():
                 assert result.entities.get(key) == value, where
             for fragment in turn.get("reply_contains", []):
