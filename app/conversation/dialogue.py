@@ -180,10 +180,15 @@ class DialogueManager:
         state.frame = None
         if frame.idempotency_key:
             state.last_completed = {"task": spec.intent, "slots": frame.slots, "idempotency_key": frame.idempotency_key}
-        state.topic = Topic(task=spec.intent, query=inp.query or inp.text,
-                            doc_ids=[c.get("doc_id") for c in reply.data.get("citations") or []][:3],
-                            data={"slots": frame.slots, **{k: v for k, v in reply.data.items() if k in _TOPIC_KEYS}})
+        self.remember(state, spec.intent, inp, reply, frame.slots)
         return self.finish(state, Outcome(reply.text, "done", spec.intent, reply.outcome, reply.data))
+
+    @staticmethod
+    def remember(state: DialogueState, task: str, inp: TurnInput, reply: Reply, slots: dict[str, Any]) -> None:
+        """What this answer was about, for the follow-ups that may come ("why?", "and for RTGS?")."""
+        state.topic = Topic(task=task, query=inp.query or inp.text,
+                            doc_ids=[c.get("doc_id") for c in reply.data.get("citations") or []][:3],
+                            data={"slots": dict(slots), **{k: v for k, v in reply.data.items() if k in _TOPIC_KEYS}})
 
     def run_inline(self, task: str, inp: TurnInput) -> Outcome | None:
         """Answer a read-only task in passing (a balance asked in the middle of a transfer), leaving the
@@ -207,7 +212,8 @@ class DialogueManager:
             reply = spec.fn(self.ctx(frame, inp))
         except BankError as exc:
             reply = Reply(str(exc), outcome="failed")
-        return Outcome(reply.text, "done", spec.intent, reply.outcome, reply.data)
+        data = {**reply.data, **({"query": inp.query} if inp.query else {})}  # the rewritten query is audited
+        return Outcome(reply.text, "done", spec.intent, reply.outcome, data)
 
     def finish(self, state: DialogueState, out: Outcome) -> Outcome:
         """A task ended: resume a task suspended by a context switch, if any."""
@@ -258,10 +264,13 @@ class DialogueManager:
         """Fill slots from entities (and the awaited slot from the free text); returns validation errors."""
         ctx = self.ctx(frame, inp)
         errors: dict[str, str] = {}
+        said = spec.extract(inp.text if text is None else text) if spec.extract else {}
         for slot in spec.slots:
             if slot.name in frame.slots and not overwrite:
                 continue
-            value = next((inp.entities[k] for k in slot.entity_keys if inp.entities.get(k) not in (None, "")), None)
+            value = said.get(slot.name)
+            if value is None:
+                value = next((inp.entities[k] for k in slot.entity_keys if inp.entities.get(k) not in (None, "")), None)
             if value is None and slot.name == awaited and slot.free_text:
                 value = inp.text if text is None else text
             if value is None:

@@ -247,8 +247,11 @@ def followup_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -
         return None  # a clear new request ("send 500 to ravi") is not a follow-up
     spec = dm.spec(topic.task)
     if spec.followup is not None:
-        reply = spec.followup(dm.ctx(_topic_frame(topic), inp, topic))
+        frame = _topic_frame(topic)
+        reply = spec.followup(dm.ctx(frame, inp, topic))
         if reply is not None:
+            if reply.data.get("scoring_request_id") or reply.data.get("citations"):  # a new result to follow up on
+                dm.remember(state, spec.intent, inp, reply, frame.slots)
             return Outcome(reply.text, "done", spec.intent, reply.outcome, reply.data)
     if topic.task == "FAQ" or not asks_why(inp.text):
         query = rewrite(inp.text, topic.query)
