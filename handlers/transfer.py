@@ -8,16 +8,14 @@ from typing import Any
 from app.bank.errors import BankError
 from app.core.money import format_money, to_decimal
 from app.text.entities import parse_amount
+from handlers._common import payee_slot
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
 
 def _beneficiary(value: Any, ctx: HandlerContext) -> dict[str, Any]:
-    try:
-        ben = ctx.bank.resolve_beneficiary(ctx.customer_id, str(value))
-    except BankError as exc:
-        raise SlotError(str(exc)) from exc
-    return {"id": ben.id, "name": ben.name, "masked": ben.masked_account}
+    # The shared resolver: loose spellings ("priyaa"), relations in either script ("mummy", "माँ").
+    return payee_slot(value, ctx)
 
 
 def _amount(value: Any, ctx: HandlerContext) -> str:
