@@ -102,13 +102,14 @@ class Statements:
                 out.writerow(["Opening balance", f"{opening:.2f}"])
                 out.writerow([])
                 out.writerow(["Date (IST)", "Description", "Reference", "Debit", "Credit", "Balance"])
-                closing = opening
+                closing = opening  # the running balance from the opening one, so each statement adds up
                 for entry, reference in entries:
-                    closing = entry.balance_after
+                    closing += entry.amount
+                    text = entry.description.removesuffix(reference).strip()
                     out.writerow([
-                        entry.created_at.astimezone(IST).strftime("%Y-%m-%d %H:%M"), _cell(entry.description), reference,
+                        entry.created_at.astimezone(IST).strftime("%Y-%m-%d %H:%M"), _cell(text), reference,
                         f"{-entry.amount:.2f}" if entry.amount < 0 else "", f"{entry.amount:.2f}" if entry.amount > 0 else "",
-                        f"{entry.balance_after:.2f}",
+                        f"{closing:.2f}",
                     ])
                 out.writerow([])
                 out.writerow(["Closing balance", f"{closing:.2f}"])
