@@ -42,6 +42,8 @@ def _choose(kind: str, amount: Any, ctx: HandlerContext) -> dict[str, str]:
 
 def _choice(value: Any, ctx: HandlerContext) -> dict[str, str]:
     """``full`` / ``minimum`` / an amount, from the amount entity or the words of the reply."""
+    if isinstance(value, dict) and value.get("kind") in ("full", "minimum", "amount"):  # chosen by the default
+        return _choose(value["kind"], value["amount"] if value["kind"] == "amount" else None, ctx)
     if isinstance(value, dict):
         return _choose("amount", amount_value(value, ctx), ctx)
     text = words(ctx) if value is None else str(value).lower()
