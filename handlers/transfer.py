@@ -9,24 +9,25 @@ from app.bank.errors import BankError
 from app.core.money import format_money, to_decimal
 from app.text.entities import parse_amount
 from app.text.names import payee_reference
+from handlers._common import payee_slot
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
 
 def _beneficiary(value: Any, ctx: HandlerContext) -> dict[str, Any]:
-    text = str(value)
+    # The shared resolver: loose spellings ("priyaa"), relations in either script ("mummy", "माँ").
     try:
-        ben = ctx.bank.resolve_beneficiary(ctx.customer_id, text)
-    except BankError as exc:
-        # A loose answer ("to my sister Priya", "the usual one, Mom"): try the name it contains.
-        ref = payee_reference(text)
-        if ref.lower() == text.strip().lower():
-            raise SlotError(str(exc)) from exc
+        return payee_slot(value, ctx)
+    except SlotError:
+        # A loose answer around the name ("the usual one, Mom", "to Vikram please").
+        ref = payee_reference(str(value))
+        if ref.lower() == str(value).strip().lower():
+            raise
         try:
-            ben = ctx.bank.resolve_beneficiary(ctx.customer_id, ref)
-        except BankError:
-            raise SlotError(str(exc)) from exc
-    return {"id": ben.id, "name": ben.name, "masked": ben.masked_account}
+            return payee_slot(ref, ctx)
+        except SlotError:
+            pass
+        raise
 
 
 def _amount(value: Any, ctx: HandlerContext) -> str:
