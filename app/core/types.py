@@ -34,7 +34,7 @@ class Classification(BaseModel):
 
 
 class TurnResult(BaseModel):
-    """What one turn produced; the CLI prints the first six fields as JSON."""
+    """What one turn produced; the CLI prints :meth:`public` as JSON."""
 
     intent: str
     confidence: float
@@ -61,4 +61,7 @@ class TurnResult(BaseModel):
             "handler": self.handler,
             "reply": self.reply,
             "state": self.state,
+            "task": self.task,
+            "dialogue_act": self.dialogue_act,
+            "language": self.language,
         }
