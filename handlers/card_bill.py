@@ -26,13 +26,16 @@ def _card(value: Any, ctx: HandlerContext) -> dict[str, Any]:
 
 
 def _bill_summary(ctx: HandlerContext) -> str:
-    bill = ctx.bank.card_bill(ctx.customer_id, ctx.slots["card"]["last4"])
+    card = ctx.slots.get("card") or _card("credit", ctx)
+    bill = ctx.bank.card_bill(ctx.customer_id, card["last4"])
     return ctx.say("service.bill.summary", card=bill.card_label, outstanding=format_money(bill.outstanding),
                    due=day(bill.due_date), minimum=format_money(bill.minimum_outstanding))
 
 
 def _choose(kind: str, amount: Any, ctx: HandlerContext) -> dict[str, str]:
-    bill = ctx.bank.card_bill(ctx.customer_id, ctx.slots["card"]["last4"])
+    # The amount can come in the first message, before the card slot has its default ("pay 5000 on my card").
+    card = ctx.slots.get("card") or _card("credit", ctx)
+    bill = ctx.bank.card_bill(ctx.customer_id, card["last4"])
     try:
         value = ctx.bank.card_bill_amount(bill, kind, amount)
     except BankError as exc:
