@@ -15,13 +15,11 @@ mixed: ``4111.1111-1111 1111``, ``4111 / 1111``); only then are Luhn (cards) and
 =============  ====================================================  ==========================
 kind           what is found                                         replaced by
 =============  ====================================================  ==========================
-card           13–19 digits (any separators; card-like groups:        ``XXXX XXXX XXXX 1234``
-               4-4-4-4, 4-6-5, one block, or equal groups of 1–4)
-               passing Luhn
+card           13–19 digits passing Luhn, in any grouping            ``XXXX XXXX XXXX 1234``
 account        9–18 digits after an account label (``a/c``,           ``XXXXXXXX1234``
                ``account no``…); also a non-Luhn 13–19 digit number
                after a card label (a mistyped card still leaks)
-aadhaar        12 digits (one block or 4-4-4), first digit 2–9:       ``XXXX XXXX 1234``
+aadhaar        12 digits (in at most four groups), first digit 2–9:   ``XXXX XXXX 1234``
                after an Aadhaar/UID label any such number; unlabelled
                only when the Verhoeff check digit is right
 pan            ``ABCDE1234F`` (upper case; any case after "PAN")       ``[PAN]``
@@ -162,38 +160,30 @@ def _label_before(text: str, start: int) -> tuple[str | None, int]:
     return (last.lastgroup, offset + last.end()) if last else (None, -1)
 
 
-def _card_layout(lengths: list[int]) -> bool:
-    """Groupings people write card numbers in: one block, 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners),
-    or equal groups of one to four digits ("4 1 1 1 …", "41 11 11 …")."""
-    if len(lengths) == 1:
-        return True
-    if lengths in ([4, 6, 5], [4, 6, 4]):
-        return True
-    if all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4:
-        return True
-    return _uniform(lengths)
+# The order in which a window of digit groups is judged: a label decides first ("a/c 4111…" is an
+# account even when it passes Luhn), then a Luhn-valid 13–19 digit number in any grouping (removing
+# invisible characters can join groups: "45567375-8689 9855" is a card as seen), then the rest
+# (phones, unlabelled Aadhaar, mistyped labelled cards). Within a phase the longest window wins.
+PHASES = ("label", "card", "other")
 
 
-def _uniform(lengths: list[int]) -> bool:
-    """Equal groups of at most four digits (the last may be shorter): a number spelled out in chunks."""
-    return lengths[0] <= 4 and all(n == lengths[0] for n in lengths[:-1]) and 1 <= lengths[-1] <= lengths[0]
-
-
-def _classify(digits: str, lengths: list[int], plus: bool, label: str | None) -> str | None:
+def _classify(digits: str, lengths: list[int], plus: bool, label: str | None, phase: str = "other") -> str | None:
+    """The kind of PII a window of digit groups is in ``phase`` (see :data:`PHASES`), or ``None``."""
     n = len(digits)
-    if label == "account" and 9 <= n <= 18:
-        return "account"
-    if label == "aadhaar" and n == 12 and digits[0] not in "01":
-        return "aadhaar"
-    if 13 <= n <= 19 and _card_layout(lengths):
-        if luhn_valid(digits):
-            return "card"
-        if label == "card":
-            return "account"  # a mistyped card number still leaks most of the card
+    if phase == "label":
+        if label == "account" and 9 <= n <= 18:
+            return "account"
+        if label == "aadhaar" and n == 12 and digits[0] not in "01":
+            return "aadhaar"
+        return None
+    if phase == "card":
+        return "card" if 13 <= n <= 19 and not plus and luhn_valid(digits) else None
+    if 13 <= n <= 19 and label == "card":
+        return "account"  # a mistyped card number still leaks most of the card
     if _is_phone(digits, lengths, plus) or (label == "phone" and len(digits) == 12 and digits[:2] == "91"
                                              and digits[2] in "6789"):
         return "phone"
-    if n == 12 and digits[0] not in "01" and lengths in ([12], [4, 4, 4]) and verhoeff_valid(digits):
+    if n == 12 and digits[0] not in "01" and len(lengths) <= 4 and verhoeff_valid(digits):
         return "aadhaar"
     return None
 
@@ -244,15 +234,18 @@ def _number_spans(text: str) -> list[Span]:
             if j > i and offsets[j] - offsets[i] >= 9:  # nothing we redact is shorter than 9 digits
                 # Runs hold only digits and separators, so a label for any group precedes the run.
                 label = run_label if groups[i][0] - run_label_end <= 40 else None
-                for k in range(j, i, -1):
-                    if offsets[k] - offsets[i] < 9:
-                        break
-                    if k - i > 5 and label != "account" and not _uniform(lengths_all[i:k]):
-                        continue  # only an account or a chunked card number has more than five groups
-                    kind = _classify(all_digits[offsets[i]:offsets[k]], lengths_all[i:k], with_plus, label)
-                    if kind:
-                        hit = Span(kind, groups[i][0] - (1 if with_plus else 0), groups[k - 1][1])
-                        i = k
+                for phase in PHASES:
+                    for k in range(j, i, -1):
+                        if offsets[k] - offsets[i] < 9:
+                            break
+                        if phase == "other" and k - i > 5:
+                            continue  # only an account or a card number is written in more than five groups
+                        kind = _classify(all_digits[offsets[i]:offsets[k]], lengths_all[i:k], with_plus, label, phase)
+                        if kind:
+                            hit, next_i = Span(kind, groups[i][0] - (1 if with_plus else 0), groups[k - 1][1]), k
+                            break
+                    if hit:
+                        i = next_i
                         break
             if hit:
                 spans.append(hit)

@@ -43,12 +43,14 @@ def disguised(draw: st.DrawFn, number: str, layouts: list[str]) -> str:
     """``number`` written the way an attacker (or a careless customer) might write it."""
     script = draw(st.sampled_from(SCRIPTS))
     groups = _groups(number, draw(st.sampled_from(layouts)))
-    sep = st.lists(st.sampled_from(VISIBLE_SEPARATORS), min_size=1, max_size=3).map("".join)
     hidden = st.lists(st.sampled_from(INVISIBLE), max_size=2).map("".join)
+    # Between groups: visible separators, or only invisible ones (the groups then join up as seen).
+    sep = st.one_of(st.lists(st.sampled_from(VISIBLE_SEPARATORS), min_size=1, max_size=3).map("".join),
+                    st.lists(st.sampled_from(INVISIBLE), min_size=1, max_size=2).map("".join))
     out = []
     for n, group in enumerate(groups):
         if n:
-            out.append(draw(sep) if draw(st.booleans()) or len(groups) > 1 else "")
+            out.append(draw(sep))
         for ch in group:
             out.append(draw(hidden))
             out.append(script[int(ch)])
