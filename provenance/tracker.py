@@ -26,6 +26,7 @@ from typing import Any
 from app.core.fingerprint import dataset_hash, environment_facts, git_commit
 from app.core.redaction import Redactor, map_strings, withhold
 from app.core.settings import get_settings
+from app.text.preprocess import normalize
 from provenance.canonical import sha256_hex, stable_json
 from provenance.errors import ProvenanceError
 from provenance.keys import KeyRing, keyring_for, pseudonym, pseudonym_key, pseudonym_with
@@ -95,7 +96,7 @@ class Tracker:
                 "session": self.pseudonym(session_id, "s_"),
                 "user": self.pseudonym(user_id, "u_"),
                 "channel": channel,
-                "input": red(text or ""),
+                "input": red(self._as_seen(text or "")),
                 "prompt_hash": sha256_hex(prompt or ""),
                 "intent": intent,
                 "confidence": float(confidence),
@@ -117,6 +118,15 @@ class Tracker:
 
         self._put(WorkItem("record", rid, build))
         return rid
+
+    def _as_seen(self, text: str) -> str:
+        """The customer's message as the pipeline read it: normalised (invisible and bidi characters
+        gone, NFKC, ASCII digits) and cut to the message limit, so that what is stored (after
+        redaction) is what a person reading it sees, never a raw envelope that hides a number."""
+        limit = int(getattr(self.settings, "max_message_chars", 2000) or 2000)
+        if len(text) > limit:
+            return normalize(text[:limit])[:200] + " …[truncated]"
+        return normalize(text)
 
     def record_event(self, kind: str, **fields: Any) -> str:
         """Queue a staff/system event (hand-off, key rotation, …); session/user ids are pseudonymised."""
