@@ -169,7 +169,9 @@ def _completed_transfers(h: Harness, user: str, since: datetime) -> list[dict[st
     for t in reversed(rows):
         created = t.created_at if t.created_at.tzinfo else t.created_at.replace(tzinfo=timezone.utc)
         if created >= since and t.status == "completed":
-            out.append({"to": t.beneficiary, "amount": float(t.amount)})
+            # Own-account moves and card-bill payments are checked as their tasks, not as payee transfers.
+            to = f"own {t.beneficiary}" if getattr(t, "own", False) else t.beneficiary
+            out.append({"to": to, "amount": float(t.amount)})
     return out
 
 

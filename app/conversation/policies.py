@@ -22,9 +22,11 @@ ACT_SURE = 0.5
 ACTION_SURE = 0.7
 _DIGITS = re.compile(r"^\D{0,12}?((?:\d[\s-]?){4,8})\D{0,3}$")
 _CORRECTION_LEAD = re.compile(
-    r"^\s*(?:(?:no|nope|nahi|nahin|na|sorry|oops|wait|actually|hold on|arre|arey|galti se|"
+    r"^\s*(?:(?:no|nope|nahi|nahin|na|sorry|oops|oh|wait|actually|hold on|arre|arey|galti se|it should go to|"
+    r"it should be|should be|send it to|it's|its|"
     r"make it|make that|change (?:it|that) to|change to|i meant|i mean|rather|instead)\b[\s,.!—–-]*)+", re.I)
 _ANAPHOR = re.compile(r"\b(?:this|that|it|these|those|iske|iska|iski|ismein|isme|is\s+pe|is\s+par|ye|yeh)\b", re.I)
+_NOT_TAIL = re.compile(r"(?:[,;]\s*|\s+)(?:not|nahi|instead\s+of)\s+[^,;.!?]{1,25}[.!?]?\s*$", re.I)
 _NOT_THIS = re.compile(r"^\s*not\s+[^,—–\-]{1,30}?(?:[,—–-]+|\s+but\s+)\s*", re.I)
 
 
@@ -37,8 +39,13 @@ def is_action(spec: HandlerSpec) -> bool:
 def handoff_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -> Outcome | None:
     """A request for a person is honoured at any point; frustration gets the offer of one."""
     act = inp.u.act
+    u = inp.u
     asked = act.act == "handoff" and act.confidence >= ACT_SURE
-    asked = asked or (inp.u.task == "Human_Handoff" and inp.u.confidence >= 0.8 and act.act in ("request", "question"))
+    # "representative please" at a slot question reads like an answer; the intent model knows better.
+    asked = asked or (u.task == "Human_Handoff" and u.confidence >= 0.8 and act.act not in ("affirm", "deny", "otp"))
+    # Angry *and* asking for a person ("this is ridiculous, get me a human"): no need to offer first.
+    asked = asked or (act.act == "frustration" and (act.p("handoff") >= 0.15 or
+                                                    (u.task == "Human_Handoff" and u.confidence >= 0.5)))
     if asked:
         state.frame, state.stack, state.clarify, state.offer = None, [], None, None
         return dm.start(state, "Human_Handoff", inp)
@@ -111,8 +118,10 @@ def otp_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -> Out
 
 
 def _correction_text(text: str) -> str:
-    """What a correction changes to: "no, 4000" → "4000", "not Ravi — Priya" → "Priya"."""
+    """What a correction changes to: "no, 4000" → "4000", "not Ravi — Priya" → "Priya",
+    "23000, not 25" → "23000", "take it from current account, not savings" → "take it from current account"."""
     text = _NOT_THIS.sub("", text.strip())
+    text = _NOT_TAIL.sub("", text)
     return _CORRECTION_LEAD.sub("", text).strip(" ,.!")
 
 
@@ -139,8 +148,14 @@ def correction_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput)
                 if frame.slots != before:
                     break
     if frame.slots == before:
-        if inp.act == "correct" or errors:
-            return dm.advance(state, frame, spec, inp, errors) if errors else dm.reask(state, frame, inp)
+        if errors:
+            # "no, to Rohit" and Rohit is not a payee: the old value is not what they want either; ask for it.
+            for name in errors:
+                frame.slots.pop(name, None)
+            frame.void_confirmation()
+            return dm.advance(state, frame, spec, inp, errors)
+        if inp.act == "correct":
+            return dm.reask(state, frame, inp)
         return None
     had_otp = frame.otp_challenge is not None
     frame.void_confirmation()
@@ -155,10 +170,11 @@ def answer_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -> 
         return None
     spec = dm.spec(frame.task)
     if frame.awaiting.kind == "confirmation":
-        if inp.act == "affirm":
+        # Money moves on a clear yes only: an unrelated aside must never read as one.
+        if inp.act == "affirm" and inp.u.act.confidence >= ACT_SURE:
             frame.confirmed = True
             return dm.advance(state, frame, spec, inp)
-        if inp.act == "deny":
+        if inp.act == "deny" and inp.u.act.confidence >= ACT_SURE:
             return dm.cancel(state, frame, inp, declined=True)
         return None
     if frame.awaiting.kind != "slot":
@@ -192,6 +208,10 @@ def digression_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput)
         # "is there a fee for this?" leans on the task; "why do you need an OTP?" stands alone.
         query = f"{inp.text} {spec.topic}".strip() if not about_other and _ANAPHOR.search(inp.text) else inp.text
         out = dm.run_inline("FAQ", with_input(inp, query=query))
+        if out is not None:
+            return _resumed(dm, state, inp, out)
+    if u.task == "Out_Of_Scope" and u.confidence >= 0.5 and inp.act in ("question", "chitchat", "request"):
+        out = dm.run_inline("Out_Of_Scope", inp)  # "is it going to rain today?" mid-transfer
         if out is not None:
             return _resumed(dm, state, inp, out)
     if inp.act in ("request", "question") and u.task not in (frame.task, "Out_Of_Scope", "Greeting") \
@@ -253,6 +273,8 @@ def followup_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -
             if reply.data.get("scoring_request_id") or reply.data.get("citations"):  # a new result to follow up on
                 dm.remember(state, spec.intent, inp, reply, frame.slots)
             return Outcome(reply.text, "done", spec.intent, reply.outcome, reply.data)
+    if topic.task != "FAQ" and u.task != "FAQ":
+        return None  # "and 1.5 lakh to priya" after a transfer is a new transfer, not a knowledge question
     if topic.task == "FAQ" or not asks_why(inp.text):
         query = rewrite(inp.text, topic.query)
         out = dm.run_inline("FAQ", with_input(inp, query=query))

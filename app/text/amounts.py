@@ -77,12 +77,12 @@ _SUFFIX_RE = re.compile(
 _COMPOUND_RE = re.compile(rf"\s{{1,3}}(?:and\s{{1,3}})?(?P<num>\d{{1,3}}(?:\.\d{{1,2}})?)\s{{0,2}}(?P<mult>{MULT_WORDS})(?![a-z])", I)
 
 MONEY_CONTEXT = re.compile(
-    r"\b(?:send|sent|sending|schedule|transfer\w*|pay|paid|paying|payment|remit\w*|wire|give|bhej\w*|de\s+do|dedo|"
+    r"\b(?:send|sent|sending|schedule|transfer\w*|pay|paid|paying|payment|remit\w*|wire|give|bhej\w*|de\s+do|dedo|move|moving|shift|"
     r"amount|withdraw\w*|deposit\w*|loan|emi|borrow|lend|invest\w*|fd|rd|make\s+it|make\s+that|change\s+it|"
     r"instead|limit|spend|spent|charged?|refund\w*|cashback|worth|cost|price|fees?|salary|income|earn\w*|"
     r"how\s+much|rupees?|rupaye|paise|bucks|dollars?|pounds?|euros?|inr|rs|credit(?:ed)?|debit(?:ed)?|"
     r"balance|above|below|more\s+than|less\s+than|upto|up\s+to)\b|भेज|ट्रांसफर|रुपय|रुपए|पैसे|भुगतान", I)
-CORRECTION = re.compile(r"\b(?:make\s+it|make\s+that|change\s+(?:it\s+)?to|instead|actually|rather|sorry|"
+CORRECTION = re.compile(r"\b(?:make\s+it|make\s+that|change\s+(?:it\s+)?to|instead|actually|rather|sorry|oops|wait|hold\s+on|galti|"
                          r"correction|i\s+meant|nahi|nahin)\b|^\s*no\b", I)
 _NEGATED = re.compile(r"\b(?:not|nahi|nahin)\s{1,3}(?:rs\.?\s?|₹\s?)?$", I)
 
