@@ -23,6 +23,7 @@ from app.bank.accounts import Accounts
 from app.bank.branches import Branches
 from app.bank.cards import Cards
 from app.bank.db import Database
+from app.bank.logins import Logins
 from app.bank.otp import Otps
 from app.bank.products import Products
 from app.bank.transfers import AmountLike, Transfers
@@ -67,6 +68,7 @@ class BankService:
         self._cards = Cards(self.db)
         self._branches = Branches(self.db)
         self._products = Products(self.db)
+        self.logins = Logins(self.db)  # web sign-in sessions and throttling
 
     def now(self) -> datetime:
         """The service's notion of now (aware UTC)."""
