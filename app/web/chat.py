@@ -27,7 +27,7 @@ import chainlit as cl  # noqa: E402
 from chainlit.config import config as chainlit_config  # noqa: E402
 from chainlit.server import app as server_app  # noqa: E402
 from chainlit.server import sio  # noqa: E402
-from fastapi import HTTPException, Request, Response  # noqa: E402
+from fastapi import Request, Response  # noqa: E402
 
 from app.core.errors import SahayakError  # noqa: E402
 from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
@@ -65,7 +65,11 @@ async def _login(username: str, password: str) -> cl.User | None:
     per account and per client address; each sign-in is recorded so that logout revokes it."""
     if not username or not password or len(username) > 64 or len(password) > 256:
         return None
-    return await cl.make_async(_sign_in)(username.strip().lower(), password, security.client_address.get())
+    try:
+        return await cl.make_async(_sign_in)(username.strip().lower(), password, security.client_address.get())
+    except security.LoginRefused as exc:
+        security.refuse_login(exc)
+        return None
 
 
 def _sign_in(username: str, password: str, address: str) -> cl.User | None:
@@ -74,13 +78,13 @@ def _sign_in(username: str, password: str, address: str) -> cl.User | None:
     locked = logins.lockout(username, address)
     if locked is not None:
         log.warning("sign-in refused for %r from %s: %s locked", username, address, locked.kind)
-        raise HTTPException(status_code=429, detail=(
+        raise security.LoginRefused(429, (
             f"Too many failed sign-ins. Try again in {locked.minutes_left(bank.now())} minutes."))
     person = bank.authenticate(username, password)
     if person is None:
         locked = logins.record_failure(username, address)
         if locked is not None:
-            raise HTTPException(status_code=429, detail=(
+            raise security.LoginRefused(429, (
                 f"Too many failed sign-ins. Try again in {locked.minutes_left(bank.now())} minutes."))
         return None
     logins.record_success(person.username)
@@ -89,7 +93,7 @@ def _sign_in(username: str, password: str, address: str) -> cl.User | None:
             and password in {settings.demo_password, settings.staff_password, "demo1234", "staff1234"}):
         # A seeded demo account still has its published password: a bank must not run with it.
         log.warning("sign-in refused for demo account %r in production", person.username)
-        raise HTTPException(status_code=403, detail=(
+        raise security.LoginRefused(403, (
             "This is a demo account with its published password; it cannot sign in when "
             "SAHAYAK_ENV=production. An administrator must set a new password first."))
     sid = logins.start(person.username, int(chainlit_config.project.user_session_timeout))

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 # Markdown that would turn echoed text into live content: links, images, autolinks, raw HTML.
-_LINK_PUNCT = re.compile(r"([\\\[\]<>!`])")
+_LINK_PUNCT = re.compile(r"([\\\[\]<>`])")  # "![" is no image once "[" is escaped
 # Bare URLs and www. names: remark-gfm links them even when their punctuation is escaped.
 _BARE_URL = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+")
 
@@ -28,7 +28,7 @@ def safe_markdown(text: str) -> str:
 
     The bot's replies repeat what customers type (a payee called ``![x](http://evil/x.png)``);
     Chainlit renders replies as markdown, so such a value would show as the bot's own link or
-    fetch an image. Brackets, ``!``, ``<``, ``>``, backticks and backslashes are escaped, and
+    fetch an image. Brackets, ``<``, ``>``, backticks and backslashes are escaped, and
     bare URLs become code spans (shown, not linked).
     """
     out: list[str] = []

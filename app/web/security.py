@@ -56,6 +56,26 @@ _ACTIVE_TTL_S = 2.0  # a positive revocation check is reused this long (a logout
 # The client address of the HTTP request being served (the login callback gets no request).
 client_address: contextvars.ContextVar[str] = contextvars.ContextVar("sahayak_client_address", default="unknown")
 
+# Set per POST /login: the sign-in callback records why it refused (Chainlit would answer a bare 401).
+login_refusal: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("sahayak_login_refusal",
+                                                                                     default=None)
+
+
+class LoginRefused(Exception):
+    """A sign-in refused for a reason the person should read (lockout, demo account in production)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def refuse_login(exc: LoginRefused) -> None:
+    """Make the current /login request answer ``exc``'s status and message."""
+    holder = login_refusal.get()
+    if holder is not None:
+        holder.update(status=exc.status, detail=exc.detail)
+
+
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
@@ -213,7 +233,24 @@ class SecurityMiddleware:
                 message = {**message, "headers": out}
             await send(message)
 
+        if path == "/login" and scope.get("method") == "POST":
+            return await self._login(scope, receive, send_hardened)
         await self.app(scope, receive, send_hardened)
+
+    async def _login(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Chainlit's /login, answering a lockout (429) or a refused demo account (403) with its reason."""
+        holder: dict[str, Any] = {}
+        login_refusal.set(holder)
+        captured: list[dict] = []
+
+        async def capture(message: dict) -> None:
+            captured.append(message)
+        await self.app(scope, receive, capture)
+        if holder.get("status"):
+            await JSONResponse({"detail": holder["detail"]}, status_code=holder["status"])(scope, receive, send)
+            return
+        for message in captured:
+            await send(message)
 
 
 async def _refuse(scope: dict, receive: Callable, send: Callable, status: int, detail: str) -> None:

@@ -117,8 +117,10 @@ class Chat:
     def actions(self) -> list[dict[str, Any]]:
         return [d for n, d in self.events if n == "action"]
 
-    async def _turn(self, start: Any) -> dict[str, Any]:
-        """Run ``start`` and wait for the turn it causes: a new reply, then the task's end."""
+    async def _turn(self, start: Any, task: bool = True) -> dict[str, Any]:
+        """Run ``start`` and wait for the turn it causes: a new reply, then (for a message) the task's end.
+
+        An action is over when its HTTP call returns (Chainlit sends no task events for it)."""
         mark = len(self.events)
         await start()
         loop = asyncio.get_running_loop()
@@ -126,7 +128,7 @@ class Chat:
         while loop.time() < deadline:
             later = [n for n, d in self.events[mark:]
                      if n == "task_end" or (n == "new_message" and d.get("type") == "assistant_message")]
-            if "new_message" in later and later[-1] == "task_end":
+            if "new_message" in later and (not task or later[-1] == "task_end"):
                 return self.replies()[-1]
             await asyncio.sleep(0.1)
         raise AssertionError(f"no reply within {TURN_S}s: {self.events[mark:]}")
@@ -144,7 +146,7 @@ class Chat:
             async with httpx.AsyncClient(cookies={"access_token": self.token}, timeout=TURN_S) as http:
                 r = await http.post(f"{self.base}/project/action", json={"sessionId": self.session_id, "action": action})
                 assert r.status_code == 200, r.text
-        return await self._turn(post)
+        return await self._turn(post, task=False)
 
     async def close(self) -> None:
         await self.sio.disconnect()
@@ -272,17 +274,17 @@ def test_logout_revokes_cookie_bearer_and_socket(server) -> None:
 # --------------------------------------------------------------------------- 6. throttling
 def test_account_lockout_after_repeated_failures_is_recorded(server) -> None:
     base, settings = server["url"], server["settings"]
-    codes = [login(base, "ravi", "wrong-password", address=f"10.0.6.{i}").status_code
+    codes = [login(base, "meera", "wrong-password", address=f"10.0.6.{i}").status_code
              for i in range(settings.login_max_failures)]
     assert codes[:-1] == [401] * (settings.login_max_failures - 1) and codes[-1] == 429, codes
     # Locked: even the right password is refused for a while, from any address.
-    r = login(base, "ravi", PASSWORD, address="10.0.6.99")
+    r = login(base, "meera", "staff1234", address="10.0.6.99")
     assert r.status_code == 429 and "Too many failed sign-ins" in r.json()["detail"], r.text
     rows = _bank(server).db.read
     with rows() as s:
-        locks = s.execute(sa.text("SELECT kind, key, failures FROM login_lockouts WHERE key = 'ravi'")).all()
+        locks = s.execute(sa.text("SELECT kind, key, failures FROM login_lockouts WHERE key = 'meera'")).all()
     assert locks and locks[0][0] == "account" and locks[0][2] >= settings.login_max_failures
-    assert "sign-in lockout: account 'ravi'" in server["log"].read_text(errors="replace")
+    assert "sign-in lockout: account 'meera'" in server["log"].read_text(errors="replace")
     # Another customer is not affected.
     assert login(base, "asha", address="10.0.6.100").status_code == 200
 
