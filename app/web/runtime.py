@@ -93,6 +93,10 @@ def chainlit_root(settings: Settings | None = None) -> Path:
     (root / ".chainlit").mkdir(parents=True, exist_ok=True, mode=0o700)
     shutil.copyfile(CHAINLIT_CONFIG, root / ".chainlit" / "config.toml")
     shutil.copyfile(CHAINLIT_README, root / "chainlit.md")
+    # No web fonts from a third party (Chainlit's default pulls Inter from Google): the chat's CSP
+    # allows our own origin only, and a bank page should not tell anyone else who opened it.
+    (root / "public").mkdir(exist_ok=True, mode=0o700)
+    (root / "public" / "theme.json").write_text('{"custom_fonts": []}\n', encoding="utf-8")
     return root
 
 

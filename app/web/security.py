@@ -333,7 +333,8 @@ BOOT_JS = """(function () {
     if (token) { localStorage.setItem("userEnv", JSON.stringify({"%s": token})); }
     else { localStorage.removeItem("userEnv"); }
   } catch (e) {}
-  // A sign-in or sign-out changes the token: load the page again so the socket uses the new one.
+  // A sign-in or sign-out changes the token: load the page again (the app waits meanwhile, so
+  // its socket never starts without the new token).
   var f = window.fetch;
   window.fetch = function (input, init) {
     var p = f.apply(this, arguments);
@@ -341,7 +342,11 @@ BOOT_JS = """(function () {
       var url = new URL(typeof input === "string" ? input : input.url, location.href);
       var method = ((init && init.method) || (input && input.method) || "GET").toUpperCase();
       if (method === "POST" && /\\/(login|logout)$/.test(url.pathname)) {
-        p.then(function (r) { if (r.ok) { location.reload(); } });
+        return p.then(function (r) {
+          if (!r.ok) { return r; }
+          location.assign(/\\/logout$/.test(url.pathname) ? "/login" : "/");
+          return new Promise(function () {});
+        });
       }
     } catch (e) {}
     return p;

@@ -516,3 +516,92 @@ def test_production_refuses_demo_accounts_with_published_passwords(tmp_path: Pat
     finally:
         srv["stop"]()
         terminate(srv["proc"])
+
+
+# --------------------------------------------------------------------------- 1. in a real browser
+ATTACK_PAGE = """<!doctype html><meta charset="utf-8"><title>cat pictures</title><script>
+// What the red team served from another origin: talk to the victim's chat with her cookies.
+const ws = new WebSocket("ws://{target}/ws/socket.io/?EIO=4&transport=websocket");
+window.verdict = "pending";
+ws.onmessage = (e) => {{
+  if (e.data.startsWith("0")) ws.send('40' + JSON.stringify({{sessionId: crypto.randomUUID(), clientType: "webapp",
+                                        threadId: "", userEnv: "{{}}", chatProfile: ""}}));
+  else if (e.data.startsWith("40")) window.verdict = "connected";
+  else if (e.data.startsWith("44")) window.verdict = "refused";
+}};
+ws.onerror = () => {{ window.verdict = "refused"; }};
+ws.onclose = () => {{ if (window.verdict === "pending") window.verdict = "refused"; }};
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def chromium(server) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, _need_chromium
+
+    _need_chromium()
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _serve_attack_page(host: str, target: str) -> tuple[Any, str]:
+    import http.server
+    import threading
+
+    body = ATTACK_PAGE.format(target=target).encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://{host}:{port}/"
+
+
+def test_browser_customer_chats_and_attack_page_is_refused(server, chromium) -> None:
+    """The real page (CSP, boot script, CSRF token) still chats; a page on another port of the
+    same host, opened in the same logged-in browser, cannot open the chat socket."""
+    from playwright.sync_api import expect
+
+    from tests.web.driver import ChatPage
+
+    context = chromium.new_context(base_url=server["url"])
+    context.set_default_timeout(90_000)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        # Third-party stylesheets Chainlit links (a CDN's KaTeX CSS) are meant to be blocked; nothing
+        # of the chat itself (scripts, socket, images, styles from our origin) may be.
+        page.on("console", lambda m: errors.append(m.text)
+                if "Content Security Policy" in m.text and "cdn.jsdelivr.net" not in m.text else None)
+        chat = ChatPage(page)
+        chat.login_ok("asha", PASSWORD)
+        reply = chat.send("What's my savings account balance?")
+        assert re.search(r"savings account X+\d{4}: ₹[\d,]+\.\d\d", reply), reply
+        assert not errors, errors
+        for host in ("127.0.0.1", "localhost"):
+            attacker, url = _serve_attack_page(host, f"127.0.0.1:{server['port']}")
+            try:
+                evil = context.new_page()
+                evil.goto(url)
+                evil.wait_for_function("window.verdict !== 'pending'", timeout=30_000)
+                assert evil.evaluate("window.verdict") == "refused", host
+                evil.close()
+            finally:
+                attacker.shutdown()
+        expect(page.locator("#chat-input")).to_be_visible()
+    finally:
+        context.close()
