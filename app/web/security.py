@@ -16,7 +16,7 @@ Chainlit 2.x leaves these to the application, so they live here, in one place:
 * **Cookies** are ``SameSite=Strict``, and ``Secure`` over TLS (or ``SAHAYAK_COOKIE_SECURE``).
 * **Headers.** A CSP on the chat pages (``img-src 'self'``, ``frame-ancestors 'none'``, scripts
   from our origin plus the hashes of Chainlit's own inline script), ``nosniff``, no framing.
-* **Switched-off features stay off** on the server: socket ``edit_message``, thread sharing.
+* **Switched-off features stay off** on the server: socket ``edit_message``, thread sharing, uploads.
 * **Thread and feedback ownership.** An unknown thread and another user's thread both answer
   404; feedback may only be written on (or deleted from) the caller's own messages.
 * FastAPI's ``/docs``, ``/redoc`` and ``/openapi.json`` are not served.
@@ -466,6 +466,17 @@ async def shared_thread(request: Request, thread_id: str) -> Any:
     from chainlit.server import get_shared_thread
 
     return await get_shared_thread(request, thread_id, None)
+
+
+@router.post("/project/file")
+async def upload_file(request: Request) -> Any:
+    """Uploads are switched off (they would bypass redaction): refused before Chainlit reads a byte."""
+    from chainlit.config import config
+
+    upload = getattr(config.features, "spontaneous_file_upload", None)
+    if not (upload and upload.enabled):
+        raise HTTPException(status_code=403, detail="file upload is disabled")
+    raise HTTPException(status_code=403, detail="file upload is not offered by this app")
 
 
 async def thread_author_or_404(username: str, thread_id: str) -> bool:

@@ -392,6 +392,15 @@ def test_thread_sharing_is_refused(server) -> None:
     assert httpx.get(f"{base}/project/share/{thread_id}", timeout=30).status_code == 404
 
 
+def test_file_upload_is_refused(server) -> None:
+    token = token_of(login(server["url"], "asha", address="10.0.10.3"))
+    r = httpx.post(f"{server['url']}/project/file", params={"session_id": str(uuid.uuid4())},
+                   cookies={"access_token": token}, files={"file": ("card.txt", b"4111 1111 1111 1111", "text/plain")},
+                   timeout=30)
+    assert r.status_code == 403, r.text
+    assert not list((server["home"] / "chainlit" / ".files").rglob("card.txt"))
+
+
 # --------------------------------------------------------------------------- 11. feedback ownership
 def test_feedback_only_on_your_own_messages(server) -> None:
     base = server["url"]
