@@ -141,7 +141,11 @@ def login_active(token: str) -> bool:
         return True
     ok = runtime.get_bank().logins.is_active(sid, user)
     if ok:
-        _active_cache[sid] = time.monotonic() + _ACTIVE_TTL_S
+        now = time.monotonic()
+        if len(_active_cache) > 10_000:  # keep the cache small: forget what has lapsed
+            for key in [k for k, until in _active_cache.items() if until <= now]:
+                _active_cache.pop(key, None)
+        _active_cache[sid] = now + _ACTIVE_TTL_S
     return ok
 
 

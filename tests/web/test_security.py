@@ -129,7 +129,9 @@ class Chat:
             later = [n for n, d in self.events[mark:]
                      if n == "task_end" or (n == "new_message" and d.get("type") == "assistant_message")]
             if "new_message" in later and (not task or later[-1] == "task_end"):
-                return self.replies()[-1]
+                reply = self.replies()[-1]
+                self.thread_id = self.thread_id or reply.get("threadId")
+                return reply
             await asyncio.sleep(0.1)
         raise AssertionError(f"no reply within {TURN_S}s: {self.events[mark:]}")
 
@@ -178,6 +180,15 @@ def _chat_db(srv: dict[str, Any], query: str, **params: Any) -> list[Any]:
             return list(c.execute(sa.text(query), params))
     finally:
         engine.dispose()
+
+
+def _await_thread(srv: dict[str, Any], thread_id: str) -> None:
+    """Chainlit writes the thread row in a background task: wait (bounded) until it has its owner."""
+    for _ in range(150):
+        if _chat_db(srv, 'SELECT 1 FROM threads WHERE "id" = :t AND "userIdentifier" IS NOT NULL', t=thread_id):
+            return
+        asyncio.run(asyncio.sleep(0.2))
+    raise AssertionError(f"thread {thread_id} was never stored")
 
 
 # --------------------------------------------------------------------------- 1. CSWSH
@@ -256,6 +267,7 @@ def test_logout_revokes_cookie_bearer_and_socket(server) -> None:
     csrf = csrf_of(base, token)
     assert httpx.get(f"{base}/user", cookies={"access_token": token}, timeout=30).status_code == 200
     assert httpx.get(f"{base}/user", headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 200
+    assert httpx.get(f"{base}/staff", cookies={"access_token": token}, timeout=30).status_code == 403  # a customer
     r = httpx.post(f"{base}/logout", cookies={"access_token": token}, timeout=30)
     assert r.status_code == 200
     assert httpx.get(f"{base}/user", cookies={"access_token": token}, timeout=30).status_code == 401
@@ -263,6 +275,9 @@ def test_logout_revokes_cookie_bearer_and_socket(server) -> None:
     assert httpx.post(f"{base}/auth/jwt", headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 401
     assert httpx.post(f"{base}/project/threads", cookies={"access_token": token}, timeout=30,
                       json={"pagination": {"first": 5}, "filter": {}}).status_code == 401
+    # The staff console sees nobody logged in (it sends you to the login page).
+    staff = httpx.get(f"{base}/staff", cookies={"access_token": token}, timeout=30)
+    assert staff.status_code == 303 and staff.headers["location"] == "/login"
 
     async def go() -> None:
         chat = Chat(base, token, base, csrf)
@@ -384,6 +399,7 @@ def test_thread_sharing_is_refused(server) -> None:
             await chat.close()
     thread_id = run(go())
     assert thread_id
+    _await_thread(server, thread_id)
     r = httpx.put(f"{base}/project/thread/share", cookies={"access_token": token},
                   json={"threadId": thread_id, "isShared": True}, timeout=30)
     assert r.status_code == 403, r.text
@@ -419,6 +435,7 @@ def test_feedback_only_on_your_own_messages(server) -> None:
             await a_chat.close()
             await r_chat.close()
     step_id, thread_id, ravi_session, asha_session = run(go())
+    _await_thread(server, thread_id)
     fb = {"forId": step_id, "value": 0, "threadId": thread_id, "comment": "ravi was here"}
     r = httpx.put(f"{base}/feedback", cookies={"access_token": ravi}, json={"feedback": fb, "sessionId": ravi_session},
                   timeout=30)
@@ -463,6 +480,21 @@ def test_payee_name_is_not_rendered_as_a_link_or_image(server) -> None:
     assert not any(re.search(r"(?<!\\)\]\(http://evil", o or "") for (o,) in stored)
 
 
+@pytest.mark.parametrize("typed", ["![x](http://evil.example/x.png)", "[click](http://evil.example)",
+                                   "<http://evil.example>", "www.evil.example", "[a]: http://evil.example",
+                                   "`[x](y)`", "\\[x](http://evil.example)"])
+def test_safe_markdown_leaves_no_link_or_image(typed: str) -> None:
+    from markdown_it import MarkdownIt
+
+    from app.web.render import safe_markdown
+
+    # CommonMark links and images; remark-gfm (Chainlit) also links bare URLs, so those must be code.
+    html = MarkdownIt("commonmark").render(f"Send ₹200 to {safe_markdown(typed)}?\n\n[a]\n")
+    assert "<a " not in html and "<img" not in html, html
+    for url in re.findall(r"(?:https?://|www\.)[^\s<>`]+", html):
+        assert re.search(r"<code>[^<]*" + re.escape(url), html), html
+
+
 def test_chat_pages_send_a_csp(server) -> None:
     r = httpx.get(f"{server['url']}/", timeout=30)
     csp = r.headers["content-security-policy"]
@@ -494,6 +526,7 @@ def test_unknown_and_foreign_threads_both_answer_404(server) -> None:
         finally:
             await chat.close()
     thread_id = run(go())
+    _await_thread(server, thread_id)
     mine = httpx.get(f"{base}/project/thread/{thread_id}", cookies={"access_token": asha}, timeout=30)
     assert mine.status_code == 200
     unknown = httpx.get(f"{base}/project/thread/{uuid.uuid4()}", cookies={"access_token": ravi}, timeout=30)
