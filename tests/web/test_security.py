@@ -613,6 +613,7 @@ def _serve_attack_page(host: str, target: str) -> tuple[Any, str]:
     return srv, f"http://{host}:{port}/"
 
 
+@pytest.mark.browser
 def test_browser_customer_chats_and_attack_page_is_refused(server, chromium) -> None:
     """The real page (CSP, boot script, CSRF token) still chats; a page on another port of the
     same host, opened in the same logged-in browser, cannot open the chat socket."""
