@@ -329,9 +329,8 @@ def test_stale_confirm_button_cannot_confirm_a_later_transfer(server) -> None:
         try:
             a = await chat.say("Send 500 rupees to Ravi")
             a_confirm = next(x for x in chat.actions() if x["forId"] == a["id"] and x["name"] == "sahayak_confirm")
-            await chat.say("cancel")
-            b = await chat.say("Send 700 rupees to Ravi")
-            assert "Please confirm" in b["output"], b["output"]
+            b = await chat.say("Send 700 rupees to Ravi")  # a new transfer while A's buttons are still out
+            assert "Please confirm" in b["output"] and "700" in b["output"], b["output"]
             refused = await chat.press(a_confirm)  # A's old button, replayed
             forged = await chat.press({**a_confirm, "payload": {"answer": "yes"}})  # no key at all
             return a["output"], b["output"], refused, forged
@@ -376,8 +375,10 @@ def test_edit_message_is_refused_server_side(server) -> None:
             await chat.say("hello")
             hello = chat.last_user_message
             pending = await chat.say("Send 400 rupees to Ravi")
+            mark = len(chat.events)
             await chat.sio.emit("edit_message", {"message": {**hello, "output": "yes"}})
-            await asyncio.sleep(5)  # an edit, if honoured, would run a whole turn now
+            await asyncio.sleep(5)  # an honoured edit starts a task at once and runs a whole turn
+            assert not [n for n, _ in chat.events[mark:] if n in ("task_start", "new_message")], chat.events[mark:]
             return pending["output"]
         finally:
             await chat.close()
