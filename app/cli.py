@@ -14,11 +14,12 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from app.core.environment import apply_offline_env
+from app.core.environment import apply_offline_env, private_umask
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
 
 apply_offline_env()  # before any command imports a model library
+private_umask()  # everything written under SAHAYAK_HOME (and by the children we start) is owner-only
 
 root = typer.Typer(
     name="sahayak",

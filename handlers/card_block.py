@@ -32,6 +32,7 @@ def _card(value: Any, ctx: HandlerContext) -> dict[str, str]:
     requires_auth=True,
     risk=Risk.HIGH,
     description="block a lost or stolen card",
+    topic="blocking a lost or stolen debit or credit card",
     confirm=lambda ctx: (
         f"Blocking your {ctx.slots['card']['type']} card ending {ctx.slots['card']['last4']} takes effect "
         "immediately and cannot be undone in chat. Block it now? (yes/no)"

@@ -30,7 +30,8 @@ _SYNONYMS = {"house": "home", "housing": "home", "flat": "home", "property": "ho
 _NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|lakhs?|lacs?|l|crores?|cr|million|m)?\b", re.I)
 _ZERO = re.compile(r"^\s*(?:rs\.?|inr|₹)?\s*0+(?:\.0+)?\s*(?:rs\.?|inr|rupees?|/-)?\s*$", re.I)
 _INCOME_CUE = re.compile(r"\b(earn\w*|salary|income|take[- ]home|per month|a month|monthly|p\.?m\.?)\b", re.I)
-_NONE = re.compile(r"^\s*(no|none|nil|zero|nothing|na|n/a|no emis?|i don'?t have any|don'?t have any)\b", re.I)
+_NONE = re.compile(r"^\s*(no|none|nil|zero|nothing|na|n/a|no emis?|i don'?t have any|don'?t have any|koi nahi|koi nahin|"
+                   r"kuch nahi|kuchh nahi|kuch bhi nahi|nahi|nahin|nai|shunya)\b", re.I)
 
 
 def parse_inr(value: Any) -> Decimal | None:
@@ -130,9 +131,85 @@ def _emis(value: Any, ctx: HandlerContext) -> float:
     return float(emis)
 
 
+# One rupee amount written with digits ("40 lakh", "₹1.2L", "12.5k", "60,000") and what is around it.
+_AMOUNT_TEXT = re.compile(
+    r"(?:₹|rs\.?|inr)?\s*\d[\d,]*(?:\.\d+)?\s*(?:k|thousand|lakhs?|lacs?|l|crores?|cr)?\b(?!\s*(?:years?|yrs?|saal|months?|%))", re.I)
+_PROPERTY_CUE = re.compile(r"\b(worth|valued?|value|price[ds]?|costs?|costing|property|flat|house|car|bike)\W*(?:\w+\W+){0,3}$", re.I)
+_EMI_CUE = re.compile(r"\bemis?\b|\bexisting loans?\b|\bpaying\b", re.I)
+_INCOME_NEAR = re.compile(r"\b(earn\w*|salary|income|take[- ]home|kamata|kamati|kamaai)\W*(?:\w+\W+){0,3}$", re.I)
+_MONTHLY_AFTER = re.compile(r"^\s*(?:a|per|every|each|/)\s*month\b|^\s*(?:monthly|p\.?m\.?|mahina|mahine)\b", re.I)
+_NO_EMIS = re.compile(r"\b(?:no|zero|koi|without)\s+(?:existing\s+|other\s+)?(?:emis?|loans?)\b|\bemis?\s*(?:nahi|none|nil)\b", re.I)
+
+
+def _extract(text: str) -> dict[str, Any]:
+    """Slot values from one message that may give everything at once; each amount is read in context:
+    an income ("I earn 1.5 lakh a month"), EMIs ("pay 12k in EMIs"), a property's value ("a flat worth
+    60 lakh", ignored) or the loan amount (the first other amount)."""
+    found: dict[str, Any] = {}
+    if m := re.search(r"\b(?:for|over|in|within|of)?\s*(\d+(?:\.\d+)?)\s*(?:years?|yrs?|saal|months?|mahine)\b", text, re.I):
+        found["tenure_months"] = m.group(0).strip()
+    if _NO_EMIS.search(text):
+        found["existing_emis"] = 0.0
+    for m in _AMOUNT_TEXT.finditer(text):
+        raw = m.group(0).strip()
+        value = parse_inr(raw)
+        if value is None or value <= 0 or not re.search(r"[₹a-z]|\d{4,}|,", raw, re.I):
+            continue  # a bare small number ("3") is a count or a tenure, not a rupee amount
+        before, after = text[max(0, m.start() - 40): m.start()], text[m.end(): m.end() + 25]
+        clause = re.split(r"[,;.]|\band\b|\baur\b", before)[-1]
+        if _INCOME_NEAR.search(before) or _MONTHLY_AFTER.search(after) and not _EMI_CUE.search(clause + after[:15]):
+            found.setdefault("monthly_income", float(value))
+        elif _EMI_CUE.search(clause) or re.match(r"^\s*(?:in\s+|of\s+|as\s+)?(?:existing\s+)?emis?\b", after, re.I):
+            found.setdefault("existing_emis", float(value))
+        elif _PROPERTY_CUE.search(clause):
+            continue
+        else:
+            found.setdefault("amount", float(value))
+    return found
+
+
 def _emi(principal: float, annual_rate_pct: float, months: int) -> float:
     r = annual_rate_pct / 1200.0
     return principal * r * (1 + r) ** months / ((1 + r) ** months - 1)
+
+
+_WHAT_IF = re.compile(r"\b(?:what if|what about|how about|instead|agar|suppose|kya ho|if i|if we|and if)\b", re.I)
+_TENURE_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:years?|yrs?|saal|months?|mahine)\b", re.I)
+_IMPROVE = re.compile(r"\b(?:improve|better|increase|raise|boost|chances|sudhar|badha)\b", re.I)
+
+
+def _followup(ctx: HandlerContext) -> Reply | None:
+    """After a decision: "why?" and "how can I improve it?" explain it from the recorded factors;
+    "what if I repay over 15 years?" scores again with the new tenure (or amount)."""
+    topic = ctx.topic or {}
+    if "approved" not in topic or not ctx.slots.get("loan_type"):
+        return None
+    text = ctx.text or ""
+    tenure = _TENURE_TEXT.search(text)
+    amount = _extract(text).get("amount")
+    if (tenure or amount) and (_WHAT_IF.search(text) or len(text.split()) <= 8):
+        slots = dict(ctx.slots)
+        try:
+            if tenure:
+                slots["tenure_months"] = _tenure(tenure.group(0), ctx)
+            if amount:
+                slots["amount"] = _amount(amount, ctx)
+        except SlotError as exc:
+            return Reply(str(exc), outcome="refused")
+        ctx.slots.clear()
+        ctx.slots.update(slots)
+        return loan_enquiry(ctx)
+    factors = topic.get("factors") or []
+    listed = "; ".join(factors) if factors else "the amount against your income and existing EMIs"
+    if topic.get("approved"):
+        text_out = f"The check came out positive mainly because of: {listed}."
+    else:
+        text_out = f"The check came out negative mainly because of: {listed}."
+    if _IMPROVE.search(text) or not topic.get("approved"):
+        text_out += (" What usually helps: a smaller loan amount, a longer tenure (a lower EMI), paying down "
+                     "existing EMIs first, or adding a co-applicant's income. You can ask me, for example, "
+                     "\"what if I repay over 15 years?\"")
+    return Reply(text_out, data={"factors": factors, "approved": topic.get("approved")})
 
 
 @handler(
@@ -149,6 +226,9 @@ def _emi(principal: float, annual_rate_pct: float, months: int) -> float:
     ),
     risk=Risk.LOW,
     description="check indicative loan eligibility (scored under homomorphic encryption)",
+    topic="loans: eligibility, interest rates, EMI",
+    extract=_extract,
+    followup=_followup,
 )
 def loan_enquiry(ctx: HandlerContext) -> Reply:
     """Score eligibility on encrypted data and explain the outcome."""

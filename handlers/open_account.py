@@ -26,6 +26,7 @@ def _account_type(value: Any, ctx: HandlerContext) -> str:
     requires_auth=True,
     risk=Risk.MEDIUM,
     description="open a new savings or current account",
+    topic="opening a savings or current account",
     confirm=lambda ctx: f"Shall I submit an application for a new {ctx.slots['account_type']} account? (yes/no)",
 )
 def open_account(ctx: HandlerContext) -> Reply:

@@ -26,6 +26,7 @@ def handler(
     replayable: bool = False,
     topic: str = "",
     followup: Callable[[HandlerContext], Reply | None] | None = None,
+    extract: Callable[[str], dict[str, Any]] | None = None,
 ) -> Callable[[Callable[[HandlerContext], Reply]], Callable[[HandlerContext], Reply]]:
     """Register the decorated function as the handler of ``intent``."""
 
@@ -44,6 +45,7 @@ def handler(
             replayable=replayable,
             topic=topic,
             followup=followup,
+            extract=extract,
         )
         return fn
 

@@ -8,16 +8,26 @@ from typing import Any
 from app.bank.errors import BankError
 from app.core.money import format_money, to_decimal
 from app.text.entities import parse_amount
+from app.text.names import payee_reference
+from handlers._common import payee_slot
 from handlers.base import HandlerContext, Reply, Risk, Slot, SlotError
 from handlers.registry import handler
 
 
 def _beneficiary(value: Any, ctx: HandlerContext) -> dict[str, Any]:
+    # The shared resolver: loose spellings ("priyaa"), relations in either script ("mummy", "माँ").
     try:
-        ben = ctx.bank.resolve_beneficiary(ctx.customer_id, str(value))
-    except BankError as exc:
-        raise SlotError(str(exc)) from exc
-    return {"id": ben.id, "name": ben.name, "masked": ben.masked_account}
+        return payee_slot(value, ctx)
+    except SlotError:
+        # A loose answer around the name ("the usual one, Mom", "to Vikram please").
+        ref = payee_reference(str(value))
+        if ref.lower() == str(value).strip().lower():
+            raise
+        try:
+            return payee_slot(ref, ctx)
+        except SlotError:
+            pass
+        raise
 
 
 def _amount(value: Any, ctx: HandlerContext) -> str:
@@ -82,6 +92,10 @@ def _needs_otp(ctx: HandlerContext) -> bool:
     requires_auth=True,
     risk=Risk.HIGH,
     description="transfer money to a beneficiary",
+    topic="fund transfer to a payee: NEFT IMPS charges and limits",
+    # A retried "yes" re-runs the transfer with the same idempotency key: the bank answers
+    # "already completed" and never debits twice.
+    replayable=True,
     confirm=_confirm,
     needs_otp=_needs_otp,
 )

@@ -1,16 +1,25 @@
 """PII redaction for everything Sahayak writes down (chat history, provenance, hand-offs, logs).
 
-``find_pii(text)`` returns the sensitive spans; ``redact(text)`` replaces them:
+``find_pii(text)`` returns the sensitive spans; ``redact(text)`` replaces them.
+
+Redaction sees what a person sees: every check runs on a *view* of the text in which each
+character is NFKC-normalised, invisible and format characters (zero-width spaces and joiners,
+soft hyphens, bidi controls, other ``Cf``/``Cc``) are dropped and digits of every script
+(Devanagari ``४``, Arabic-Indic ``٤``, full-width ``４``…) are ASCII. Spans found in the view
+are mapped back to the original text, so the replacement also swallows the invisible characters
+inside a number, and text without PII is returned unchanged. Digit groups may be separated by
+any run of up to three separators (spaces, dots, hyphens and dashes, slashes, underscores,
+mixed: ``4111.1111-1111 1111``, ``4111 / 1111``); only then are Luhn (cards) and Verhoeff
+(Aadhaar) checked.
 
 =============  ====================================================  ==========================
 kind           what is found                                         replaced by
 =============  ====================================================  ==========================
-card           13–19 digits (spaces/dashes allowed in card-like       ``XXXX XXXX XXXX 1234``
-               groups: 4-4-4-4, 4-6-5, one block) passing Luhn
+card           13–19 digits passing Luhn, in any grouping            ``XXXX XXXX XXXX 1234``
 account        9–18 digits after an account label (``a/c``,           ``XXXXXXXX1234``
                ``account no``…); also a non-Luhn 13–19 digit number
                after a card label (a mistyped card still leaks)
-aadhaar        12 digits (one block or 4-4-4), first digit 2–9:       ``XXXX XXXX 1234``
+aadhaar        12 digits (in at most four groups), first digit 2–9:   ``XXXX XXXX 1234``
                after an Aadhaar/UID label any such number; unlabelled
                only when the Verhoeff check digit is right
 pan            ``ABCDE1234F`` (upper case; any case after "PAN")       ``[PAN]``
@@ -32,7 +41,9 @@ label it may be a reference, so it is kept). Labels are looked for in the 40 cha
 a number on the same line, no further back than the previous number or masked value (a label
 belongs to the next number only); the nearest label wins.
 
-Only the digits are replaced, labels stay ("cvv [CVV]"), so redacted text still reads well.
+Only the digits are replaced, labels stay ("cvv [CVV]"), so redacted text still reads well; a
+masked number keeps the *last* four digits of the number (``card 4111 1111 1111 1234`` →
+``card XXXX XXXX XXXX 1234``).
 ``redact`` is idempotent on ordinary text; on adversarial strings with codes, e-mails and
 numbers glued together a second pass may mask a little more (never less). All patterns are
 linear-time (no nested unbounded repetition).
@@ -41,10 +52,13 @@ linear-time (no nested unbounded repetition).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from app.core.redaction import map_strings
+from app.text.preprocess import fold_digits, strip_invisible
 
 I = re.IGNORECASE
 
@@ -97,11 +111,18 @@ def verhoeff_valid(digits: str) -> bool:
 
 # --- patterns --------------------------------------------------------------------------------
 
-# Digit groups separated by one space or dash; classified in Python, so the regex stays linear.
-_RUN = re.compile(r"\+?\d+(?:[ -]\d+)*")
+# What may stand between the digit groups of one number (after NFKC): spaces, dots, slashes,
+# underscores and every kind of hyphen or dash, up to three in a row ("4111 - 1111", "4111./1111").
+SEPARATORS = " .-/_\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\u30fb\u00b7"
+_SEP = "[" + re.escape(SEPARATORS) + "]{1,3}"
+# Digit groups with separators between them; classified in Python, so the regex stays linear.
+_RUN = re.compile(r"\+?\d+(?:" + _SEP + r"\d+)*")
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+@-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})(?![A-Za-z0-9@-])")
-_PAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{5}\d{4}[A-Z](?![A-Za-z0-9])")
-_PAN_ANY_CASE = re.compile(r"\bpan\b(?:\s{0,3}(?:card|no\.?|number|is|:|-|#)){0,4}\s{0,3}([A-Za-z]{5}\d{4}[A-Za-z])(?![A-Za-z0-9])", I)
+# A PAN may be written in its three parts with separators between them ("ABCDE-1234-F").
+_PAN_SEP = "[" + re.escape(SEPARATORS) + "]{0,3}"
+_PAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{5}" + _PAN_SEP + r"\d{4}" + _PAN_SEP + r"[A-Z](?![A-Za-z0-9])")
+_PAN_ANY_CASE = re.compile(r"\bpan\b(?:\s{0,3}(?:card|no\.?|number|is|:|-|#)){0,4}\s{0,3}([A-Za-z]{5}" + _PAN_SEP
+                           + r"\d{4}" + _PAN_SEP + r"[A-Za-z])(?![A-Za-z0-9])", I)
 # A code ends where the word ends: "cvv 123abc" or "pin 2001-27970@x.in" are something else.
 _CODE_END = r"(?![\dA-Za-z@]|[-_.%+][A-Za-z0-9])"
 _CODE_LABELS = {
@@ -139,30 +160,30 @@ def _label_before(text: str, start: int) -> tuple[str | None, int]:
     return (last.lastgroup, offset + last.end()) if last else (None, -1)
 
 
-def _card_layout(lengths: list[int]) -> bool:
-    """Groupings people write card numbers in: one block, 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners)."""
-    if len(lengths) == 1:
-        return True
-    if lengths in ([4, 6, 5], [4, 6, 4]):
-        return True
-    return all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4
+# The order in which a window of digit groups is judged: a label decides first ("a/c 4111…" is an
+# account even when it passes Luhn), then a Luhn-valid 13–19 digit number in any grouping (removing
+# invisible characters can join groups: "45567375-8689 9855" is a card as seen), then the rest
+# (phones, unlabelled Aadhaar, mistyped labelled cards). Within a phase the longest window wins.
+PHASES = ("label", "card", "other")
 
 
-def _classify(digits: str, lengths: list[int], plus: bool, label: str | None) -> str | None:
+def _classify(digits: str, lengths: list[int], plus: bool, label: str | None, phase: str = "other") -> str | None:
+    """The kind of PII a window of digit groups is in ``phase`` (see :data:`PHASES`), or ``None``."""
     n = len(digits)
-    if label == "account" and 9 <= n <= 18:
-        return "account"
-    if label == "aadhaar" and n == 12 and digits[0] not in "01":
-        return "aadhaar"
-    if 13 <= n <= 19 and _card_layout(lengths):
-        if luhn_valid(digits):
-            return "card"
-        if label == "card":
-            return "account"  # a mistyped card number still leaks most of the card
+    if phase == "label":
+        if label == "account" and 9 <= n <= 18:
+            return "account"
+        if label == "aadhaar" and n == 12 and digits[0] not in "01":
+            return "aadhaar"
+        return None
+    if phase == "card":
+        return "card" if 13 <= n <= 19 and not plus and luhn_valid(digits) else None
+    if 13 <= n <= 19 and label == "card":
+        return "account"  # a mistyped card number still leaks most of the card
     if _is_phone(digits, lengths, plus) or (label == "phone" and len(digits) == 12 and digits[:2] == "91"
                                              and digits[2] in "6789"):
         return "phone"
-    if n == 12 and digits[0] not in "01" and lengths in ([12], [4, 4, 4]) and verhoeff_valid(digits):
+    if n == 12 and digits[0] not in "01" and len(lengths) <= 4 and verhoeff_valid(digits):
         return "aadhaar"
     return None
 
@@ -184,7 +205,7 @@ def _number_spans(text: str) -> list[Span]:
     for run in _RUN.finditer(text):
         plus = run.group(0).startswith("+")
         base = run.start() + (1 if plus else 0)
-        groups = [(m.start() + base, m.end() + base) for m in re.finditer(r"\d+", run.group(0)[1 if plus else 0:])]
+        groups = [(m.start() + base, m.end() + base) for m in _DIGITS.finditer(run.group(0)[1 if plus else 0:])]
         # A run glued to letters on either side is part of an identifier (TXN2026…, IFSC): drop that group.
         if groups and groups[0][0] > 0 and text[groups[0][0] - 1].isalpha() and not plus:
             groups = groups[1:]
@@ -213,15 +234,18 @@ def _number_spans(text: str) -> list[Span]:
             if j > i and offsets[j] - offsets[i] >= 9:  # nothing we redact is shorter than 9 digits
                 # Runs hold only digits and separators, so a label for any group precedes the run.
                 label = run_label if groups[i][0] - run_label_end <= 40 else None
-                for k in range(j, i, -1):
-                    if offsets[k] - offsets[i] < 9:
-                        break
-                    if k - i > 5 and label != "account":
-                        continue  # only an account number is written in more than five groups
-                    kind = _classify(all_digits[offsets[i]:offsets[k]], lengths_all[i:k], with_plus, label)
-                    if kind:
-                        hit = Span(kind, groups[i][0] - (1 if with_plus else 0), groups[k - 1][1])
-                        i = k
+                for phase in PHASES:
+                    for k in range(j, i, -1):
+                        if offsets[k] - offsets[i] < 9:
+                            break
+                        if phase == "other" and k - i > 5:
+                            continue  # only an account or a card number is written in more than five groups
+                        kind = _classify(all_digits[offsets[i]:offsets[k]], lengths_all[i:k], with_plus, label, phase)
+                        if kind:
+                            hit, next_i = Span(kind, groups[i][0] - (1 if with_plus else 0), groups[k - 1][1]), k
+                            break
+                    if hit:
+                        i = next_i
                         break
             if hit:
                 spans.append(hit)
@@ -230,8 +254,49 @@ def _number_spans(text: str) -> list[Span]:
     return spans
 
 
+# --- what a person sees --------------------------------------------------------------------
+
+_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@lru_cache(maxsize=4096)
+def _seen(ch: str) -> str:
+    """What one character looks like to a reader: NFKC, invisible characters gone, ASCII digits."""
+    return fold_digits(strip_invisible(unicodedata.normalize("NFKC", ch)))
+
+
+def visible_view(text: str) -> tuple[str, list[int] | None]:
+    """``text`` as a person sees it (see the module docstring) and, for each character of that
+    view, the index of the original character it came from (``None``: the view is ``text``)."""
+    if text.isascii() and not _ASCII_HIDDEN.search(text):
+        return text, None
+    out: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        seen = ch if ch.isascii() and ch.isprintable() else _seen(ch)
+        out.append(seen)
+        index.extend([i] * len(seen))
+    return "".join(out), index
+
+
+def _find(text: str) -> list[tuple[Span, str]]:
+    """PII spans in original coordinates, each with the value as seen (normalised)."""
+    view, index = visible_view(text)
+    spans = _find_in_view(view)
+    if index is None:
+        return [(s, view[s.start:s.end]) for s in spans]
+    return [(Span(s.kind, index[s.start], index[s.end - 1] + 1), view[s.start:s.end]) for s in spans]
+
+
 def find_pii(text: str) -> list[Span]:
-    """Every PII span in ``text``, sorted and non-overlapping (labelled codes win over numbers)."""
+    """Every PII span in ``text``, sorted and non-overlapping (labelled codes win over numbers).
+
+    Spans index the original ``text``; they are found in its :func:`visible_view`."""
+    return [span for span, _ in _find(text)]
+
+
+def _find_in_view(text: str) -> list[Span]:
     candidates: list[Span] = []
     for kind, pattern in _CODE_LABELS.items():
         candidates += [Span(kind, m.start(1), m.end(1)) for m in pattern.finditer(text)]
@@ -249,7 +314,8 @@ def find_pii(text: str) -> list[Span]:
 
 
 def _replacement(kind: str, value: str) -> str:
-    digits = re.sub(r"\D", "", value)
+    """The masked form of ``value`` (as seen): numbers keep the last four digits of the number."""
+    digits = re.sub(r"[^0-9]", "", value)
     last4 = digits[-4:]
     if kind == "card":
         return f"XXXX XXXX XXXX {last4}"
@@ -273,9 +339,9 @@ def redact(text: str) -> str:
         return text
     out: list[str] = []
     pos = 0
-    for span in find_pii(text):
+    for span, value in _find(text):
         out.append(text[pos:span.start])
-        out.append(_replacement(span.kind, text[span.start:span.end]))
+        out.append(_replacement(span.kind, value))
         pos = span.end
     out.append(text[pos:])
     return "".join(out)

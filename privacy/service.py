@@ -42,6 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.environment import private_umask
 from app.core.settings import get_settings
 from models.scoring.train import load_artifact
 from privacy import ckks
@@ -401,6 +402,8 @@ def run(host: str | None = None, port: int | None = None, settings: Any = None, 
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m privacy.service``: the scoring service process (files it writes are owner-only)."""
+    private_umask()
     parser = argparse.ArgumentParser(description="Sahayak encrypted scoring service")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)

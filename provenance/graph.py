@@ -49,7 +49,7 @@ def driver(settings: Any):
     """A neo4j driver for ``settings.neo4j_uri`` (caller closes it)."""
     from neo4j import GraphDatabase  # heavy: deferred so commands that never touch the graph stay light
 
-    return GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
+    return GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.graph_secret),
                                 connection_timeout=5.0, max_transaction_retry_time=2.0)
 
 

@@ -184,7 +184,9 @@ def verify_session(session: str, settings: Any = None) -> dict[str, Any]:
     """Verify one session's records from the signed log, for display next to the timeline.
 
     For each turn/event of the session: signature ✓, chain link ✓ and a Merkle inclusion
-    proof against the latest checkpoint covering it ✓ (or ``None`` when not checkpointed yet)."""
+    proof against the latest checkpoint covering it ✓ (or ``None`` when not checkpointed yet).
+    Genuine records carry their verified ``content`` (the signed record); lines that failed
+    verification carry none."""
     if settings is None:
         settings = get_settings()
     sid = session if session.startswith("s_") else pseudonym(settings, session, "s_")
@@ -213,7 +215,9 @@ def _genuine_session_records(v: Verification, sid: str) -> list[dict[str, Any]]:
                     "kind": r.record.get("kind"), "timestamp": r.record.get("timestamp"), "file": r.file,
                     "line": r.line, "signature_ok": r.signature_ok and (r.file, r.line) not in failed_lines,
                     "chain_ok": r.chain_ok, "included": included,
-                    "checkpoint_tree_size": cp["tree_size"] if cp else None})
+                    "checkpoint_tree_size": cp["tree_size"] if cp else None,
+                    # The verified record itself: what the console shows (never the graph's copy).
+                    "content": r.record})
     return out
 
 

@@ -33,6 +33,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "event": ("kind",),
     "checkpoint": ("tree_size", "root_hash"),
 }
+# Event kinds with fields of their own. A staff read says who read what, and why: ``scope`` is
+# ``handoff`` / ``flagged`` (the session was in the staff queue) or ``reason`` (then ``reason``
+# holds the stated reason); ``route`` is the console page.
+STAFF_READ = "staff_read"
+EVENT_REQUIRED: dict[str, tuple[str, ...]] = {STAFF_READ: ("staff", "scope", "route")}
+STAFF_READ_SCOPES = ("handoff", "flagged", "reason")
 COMMON = ("record_id", "type", "timestamp", "schema_version")
 ENVELOPE_FIELDS = ("schema_version", "seq", "record_id", "type", "prev_hash", "hash", "key_id", "alg", "signed_data", "signature")
 
@@ -62,6 +68,13 @@ def schema_problems(record: Any) -> list[str]:
         problems.append(f"unknown record type {kind!r}")
         return problems
     problems += [f"{kind} record missing field '{f}'" for f in REQUIRED[kind] if f not in record]
+    if kind == "event":
+        ev = record.get("kind")
+        problems += [f"{ev} event missing field '{f}'" for f in EVENT_REQUIRED.get(ev, ()) if not record.get(f)]
+        if ev == STAFF_READ and record.get("scope") not in STAFF_READ_SCOPES:
+            problems.append(f"staff_read scope {record.get('scope')!r} is not one of {STAFF_READ_SCOPES}")
+        if ev == STAFF_READ and record.get("scope") == "reason" and not record.get("reason"):
+            problems.append("staff_read with scope 'reason' states no reason")
     ts = record.get("timestamp")
     if isinstance(ts, str) and not (ts.endswith("+00:00") or ts.endswith("Z")):
         problems.append("timestamp is not UTC with an explicit offset")

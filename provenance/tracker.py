@@ -26,6 +26,7 @@ from typing import Any
 from app.core.fingerprint import dataset_hash, environment_facts, git_commit
 from app.core.redaction import Redactor, map_strings, withhold
 from app.core.settings import get_settings
+from app.text.preprocess import normalize
 from provenance.canonical import sha256_hex, stable_json
 from provenance.errors import ProvenanceError
 from provenance.keys import KeyRing, keyring_for, pseudonym, pseudonym_key, pseudonym_with
@@ -72,9 +73,12 @@ class Tracker:
                     outcome: str, state: str, reply: str, passages: list[dict[str, Any]] | None = None,
                     scoring_request_id: str | None = None, latency_ms: float = 0.0,
                     model_versions: dict[str, Any] | None = None, timestamp: datetime | str | None = None,
-                    stage_ms: dict[str, float] | None = None) -> str:
+                    stage_ms: dict[str, float] | None = None, dialogue: dict[str, Any] | None = None) -> str:
         """Queue one conversation turn; returns its record id immediately.
 
+        ``intent`` is the task the turn was about (a "yes" inside a transfer is the transfer's turn);
+        ``dialogue`` holds how the message was read: ``act``, ``classifier_intent`` and its confidence,
+        ``language``, the ``policy`` that answered and the rewritten retrieval ``query`` (redacted).
         ``stage_ms`` holds per-stage latencies (preprocess, understand, dialogue, save, total)
         for monitoring (`sahayak report`)."""
         rid = new_record_id()
@@ -92,7 +96,7 @@ class Tracker:
                 "session": self.pseudonym(session_id, "s_"),
                 "user": self.pseudonym(user_id, "u_"),
                 "channel": channel,
-                "input": red(text or ""),
+                "input": red(self._as_seen(text or "")),
                 "prompt_hash": sha256_hex(prompt or ""),
                 "intent": intent,
                 "confidence": float(confidence),
@@ -108,10 +112,21 @@ class Tracker:
                 "model_versions": {str(k): (v if isinstance(v, (str, int, float)) or v is None else stable_json(v))
                                    for k, v in model_versions.items()},
             })
+            if dialogue:
+                rec["dialogue"] = map_strings(dict(dialogue), red)
             return rec
 
         self._put(WorkItem("record", rid, build))
         return rid
+
+    def _as_seen(self, text: str) -> str:
+        """The customer's message as the pipeline read it: normalised (invisible and bidi characters
+        gone, NFKC, ASCII digits) and cut to the message limit, so that what is stored (after
+        redaction) is what a person reading it sees, never a raw envelope that hides a number."""
+        limit = int(getattr(self.settings, "max_message_chars", 2000) or 2000)
+        if len(text) > limit:
+            return normalize(text[:limit])[:200] + " …[truncated]"
+        return normalize(text)
 
     def record_event(self, kind: str, **fields: Any) -> str:
         """Queue a staff/system event (hand-off, key rotation, …); session/user ids are pseudonymised."""

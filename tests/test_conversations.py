@@ -6,7 +6,7 @@ the real default classifier (trained once per test session in its fast configura
 Script format::
 
     name: …
-    user: asha                      # the logged-in customer
+    user: asha                      # the logged-in customer (null: nobody logged in)
     settings: {clarify_threshold: 0.99}   # optional overrides
     services: [scoring]             # start the real encrypted scoring service
     turns:
@@ -24,6 +24,8 @@ Script format::
       balances: {savings: "122500.00"}
       cards: {"4321": blocked}
       handoffs: 1
+      requests: {cheque_book: 1}      # service requests of each kind
+      email: new@example.in           # the customer's registered e-mail
 """
 
 from __future__ import annotations
@@ -118,6 +120,10 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
                 assert result.handler == turn["handler"], where
             if "state" in turn:
                 assert result.state == turn["state"], where
+            if "act" in turn:
+                assert result.dialogue_act == turn["act"], where
+            if "policy" in turn:
+                assert result.policy == turn["policy"], where
             for key, value in (turn.get("entities") or {}).items():
                 assert result.entities.get(key) == value, where
             for fragment in turn.get("reply_contains", []):
@@ -151,14 +157,21 @@ def test_conversation(script: Path, fresh_home: Path, classifier: Any, monkeypat
         assert mitigation["method"] == "reweigh+penalty" and mitigation["bound_met"], mitigation
 
 
-def _check_bank(expect: dict[str, Any], bank: Any, user: str) -> None:
+def _check_bank(expect: dict[str, Any], bank: Any, user: str | None) -> None:
+    if not expect:
+        return
     customer = bank.get_customer(user)
-    if "transfers" in expect:
-        assert len(bank.recent_transfers(customer.id, limit=1000)) == expect["transfers"]
+    if "transfers" in expect:  # made in this conversation (the seed adds a short history, keys "seed-…")
+        made = [t for t in bank.recent_transfers(customer.id, limit=1000) if not t.idempotency_key.startswith("seed-")]
+        assert len(made) == expect["transfers"]
     for ref, value in (expect.get("balances") or {}).items():
         assert bank.resolve_account(customer.id, ref).balance == Decimal(value), ref
     for last4, status in (expect.get("cards") or {}).items():
         card = next(c for c in bank.cards(customer.id) if c.last4 == str(last4))
         assert card.status == status
+    for kind, n in (expect.get("requests") or {}).items():
+        assert len(bank.service_requests(customer.id, kind)) == n, kind
+    if "email" in expect:
+        assert customer.email == expect["email"]
     if "handoffs" in expect:
         assert len(SupportStore(bank.db).list_handoffs()) == expect["handoffs"]

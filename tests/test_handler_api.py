@@ -6,7 +6,9 @@ from app.bank.seed import seed
 from app.bank.service import BankService
 from app.conversation.dialogue import DialogueManager, TurnInput
 from app.core.settings import get_settings
-from app.core.types import Classification
+from app.conversation.frame import DialogueState
+from app.conversation.understand import Understanding
+from models.acts import ActPrediction
 from handlers.base import Reply, Risk, Slot, SlotError
 from handlers.registry import all_handlers, get_handler, handler
 
@@ -40,16 +42,18 @@ def test_new_handler_is_routed_with_slot_validation(fresh_home):
     settings = get_settings()
     seed(settings.db_url)
     dm = DialogueManager(settings, BankService(settings.db_url))
-    state: dict = {}
+    state = DialogueState()
 
-    def say(text: str, intent: str = "Test_Echo", confidence: float = 0.95):
-        cls = Classification(intent=intent, confidence=confidence, ranking=[(intent, confidence)])
-        return dm.turn(state, TurnInput("s1", None, None, text, cls, {}, []))
+    def say(text: str, intent: str = "Test_Echo", confidence: float = 0.95, act: str = "request"):
+        u = Understanding(text=text, model_text=text, language="en", context=state.context(), task=intent,
+                          confidence=confidence, ranking=[(intent, confidence)], label=intent,
+                          act=ActPrediction(act, 0.99, ((act, 0.99),)))
+        return dm.turn(state, TurnInput("s1", None, None, text, u, {}, []))
 
     assert get_handler("Test_Echo") is not None
     out = say("echo please")
     assert out.state == "awaiting_slot" and "even number" in out.reply
-    out = say("3", intent="Out_Of_Scope", confidence=0.2)
+    out = say("3", intent="Out_Of_Scope", confidence=0.2, act="inform")
     assert out.state == "awaiting_slot" and "odd" in out.reply
-    out = say("4", intent="Out_Of_Scope", confidence=0.2)
+    out = say("4", intent="Out_Of_Scope", confidence=0.2, act="inform")
     assert out.state == "done" and out.reply == "You said 4."

@@ -24,6 +24,8 @@ from app.bank.text import mask_number
 # The bank's own outward-clearing account: credits for payees at other banks land here, so
 # every transfer is exactly one debit and one credit inside our ledger.
 CLEARING_ACCOUNT_NUMBER = "999900000001"
+# The bank's card-receivables account: credit-card bill payments from a customer's account land here.
+CARD_PAYMENTS_ACCOUNT_NUMBER = "999900000002"
 
 
 class Customer(Base):
@@ -152,7 +154,11 @@ class Beneficiary(Base):
 
 
 class Transfer(Base):
-    """One money movement; ``idempotency_key`` makes retries of the same request harmless."""
+    """One money movement; ``idempotency_key`` makes retries of the same request harmless.
+
+    ``to_beneficiary_id`` names the saved payee; it is empty for a transfer between the customer's
+    own accounts and for a credit-card bill payment (``to_account_id`` is then the target).
+    """
 
     __tablename__ = "transfers"
 
@@ -160,7 +166,7 @@ class Transfer(Base):
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    to_beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"))
+    to_beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiaries.id"), nullable=True)
     to_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="INR")
@@ -175,13 +181,114 @@ class Transfer(Base):
 
     from_account: Mapped[Account] = relationship(foreign_keys=[from_account_id])
     to_account: Mapped[Account | None] = relationship(foreign_keys=[to_account_id])
-    beneficiary: Mapped[Beneficiary] = relationship()
+    beneficiary: Mapped[Beneficiary | None] = relationship()
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'completed', 'failed')", name="ck_transfer_status"),
         CheckConstraint("amount > 0", name="ck_transfer_amount_positive"),
         Index("ix_transfers_customer_day", "created_by", "status", "created_at"),
     )
+
+
+class CardDispatch(Base):
+    """A card sent to the customer by courier (new, replacement or renewal)."""
+
+    __tablename__ = "card_dispatches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(16), default="new")  # new | replacement | renewal
+    status: Mapped[str] = mapped_column(String(16), default="processing")  # processing|dispatched|delivered|returned
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    courier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    tracking_ref: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expected_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    card: Mapped[Card] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("status IN ('processing', 'dispatched', 'delivered', 'returned')", name="ck_dispatch_status"),
+        UniqueConstraint("card_id", "requested_at", name="uq_dispatch_card_requested"),
+    )
+
+
+class CardBill(Base):
+    """A credit card's latest statement: what is due, the minimum, the due date and what was paid."""
+
+    __tablename__ = "card_bills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    statement_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    total_due: Mapped[Decimal] = mapped_column(Money)
+    minimum_due: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+
+    card: Mapped[Card] = relationship()
+
+    __table_args__ = (UniqueConstraint("card_id", "statement_date", name="uq_bill_card_statement"),)
+
+
+class CardPayment(Base):
+    """Links a bill payment's transfer to the card bill it paid (one row per transfer)."""
+
+    __tablename__ = "card_payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), unique=True)
+    bill_id: Mapped[int] = mapped_column(ForeignKey("card_bills.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # full | minimum | amount
+
+    __table_args__ = (CheckConstraint("kind IN ('full', 'minimum', 'amount')", name="ck_card_payment_kind"),)
+
+
+class ServiceRequest(Base):
+    """A service request or case the bank carries out outside the chat (cheque book, dispute, closure…).
+
+    ``idempotency_key`` makes a retried confirmation return the same request; ``due_by`` is the
+    promised resolution date (the SLA from data/bank_facts.yaml); ``details`` is JSON.
+    """
+
+    __tablename__ = "service_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | in_progress | completed | closed
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"), nullable=True)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('cheque_book', 'dispute', 'transfer_recall', 'account_closure', 'contact_update', 'pin_reset')",
+            name="ck_request_kind"),
+        CheckConstraint("status IN ('open', 'in_progress', 'completed', 'closed')", name="ck_request_status"),
+    )
+
+
+class Statement(Base):
+    """A generated account statement file under ``$SAHAYAK_HOME/statements``, reachable by its owner until it expires."""
+
+    __tablename__ = "statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # random; names the file and the link
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    period_from: Mapped[str] = mapped_column(String(10))  # ISO dates (IST calendar)
+    period_to: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(128))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LedgerEntry(Base):

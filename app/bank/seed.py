@@ -7,6 +7,8 @@ come from ``data/bank_facts.yaml``, the single source of product facts.
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable
@@ -14,9 +16,23 @@ from typing import Any, Callable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.bank.clock import IST, utcnow
 from app.bank.db import drop_all, init_db, session_scope, with_retry
 from app.bank.facts import FACTS_PATH, load_facts
-from app.bank.models import CLEARING_ACCOUNT_NUMBER, Account, Beneficiary, Branch, Card, Customer, LoanProduct
+from app.bank.models import (
+    CARD_PAYMENTS_ACCOUNT_NUMBER,
+    CLEARING_ACCOUNT_NUMBER,
+    Account,
+    Beneficiary,
+    Branch,
+    Card,
+    CardBill,
+    CardDispatch,
+    Customer,
+    LedgerEntry,
+    LoanProduct,
+    Transfer,
+)
 from app.bank.schema import Base
 from app.bank.security import hash_password
 from app.core.settings import get_settings
@@ -118,6 +134,36 @@ _BENEFICIARIES: list[tuple[str, str, str | None, str, str | None, str, bool]] = 
     ("ravi", "Sunita Kumar", "sister", "20045678123", "SBIN0001234", "State Bank of India", False),
 ]
 
+# Card deliveries: username, last4, reason, status, requested (days ago), dispatched (days ago), courier,
+# tracking reference, expected (days from now), delivered (days ago)
+_DISPATCHES: list[tuple[str, str, str, str, int, int | None, str | None, str | None, int | None, int | None]] = [
+    ("asha", "8765", "replacement", "dispatched", 4, 2, "Blue Dart", "BD7041255390", 3, None),
+    ("asha", "4321", "new", "delivered", 210, 206, "India Post", "EK482913775IN", None, 202),
+    ("ravi", "1122", "renewal", "processing", 1, None, None, None, 6, None),
+    ("ravi", "3344", "new", "delivered", 120, 117, "DTDC", "D61028834", None, 113),
+]
+
+# Credit-card bills: username, last4, statement (days ago), due (days from now), total due, minimum due
+_BILLS: list[tuple[str, str, int, int, str, str]] = [
+    ("asha", "8765", 12, 8, "18450.00", "922.50"),
+    ("ravi", "3344", 5, 15, "6200.00", "310.00"),
+]
+
+# Past transfers (statements and transfer status have something to show): key, owner, from account,
+# payee name (None: to `to_account`), to account number, amount, status, age, failure reason.
+_HISTORY: list[tuple[str, str, str, str | None, str | None, str, str, timedelta, str | None]] = [
+    ("seed-ravi-asha", "ravi", "501000583362", "Asha Menon", None, "2000.00", "completed", timedelta(days=20), None),
+    ("seed-asha-own", "asha", "502000429034", None, "501000427781", "20000.00", "completed", timedelta(days=15), None),
+    ("seed-asha-priya", "asha", "501000427781", "Priya Sharma", None, "5000.00", "completed", timedelta(days=8), None),
+    ("seed-ravi-landlord", "ravi", "501000583362", "Landlord Deshpande", None, "18000.00", "completed",
+     timedelta(days=5), None),
+    ("seed-asha-vikram", "asha", "501000427781", "Vikram Nair", None, "12000.00", "failed", timedelta(days=3),
+     "Axis Bank did not confirm the credit in time, so the transfer was stopped; your account was not debited."),
+    ("seed-ravi-sunita", "ravi", "501000583362", "Sunita Kumar", None, "4000.00", "failed", timedelta(days=1),
+     "State Bank of India rejected it: the account number and name did not match. Your account was not debited."),
+    ("seed-asha-mom", "asha", "501000427781", "Mom", None, "3000.00", "pending", timedelta(hours=2), None),
+]
+
 _LOAN_NAMES = {
     "home": "Sahayak Home Loan",
     "car": "Sahayak Car Loan",
@@ -184,8 +230,9 @@ def _seed_in(session: Session, password: str, staff_password: str, facts: dict[s
     people = {k[0]: c for k, c in by_name.items()}
     home_branch = {p[0]: branches[p[6]] for p in _PEOPLE}
 
-    account_specs = [dict(number=CLEARING_ACCOUNT_NUMBER, type="clearing", currency="INR", balance=Decimal("0.00"),
-                          customer_id=None, branch_id=branches["MUM001"].id)]
+    account_specs = [dict(number=number, type="clearing", currency="INR", balance=Decimal("0.00"),
+                          customer_id=None, branch_id=branches["MUM001"].id)
+                     for number in (CLEARING_ACCOUNT_NUMBER, CARD_PAYMENTS_ACCOUNT_NUMBER)]
     account_specs += [
         dict(number=number, type=type_, currency="INR", balance=Decimal(balance), customer_id=people[username].id,
              branch_id=home_branch[username].id)
@@ -194,7 +241,7 @@ def _seed_in(session: Session, password: str, staff_password: str, facts: dict[s
     by_number, added["accounts"] = _ensure(session, Account, lambda a: (a.number,), account_specs)
     accounts = {k[0]: a for k, a in by_number.items()}
 
-    _cards, added["cards"] = _ensure(session, Card, lambda c: (c.customer_id, c.last4), [
+    cards, added["cards"] = _ensure(session, Card, lambda c: (c.customer_id, c.last4), [
         dict(customer_id=people[username].id, last4=last4, type=type_, network=network, variant=variant,
              status="active", account_id=accounts[linked].id if linked else None)
         for username, last4, type_, network, variant, linked in _CARDS
@@ -208,7 +255,23 @@ def _seed_in(session: Session, password: str, staff_password: str, facts: dict[s
             ifsc=ifsc or _ifsc(prefix, target.branch.code if target and target.branch else "MUM001"),
             bank_name=payee_bank, account_id=target.id if target else None,
         ))
-    _payees, added["beneficiaries"] = _ensure(session, Beneficiary, lambda b: (b.customer_id, b.name), payees)
+    by_payee, added["beneficiaries"] = _ensure(session, Beneficiary, lambda b: (b.customer_id, b.name), payees)
+
+    now = utcnow()
+    card_ids = {(username, last4): cards[(people[username].id, last4)].id for username, last4, *_ in _CARDS}
+    _dispatches, added["card_dispatches"] = _ensure(session, CardDispatch, lambda d: (d.card_id,), [
+        dict(card_id=card_ids[(user, last4)], reason=reason, status=status, requested_at=now - timedelta(days=asked),
+             dispatched_at=now - timedelta(days=sent) if sent is not None else None, courier=courier,
+             tracking_ref=tracking, expected_by=now + timedelta(days=expected) if expected is not None else None,
+             delivered_at=now - timedelta(days=delivered) if delivered is not None else None)
+        for user, last4, reason, status, asked, sent, courier, tracking, expected, delivered in _DISPATCHES
+    ])
+    _bills, added["card_bills"] = _ensure(session, CardBill, lambda b: (b.card_id,), [
+        dict(card_id=card_ids[(user, last4)], statement_date=now - timedelta(days=ago), due_date=now + timedelta(days=due),
+             total_due=Decimal(total), minimum_due=Decimal(minimum), paid=Decimal("0.00"))
+        for user, last4, ago, due, total, minimum in _BILLS
+    ])
+    added["transfers"] = _seed_history(session, now, people, accounts, {k: b for k, b in by_payee.items()})
 
     _loans, added["loan_products"] = _ensure(session, LoanProduct, lambda p: (p.kind,), [
         dict(kind=kind, name=_LOAN_NAMES.get(kind, f"{bank_name} {kind.capitalize()} Loan"),
@@ -219,6 +282,43 @@ def _seed_in(session: Session, password: str, staff_password: str, facts: dict[s
         for kind, spec in facts["loans"].items()
     ])
     return added
+
+
+def _seed_history(session: Session, now: datetime, people: dict[str, Customer], accounts: dict[str, Account],
+                  payees: dict[tuple, Beneficiary]) -> int:
+    """Add the past transfers and their ledger entries once (all or none), leaving every balance as
+    seeded: each entry's running balance is worked out backwards from today's balance."""
+    keys = [h[0] for h in _HISTORY]
+    if session.scalar(select(Transfer.id).where(Transfer.idempotency_key.in_(keys)).limit(1)) is not None:
+        return 0
+    clearing = accounts[CLEARING_ACCOUNT_NUMBER]
+    entries: list[tuple[datetime, Account, Decimal, Transfer, str]] = []
+    for key, owner, from_number, payee_name, to_number, amount, status, age, reason in _HISTORY:
+        when = now - age
+        source = accounts[from_number]
+        payee = payees[(people[owner].id, payee_name)] if payee_name else None
+        target = accounts[to_number] if to_number else (payee.account if payee and payee.account else clearing)
+        value = Decimal(amount)
+        t = Transfer(idempotency_key=key, reference=f"TXN{when.astimezone(IST):%y%m%d}{hashlib.sha256(key.encode()).hexdigest()[:8].upper()}",
+                     from_account_id=source.id, to_beneficiary_id=payee.id if payee else None, to_account_id=target.id,
+                     amount=value, status=status, channel="netbanking", created_by=people[owner].id, created_at=when,
+                     completed_at=when if status == "completed" else None,
+                     failure_code="beneficiary_bank" if status == "failed" else None, failure_reason=reason)
+        session.add(t)
+        if status != "failed":  # a pending transfer has left the account and waits for the other bank
+            to_name = payee.name if payee else f"own {target.type} account {target.masked}"
+            entries.append((when, source, -value, t, f"To {to_name}"))
+            entries.append((when, target, value, t, f"From {source.masked}"))
+    session.flush()
+    running = {a.id: a.balance for a in accounts.values()}
+    ledger = []
+    for when, account, value, t, text in sorted(entries, key=lambda e: e[0], reverse=True):
+        ledger.append(LedgerEntry(account_id=account.id, transfer_id=t.id, amount=value, balance_after=running[account.id],
+                                  description=f"{text} {t.reference}", created_at=when))
+        running[account.id] -= value
+    session.add_all(ledger)
+    session.flush()
+    return len(_HISTORY)
 
 
 def seed(url: str | None = None, password: str | None = None, *, staff_password: str | None = None) -> dict[str, int]:

@@ -6,8 +6,10 @@ India (IST, UTC+05:30).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +28,16 @@ from app.bank.errors import (
     LimitExceeded,
     NotFound,
 )
-from app.bank.models import CLEARING_ACCOUNT_NUMBER, Account, Beneficiary, LedgerEntry, Transfer
+from app.bank.models import (
+    CLEARING_ACCOUNT_NUMBER,
+    Account,
+    Beneficiary,
+    Card,
+    CardBill,
+    CardPayment,
+    LedgerEntry,
+    Transfer,
+)
 from app.bank.views import TransferView
 from app.core.money import format_money
 from app.core.settings import Settings
@@ -38,15 +49,53 @@ AmountLike = Decimal | int | float | str
 
 
 def transfer_view(
-    t: Transfer, source: Account, payee: Beneficiary, balance_after: Decimal | None, replayed: bool = False
+    t: Transfer, source: Account, to_name: str, to_masked: str, balance_after: Decimal | None, replayed: bool = False
 ) -> TransferView:
     """The detached view of a transfer (accounts masked)."""
     return TransferView(
         id=t.id, reference=t.reference, idempotency_key=t.idempotency_key, status=t.status, amount=t.amount,
-        currency=t.currency, from_account=source.masked, beneficiary=payee.name, to_account=payee.masked,
+        currency=t.currency, from_account=source.masked, beneficiary=to_name, to_account=to_masked,
         created_at=t.created_at, completed_at=t.completed_at, balance_after=balance_after, replayed=replayed,
-        failure_code=t.failure_code, failure_reason=t.failure_reason,
+        failure_code=t.failure_code, failure_reason=t.failure_reason, own=t.to_beneficiary_id is None,
     )
+
+
+def destination_label(s: Session, t: Transfer) -> tuple[str, str]:
+    """(name, masked account) of where ``t`` went: the payee, the customer's own account, or their card."""
+    if t.beneficiary is not None:
+        return t.beneficiary.name, t.beneficiary.masked
+    target = t.to_account
+    if target is not None and target.customer_id == t.created_by:
+        return f"your {target.type} account", target.masked
+    card = s.scalar(
+        select(Card).join(CardBill, CardBill.card_id == Card.id).join(CardPayment, CardPayment.bill_id == CardBill.id)
+        .where(CardPayment.transfer_id == t.id)
+    )
+    if card is not None:
+        return f"your credit card ending {card.last4}", f"XXXX{card.last4}"
+    return "the bank", target.masked if target is not None else ""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where money goes: a saved payee (``beneficiary_id``), one of the customer's own accounts
+    (``own_ref``: "savings", "current", last 4 digits) or a bank-internal account (``internal_number``,
+    e.g. card payments, shown as ``label``/``masked``)."""
+
+    beneficiary_id: int | None = None
+    own_ref: str | None = None
+    internal_number: str | None = None
+    label: str = ""
+    masked: str = ""
+
+    @property
+    def third_party(self) -> bool:
+        """Only money leaving the customer counts toward the daily transfer limit."""
+        return self.beneficiary_id is not None
+
+
+# Runs inside the transfer's transaction after a successful debit and credit (e.g. mark a card bill paid).
+AfterMove = Callable[[Session, Transfer], None]
 
 
 class Transfers:
@@ -80,7 +129,8 @@ class Transfers:
         return value.quantize(CENT)
 
     def daily_total(self, customer_id: int) -> Decimal:
-        """Sum of the customer's completed transfers today (IST calendar day)."""
+        """Sum of the customer's completed transfers to payees today (IST calendar day); moves between
+        their own accounts and card-bill payments do not count."""
         with self.db.read() as s:
             return self._daily_total_in(s, customer_id)
 
@@ -92,7 +142,8 @@ class Transfers:
         start = ist_day_start(self.db.now())
         total = session.scalar(
             select(func.coalesce(func.sum(Transfer.amount), 0)).where(
-                Transfer.created_by == customer_id, Transfer.status == "completed", Transfer.created_at >= start
+                Transfer.created_by == customer_id, Transfer.status == "completed", Transfer.created_at >= start,
+                Transfer.created_at < start + timedelta(days=1), Transfer.to_beneficiary_id.is_not(None),
             )
         )
         # SUM over the Money column comes back as Money (Decimal) on both backends.
@@ -123,6 +174,43 @@ class Transfers:
         transfer under the key and raised. A concurrent duplicate that loses the race on the
         unique key gets the winner's transfer back.
         """
+        return self.move(customer_id, from_ref, Destination(beneficiary_id=beneficiary_id), amount, idempotency_key,
+                         session_id=session_id, channel=channel, currency=currency)
+
+    def own_transfer(
+        self,
+        customer_id: int,
+        from_ref: str | None,
+        to_ref: str,
+        amount: AmountLike,
+        idempotency_key: str,
+        *,
+        session_id: str | None = None,
+        channel: str = "chat",
+    ) -> TransferView:
+        """Move ``amount`` between two of the customer's own accounts, exactly once per key.
+
+        The same machinery as :meth:`transfer` (locks, per-transfer limit, balance, ledger, replay);
+        it does not count toward the daily limit for payees, because the money stays the customer's.
+        """
+        return self.move(customer_id, from_ref, Destination(own_ref=to_ref), amount, idempotency_key,
+                         session_id=session_id, channel=channel)
+
+    def move(
+        self,
+        customer_id: int,
+        from_ref: str | None,
+        destination: Destination,
+        amount: AmountLike,
+        idempotency_key: str,
+        *,
+        session_id: str | None = None,
+        channel: str = "chat",
+        currency: str = "INR",
+        after: AfterMove | None = None,
+    ) -> TransferView:
+        """Move ``amount`` from the customer's account to ``destination``, exactly once per key
+        (see :meth:`transfer`); ``after`` runs in the same transaction once the money has moved."""
         key = (idempotency_key or "").strip()
         if not key or len(key) > 128:
             raise BankError("This transfer is missing a valid request id; please start it again.")
@@ -131,44 +219,44 @@ class Transfers:
         def attempt() -> tuple[TransferView, BankError | None]:
             try:
                 with self.db.write() as s:
-                    return self._transfer_in(s, customer_id, from_ref, beneficiary_id, value, key, session_id, channel)
+                    return self._move_in(s, customer_id, from_ref, destination, value, key, session_id, channel, after)
             except IntegrityError:
                 # Another request with the same key committed first: answer with its result.
                 with self.db.read() as s:
                     existing = s.scalars(select(Transfer).where(Transfer.idempotency_key == key)).first()
                     if existing is None:
                         raise
-                    return self._replay(s, existing, customer_id, from_ref, beneficiary_id, value)
+                    return self._replay(s, existing, customer_id, from_ref, destination, value)
 
         view, error = with_retry(attempt)
         if error is not None:
             raise error
         return view
 
-    def _transfer_in(
-        self, s: Session, customer_id: int, from_ref: str | None, beneficiary_id: int, amount: Decimal,
-        key: str, session_id: str | None, channel: str,
+    def _move_in(
+        self, s: Session, customer_id: int, from_ref: str | None, destination: Destination, amount: Decimal,
+        key: str, session_id: str | None, channel: str, after: AfterMove | None,
     ) -> tuple[TransferView, BankError | None]:
         def find() -> Transfer | None:
             return s.scalars(select(Transfer).where(Transfer.idempotency_key == key)).first()
 
         existing = find()
         if existing is not None:
-            return self._replay(s, existing, customer_id, from_ref, beneficiary_id, amount)
+            return self._replay(s, existing, customer_id, from_ref, destination, amount)
         customer_row(s, customer_id, lock=True)
         # Re-check under the customer lock: a retry of this request may have committed while we waited.
         existing = find()
         if existing is not None:
-            return self._replay(s, existing, customer_id, from_ref, beneficiary_id, amount)
+            return self._replay(s, existing, customer_id, from_ref, destination, amount)
 
-        source, target, payee = self._lock_accounts(s, customer_id, from_ref, beneficiary_id)
+        source, target, payee, (to_name, to_masked) = self._lock_accounts(s, customer_id, from_ref, destination)
         now = self.db.now()
-        failure = self._refusal(s, customer_id, source, amount)
+        failure = self._refusal(s, customer_id, source, amount, destination.third_party)
         transfer = Transfer(
             idempotency_key=key, reference=new_reference("TXN", now), from_account_id=source.id,
-            to_beneficiary_id=payee.id, to_account_id=target.id, amount=amount, currency=source.currency,
-            status="failed" if failure else "completed", channel=channel, session_id=session_id,
-            created_by=customer_id, created_at=now,
+            to_beneficiary_id=payee.id if payee else None, to_account_id=target.id, amount=amount,
+            currency=source.currency, status="failed" if failure else "completed", channel=channel,
+            session_id=session_id, created_by=customer_id, created_at=now,
             failure_code=failure.code if failure else None, failure_reason=str(failure) if failure else None,
         )
         s.add(transfer)
@@ -179,31 +267,50 @@ class Transfers:
             target.balance = target.balance + amount
             s.add_all([
                 LedgerEntry(account_id=source.id, transfer_id=transfer.id, amount=-amount, balance_after=source.balance,
-                            description=f"To {payee.name} {transfer.reference}", created_at=now),
+                            description=f"To {to_name} {transfer.reference}"[:128], created_at=now),
                 LedgerEntry(account_id=target.id, transfer_id=transfer.id, amount=amount, balance_after=target.balance,
                             description=f"From {source.masked} {transfer.reference}", created_at=now),
             ])
             transfer.completed_at = now
             balance_after = source.balance
             s.flush()
-        return transfer_view(transfer, source, payee, balance_after), failure
+            if after is not None:
+                after(s, transfer)
+        return transfer_view(transfer, source, to_name, to_masked, balance_after), failure
 
     @staticmethod
-    def _lock_accounts(
-        s: Session, customer_id: int, from_ref: str | None, beneficiary_id: int
-    ) -> tuple[Account, Account, Beneficiary]:
-        """The locked source and target account rows and the payee; raises when either can't be used."""
-        source = resolve_account_in(s, customer_id, from_ref)
-        payee = s.get(Beneficiary, beneficiary_id)
-        if payee is None or payee.customer_id != customer_id:
-            raise NotFound("I couldn't find that payee among your saved beneficiaries.")
-        target_id = payee.account_id
-        if target_id is None:
-            target_id = s.scalar(select(Account.id).where(Account.number == CLEARING_ACCOUNT_NUMBER))
+    def _target_id(s: Session, customer_id: int, source: Account, destination: Destination
+                   ) -> tuple[int, Beneficiary | None, tuple[str, str]]:
+        """The target account id, the payee (if any) and how to name the destination."""
+        if destination.beneficiary_id is not None:
+            payee = s.get(Beneficiary, destination.beneficiary_id)
+            if payee is None or payee.customer_id != customer_id:
+                raise NotFound("I couldn't find that payee among your saved beneficiaries.")
+            target_id = payee.account_id
             if target_id is None:
-                raise BankError("Transfers to other banks are unavailable right now. Please try again later.")
-        if target_id == source.id:
-            raise BankError("That payee is the same account you are paying from.")
+                target_id = s.scalar(select(Account.id).where(Account.number == CLEARING_ACCOUNT_NUMBER))
+                if target_id is None:
+                    raise BankError("Transfers to other banks are unavailable right now. Please try again later.")
+            if target_id == source.id:
+                raise BankError("That payee is the same account you are paying from.")
+            return target_id, payee, (payee.name, payee.masked)
+        if destination.own_ref is not None:
+            own = resolve_account_in(s, customer_id, destination.own_ref)
+            if own.id == source.id:
+                raise BankError(f"That is the same account ({own.type} {own.masked}); choose two different accounts.")
+            return own.id, None, (f"your {own.type} account", own.masked)
+        target_id = s.scalar(select(Account.id).where(Account.number == destination.internal_number))
+        if target_id is None:
+            raise BankError("That payment is unavailable right now. Please try again later.")
+        return target_id, None, (destination.label, destination.masked)
+
+    def _lock_accounts(
+        self, s: Session, customer_id: int, from_ref: str | None, destination: Destination
+    ) -> tuple[Account, Account, Beneficiary | None, tuple[str, str]]:
+        """The locked source and target account rows, the payee and the destination's name; raises when
+        either account can't be used."""
+        source = resolve_account_in(s, customer_id, from_ref)
+        target_id, payee, label = self._target_id(s, customer_id, source, destination)
         # Lock both accounts in id order, so two opposite transfers can never deadlock.
         locked: dict[int, Account] = {}
         for account_id in sorted({source.id, target_id}):
@@ -215,11 +322,13 @@ class Transfers:
         if source.status != "active":
             raise AccountUnavailable(f"Your {source.type} account {source.masked} is {source.status}; it can't send money.")
         if target.status != "active":
-            raise AccountUnavailable(f"{payee.name}'s account can't receive money right now.")
-        return source, target, payee
+            whose = f"{payee.name}'s account" if payee else f"The {label[0].removeprefix('your ')}"
+            raise AccountUnavailable(f"{whose} can't receive money right now.")
+        return source, target, payee, label
 
-    def _refusal(self, s: Session, customer_id: int, source: Account, amount: Decimal) -> BankError | None:
-        """Why this transfer must fail (per-transfer limit, today's limit, funds), or ``None``."""
+    def _refusal(self, s: Session, customer_id: int, source: Account, amount: Decimal,
+                 third_party: bool = True) -> BankError | None:
+        """Why this transfer must fail (per-transfer limit, today's limit for payees, funds), or ``None``."""
         limit = self.settings.per_transfer_limit
         daily_limit = self.settings.daily_transfer_limit
         if amount > limit:
@@ -227,8 +336,8 @@ class Transfers:
                 f"{format_money(amount)} is above the chat limit of {format_money(limit)} per transfer. "
                 "Please send a smaller amount or use net banking."
             )
-        spent = self._daily_total_in(s, customer_id)
-        if spent + amount > daily_limit:
+        spent = self._daily_total_in(s, customer_id) if third_party else Decimal("0.00")
+        if third_party and spent + amount > daily_limit:
             left = max(Decimal("0.00"), daily_limit - spent)
             return LimitExceeded(
                 f"That would take you over today's transfer limit of {format_money(daily_limit)}; "
@@ -243,30 +352,40 @@ class Transfers:
 
     @staticmethod
     def _replay(
-        s: Session, t: Transfer, customer_id: int, from_ref: str | None, beneficiary_id: int, amount: Decimal
+        s: Session, t: Transfer, customer_id: int, from_ref: str | None, destination: Destination, amount: Decimal
     ) -> tuple[TransferView, BankError | None]:
         if t.created_by != customer_id:
             raise IdempotencyConflict("This request id was already used; please start the transfer again.")
         source = resolve_account_in(s, customer_id, from_ref)
-        if t.to_beneficiary_id != beneficiary_id or t.amount != amount or t.from_account_id != source.id:
+        if destination.beneficiary_id is not None:
+            same_target = t.to_beneficiary_id == destination.beneficiary_id
+        elif destination.own_ref is not None:
+            same_target = t.to_beneficiary_id is None and t.to_account_id == resolve_account_in(
+                s, customer_id, destination.own_ref).id
+        else:
+            same_target = t.to_beneficiary_id is None and t.to_account is not None and \
+                t.to_account.number == destination.internal_number
+        if not same_target or t.amount != amount or t.from_account_id != source.id:
             raise IdempotencyConflict(
                 "This request id was already used for a different transfer; please confirm the new transfer again."
             )
         debit = s.scalars(
             select(LedgerEntry).where(LedgerEntry.transfer_id == t.id, LedgerEntry.account_id == t.from_account_id)
         ).first()
-        view = transfer_view(t, t.from_account, t.beneficiary, debit.balance_after if debit else None, replayed=True)
+        name, masked = destination_label(s, t)
+        view = transfer_view(t, t.from_account, name, masked, debit.balance_after if debit else None, replayed=True)
         error = ERRORS_BY_CODE.get(t.failure_code or "", BankError)(t.failure_reason or "") if t.status == "failed" else None
         return view, error
 
-    def recent_transfers(self, customer_id: int, limit: int = 5) -> list[TransferView]:
-        """The customer's latest transfers (completed and failed), newest first."""
+    def recent_transfers(self, customer_id: int, limit: int = 5, *, payee_id: int | None = None) -> list[TransferView]:
+        """The customer's latest transfers (completed, pending and failed), newest first; only those to
+        ``payee_id`` when given."""
         with self.db.read() as s:
-            rows = s.scalars(
-                select(Transfer).where(Transfer.created_by == customer_id)
-                .order_by(Transfer.created_at.desc(), Transfer.id.desc()).limit(limit)
-            ).all()
-            return [transfer_view(t, t.from_account, t.beneficiary, None) for t in rows]
+            stmt = select(Transfer).where(Transfer.created_by == customer_id)
+            if payee_id is not None:
+                stmt = stmt.where(Transfer.to_beneficiary_id == payee_id)
+            rows = s.scalars(stmt.order_by(Transfer.created_at.desc(), Transfer.id.desc()).limit(limit)).all()
+            return [transfer_view(t, t.from_account, *destination_label(s, t), None) for t in rows]
 
     def ledger(self, transfer_reference: str) -> list[dict[str, Any]]:
         """The ledger entries of one transfer (for audits and tests): account, amount, balance_after."""

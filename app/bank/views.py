@@ -96,6 +96,7 @@ class TransferView(_View):
     replayed: bool = False  # True when an earlier transfer with the same key was returned
     failure_code: str | None = None
     failure_reason: str | None = None
+    own: bool = False  # between the customer's own accounts, or to their own credit card
 
     @property
     def amount_text(self) -> str:
@@ -150,3 +151,66 @@ class ApplicationView(_View):
     account_type: str
     status: str
     created_at: datetime
+
+
+class CardDeliveryView(_View):
+    card_last4: str
+    card_type: str
+    card_label: str
+    reason: str  # new | replacement | renewal
+    status: str  # processing | dispatched | delivered | returned
+    requested_at: datetime
+    dispatched_at: datetime | None
+    courier: str | None
+    tracking_ref: str | None
+    expected_by: datetime | None
+    delivered_at: datetime | None
+
+
+class CardBillView(_View):
+    card_last4: str
+    card_label: str
+    statement_date: datetime
+    due_date: datetime
+    total_due: Decimal
+    minimum_due: Decimal
+    paid: Decimal
+
+    @property
+    def outstanding(self) -> Decimal:
+        """What is still to pay on this statement."""
+        return max(Decimal("0.00"), self.total_due - self.paid)
+
+    @property
+    def minimum_outstanding(self) -> Decimal:
+        """What is still to pay to cover the minimum due."""
+        return max(Decimal("0.00"), self.minimum_due - self.paid)
+
+
+class CardPaymentView(_View):
+    transfer: TransferView
+    bill: CardBillView  # after the payment
+    kind: str  # full | minimum | amount
+
+
+class ServiceRequestView(_View):
+    reference: str
+    kind: str
+    status: str
+    created_at: datetime
+    due_by: datetime | None
+    details: dict[str, object]
+    replayed: bool = False  # an earlier request with the same idempotency key was returned
+    existing: bool = False  # an open request of the same kind already existed (no duplicate filed)
+
+
+class StatementView(_View):
+    token: str
+    account_masked: str
+    account_type: str
+    period_from: str
+    period_to: str
+    filename: str
+    rows: int
+    created_at: datetime
+    expires_at: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from typing import Optional
 
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from app.bank.seed import seed
 from app.conversation.wiring import build_assistant
+from app.core.errors import SahayakError
 from app.core.types import MessageEnvelope, TurnResult
 
 
@@ -27,12 +29,19 @@ def _assistant():
 
 
 def turn(
-    text: str = typer.Argument(..., help="The customer's message."),
-    user: str = typer.Option(..., "--user", "-u", help="Customer username (e.g. asha)."),
-    session: str = typer.Option(..., "--session", "-s", help="Session id; reuse it to continue a conversation."),
+    text: Optional[str] = typer.Argument(None, help="The customer's message (omit with --jsonl)."),
+    user: Optional[str] = typer.Option(None, "--user", "-u", help="Customer username (e.g. asha)."),
+    session: Optional[str] = typer.Option(None, "--session", "-s", help="Session id; reuse it to continue a conversation."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    jsonl: bool = typer.Option(False, "--jsonl", help='Read {"user", "session", "text"} per line from stdin, '
+                               "write one JSON result per line (one process, flushed per line)."),
 ) -> None:
-    """Process one message in a persistent session and print the result."""
+    """Process one message in a persistent session and print the result (or a stream with --jsonl)."""
+    if jsonl:
+        _turn_stream()
+        return
+    if text is None or not user or not session:
+        raise typer.BadParameter("give the message, --user and --session (or use --jsonl)")
     assistant = _assistant()
     try:
         result = assistant.handle(MessageEnvelope(user_id=user, session_id=session, channel="cli", text=text))
@@ -44,6 +53,28 @@ def turn(
         typer.echo(result.reply)
         if result.data.get("sms"):
             typer.echo(f"[SMS] {result.data['sms']}")
+
+
+def _turn_stream() -> None:
+    """One turn per stdin line; a bad line gets an ``{"error": …}`` line and the stream goes on."""
+    assistant = _assistant()
+    try:
+        for n, line in enumerate(sys.stdin, 1):
+            if not line.strip():
+                continue
+            try:
+                msg = json.loads(line)
+                if not isinstance(msg, dict) or not isinstance(msg.get("text"), str) or not msg.get("session"):
+                    raise ValueError('each line needs "session" and "text" (and "user" when logged in)')
+                result = assistant.handle(MessageEnvelope(user_id=msg.get("user"), session_id=str(msg["session"]),
+                                                          channel="cli", text=msg["text"]))
+                out: dict = result.public()
+            except (ValueError, SahayakError) as exc:
+                out = {"line": n, "error": str(exc)}
+            sys.stdout.write(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.flush()  # a driver reads each reply before it writes the next line
+    finally:
+        assistant.close()
 
 
 def chat(

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from app.core.paths import DATA_DIR
+
 intents_app = typer.Typer(help="Train, evaluate and improve the intent classifier.", no_args_is_help=True)
 
 
@@ -19,7 +21,7 @@ def register(root: typer.Typer) -> None:
 
 @intents_app.command("train")
 def train(
-    data: Path = typer.Option(Path("data/intents"), "--data", help="YAML intent folder or a CSV with text + label columns."),
+    data: Path = typer.Option(DATA_DIR / "intents", "--data", help="YAML intent folder or a CSV with text + label columns."),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
     approach: str = typer.Option("frozen", "--approach", help="frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm"),
     label_column: str = typer.Option("label", "--label-column", help="Label column of a CSV."),
@@ -61,7 +63,7 @@ def train(
 @intents_app.command("eval")
 def eval_cmd(
     model: Path = typer.Option(..., "--model", help="Trained model directory."),
-    data: Path = typer.Option(Path("data/intents_eval"), "--data", help="CSV or YAML folder to evaluate on."),
+    data: Path = typer.Option(DATA_DIR / "intents_eval", "--data", help="CSV or YAML folder to evaluate on."),
     label_column: str = typer.Option("label", "--label-column"),
     text_column: str = typer.Option("text", "--text-column"),
     png: Optional[Path] = typer.Option(None, "--png", help="Confusion matrix image (default: <model>/confusion.png)."),

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from app.core.paths import DATA_DIR
+
 kb_app = typer.Typer(help="Build, search and evaluate the policy knowledge base.", no_args_is_help=True)
 
 
@@ -111,8 +113,8 @@ def eval_cmd(
 
 @kb_app.command("calibrate")
 def calibrate_cmd(
-    answerable: Path = typer.Option(Path("data/kb_eval/dev.jsonl"), "--answerable", help="In-domain questions (JSONL)."),
-    unanswerable: Path = typer.Option(Path("data/kb_eval/unanswerable.jsonl"), "--unanswerable",
+    answerable: Path = typer.Option(DATA_DIR / "kb_eval" / "dev.jsonl", "--answerable", help="In-domain questions (JSONL)."),
+    unanswerable: Path = typer.Option(DATA_DIR / "kb_eval" / "unanswerable.jsonl", "--unanswerable",
                                       help="Out-of-domain questions (JSONL)."),
     split: str = typer.Option("dev", "--split", help="Use only unanswerable lines with this split ('' for all)."),
     index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: the project KB)."),

@@ -1,6 +1,7 @@
 """The turn pipeline: the one entry point every channel (CLI, Chainlit, load tests) calls.
 
-    envelope → preprocess → understand (intent + entities) → dialogue → handler
+    envelope → preprocess → understand (task ranking, dialogue act given what the bot asked, entities)
+             → dialogue (ordered policies over the typed state) → handler
              → session saved (ChatML, redacted) → provenance record (off the request path)
 
 The :class:`Assistant` is built by the composition root, :func:`app.conversation.wiring.build_assistant`,
@@ -10,6 +11,7 @@ which hands it every component (bank, stores, handler services, classifier and t
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -17,15 +19,20 @@ from typing import Any, Callable
 
 from app.bank.service import BankService
 from app.conversation.dialogue import DialogueManager, Outcome, TurnInput, state_name
+from app.conversation.frame import DialogueState
 from app.conversation.sessions import SessionStore
 from app.conversation.support import SupportStore
+from app.conversation.understand import Understander, Understanding
 from app.core.errors import SahayakError
+from app.core.redaction import map_strings
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.core.types import Classification, MessageEnvelope, TurnResult
 from app.text.chatml import Conversation
 from app.text.preprocess import preprocess
+from app.text.responses import Responses, get_responses
 from handlers.base import HandlerServices
+from models.acts import DialogueActClassifier
 from models.intents import IntentClassifier, training_record
 from models.scoring.train import load_artifact
 from privacy.redact import redact
@@ -33,6 +40,7 @@ from provenance.tracker import Tracker
 from provenance.training import record_training
 
 log = logging.getLogger(__name__)
+_DIGIT = re.compile(r"\d")
 
 SYSTEM_PROMPT = (
     "You are Sahayak, a banking assistant for Sahayak Bank. You only help with the customer's own accounts, "
@@ -50,8 +58,9 @@ class Assistant:
 
     def __init__(self, settings: Settings, bank: BankService, *, sessions: SessionStore, support: SupportStore,
                  services: HandlerServices, load_classifier: Callable[[], IntentClassifier],
-                 open_tracker: Callable[[], Tracker], classifier: IntentClassifier | None = None,
-                 tracker: Tracker | None = None) -> None:
+                 open_tracker: Callable[[], Tracker], load_acts: Callable[[], DialogueActClassifier],
+                 classifier: IntentClassifier | None = None, tracker: Tracker | None = None,
+                 label_tasks: dict[str, str] | None = None, responses: Responses | None = None) -> None:
         self.settings = settings
         self.settings.ensure_dirs()
         self.bank = bank
@@ -62,7 +71,10 @@ class Assistant:
         self._classifier = classifier
         self._tracker = tracker
         self._lock = threading.Lock()
-        self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok, services=services)
+        self.responses = responses or get_responses()
+        self.dialogue = DialogueManager(self.settings, self.bank, audit_ok=self._audit_ok, services=services,
+                                        responses=self.responses)
+        self.understander = Understander(lambda: self.classifier, load_acts, label_tasks=label_tasks)
         self.message_limiter = RateLimiter(self.settings.rate_limit_messages_per_minute, 60)
         self._models_recorded = False
 
@@ -108,7 +120,7 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the models now (start-up) instead of on the first message."""
-        self.classifier.classify("hello")
+        self.understander.warm_up()
 
     def handle(self, envelope: MessageEnvelope) -> TurnResult:
         """Process one message and return the reply; never raises for bad user input."""
@@ -118,7 +130,7 @@ class Assistant:
         session = self.sessions.load(envelope.session_id)
         if session is not None and session.user_id != envelope.user_id:
             raise SahayakError("this session belongs to another user")
-        state: dict[str, Any] = dict(session.state) if session else {}
+        state = DialogueState.from_dict(dict(session.state) if session else None)
         conv = Conversation.from_chatml(session.chatml) if session and session.chatml else Conversation(
             system=SYSTEM_PROMPT)
         customer = self.bank.get_customer(envelope.user_id) if envelope.user_id else None
@@ -127,44 +139,58 @@ class Assistant:
 
         pre = preprocess(envelope.text, self.settings.max_message_chars)
         timings["preprocess"] = _ms(t0)
+        context = state.context()
+        understanding: Understanding | None = None
         limited = not self.message_limiter.allow(envelope.user_id or envelope.session_id)
         if limited:
             wait = int(self.message_limiter.retry_after(envelope.user_id or envelope.session_id)) + 1
             cls = Classification(intent="Rate_Limited", confidence=1.0)
-            out = Outcome(f"You're sending messages faster than I can safely handle. Please wait {wait} seconds.",
-                          _pending_state(state) if state.get("frame") else "done", None, outcome="refused")
-            entities: dict[str, Any] = {}
+            out = Outcome(self.responses.say("dialogue.too_fast", state.language, seconds=wait),
+                          state_name(state.frame), None, outcome="refused")
         elif pre.too_long or not pre.text.strip():
-            reply = (f"That message is too long ({pre.original_length:,} characters; the limit is "
-                     f"{self.settings.max_message_chars:,}). Please shorten it." if pre.too_long
-                     else "I didn't catch anything there. How can I help?")
+            reply = (self.responses.say("dialogue.too_long", state.language, length=f"{pre.original_length:,}",
+                                        limit=f"{self.settings.max_message_chars:,}") if pre.too_long
+                     else self.responses.say("dialogue.empty", state.language))
             cls = Classification(intent="Invalid_Input", confidence=1.0)
-            frame = state.get("frame")
-            out = Outcome(reply, _pending_state(state) if frame else "done", None, outcome="refused")
-            entities = {}
+            out = Outcome(reply, state_name(state.frame), None, outcome="refused")
         else:
             t1 = time.perf_counter()
-            cls = self.classifier.classify(pre.text, {"awaiting": (state.get("frame") or {}).get("awaiting")})
-            entities = cls.entities or {}
+            understanding = self.understander.run(pre.text, context)
+            cls = understanding.classification()
             timings["understand"] = _ms(t1)
             t2 = time.perf_counter()
             out = self.dialogue.turn(state, TurnInput(
                 session_id=envelope.session_id, user_id=envelope.user_id,
-                customer_id=customer.id if customer else None, text=pre.text, classification=cls,
-                entities=entities, history=conv.to_dicts()))
+                customer_id=customer.id if customer else None, text=pre.text, understanding=understanding,
+                entities=understanding.entities, history=conv.to_dicts()))
             timings["dialogue"] = _ms(t2)
 
-        conv.add("user", redact(pre.text if not pre.too_long else pre.text[:200] + " …[truncated]"))
+        # A code typed at the OTP prompt is never stored, in any form (issue 19): mask the whole turn.
+        stored_text = mask_codes(pre.text) if context == "otp" else pre.text
+        if pre.too_long:
+            stored_text = stored_text[:200] + " …[truncated]"
+        conv.add("user", redact(stored_text))
         conv.add("assistant", redact(out.reply))
         t3 = time.perf_counter()
-        self.sessions.save(envelope.session_id, envelope.user_id, envelope.channel, state, conv.to_chatml())
+        self.sessions.save(envelope.session_id, envelope.user_id, envelope.channel, _stored_state(state),
+                           conv.to_chatml())
         timings["save"] = _ms(t3)
         timings["total"] = _ms(t0)
+        entities = {k: v for k, v in (understanding.entities if understanding else {}).items() if k != "otp"}
+        language = understanding.language if understanding else state.language
         result = TurnResult(
-            intent=cls.intent, confidence=float(cls.confidence), entities=entities, handler=out.handler,
-            reply=out.reply, state=out.state, data=out.data, turn_id=turn_id, session_id=envelope.session_id,
-            outcome=out.outcome, timings_ms=timings)
-        self._record(envelope, result, cls, conv)
+            intent=out.task or cls.intent, confidence=float(cls.confidence), entities=entities,
+            handler=out.handler, reply=out.reply, state=out.state, data=out.data, turn_id=turn_id,
+            session_id=envelope.session_id, outcome=out.outcome, timings_ms=timings,
+            task=out.task, dialogue_act=understanding.act.act if understanding else None, language=language,
+            policy=out.policy or None)
+        dialogue = None
+        if understanding is not None:
+            dialogue = {"act": understanding.act.act, "act_confidence": understanding.act.confidence,
+                        "context": context, "classifier_intent": cls.intent,
+                        "classifier_confidence": float(cls.confidence), "language": language,
+                        "policy": out.policy, "query": out.data.get("query")}
+        self._record(envelope, result, cls, conv, stored_text, dialogue)
         return result
 
     def _record_scoring_model(self, version: str) -> str:
@@ -179,7 +205,8 @@ class Assistant:
                                    for k in ("method", "bound", "penalty", "excluded_features", "bound_met")}},
                                description="synthetic loan applications")
 
-    def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation) -> None:
+    def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation,
+                text: str, dialogue: dict[str, Any] | None) -> None:
         retrieval = result.data.get("retrieval") or {}
         self._record_models()
         extra_models: dict[str, str] = {}
@@ -191,7 +218,7 @@ class Assistant:
         try:
             self.tracker.record_turn(
                 turn_id=result.turn_id, session_id=envelope.session_id, user_id=envelope.user_id,
-                channel=envelope.channel, text=envelope.text, chatml=conv.to_chatml(), intent=result.intent,
+                channel=envelope.channel, text=text, chatml=conv.to_chatml(), intent=result.intent,
                 confidence=result.confidence, entities=result.entities, handler=result.handler,
                 outcome=result.outcome, state=result.state, reply=result.reply,
                 passages=_passages(retrieval),
@@ -199,7 +226,7 @@ class Assistant:
                 latency_ms=result.timings_ms.get("total", 0.0),
                 model_versions={**({"intent": f"intents@{cls.model_version}"} if cls.model_version else {}),
                                 **(retrieval.get("model_versions") or {}), **extra_models},
-                timestamp=envelope.timestamp, stage_ms=result.timings_ms,
+                timestamp=envelope.timestamp, stage_ms=result.timings_ms, dialogue=dialogue,
             )
         except Exception as exc:  # noqa: BLE001 - provenance trouble must not break the chat
             log.warning("provenance record failed: %s", type(exc).__name__)
@@ -222,8 +249,19 @@ def _passages(retrieval: dict[str, Any]) -> list[dict[str, Any]]:
             for i, (c, d, h, sc) in enumerate(zip(ids, docs, hashes, scores), 1)]
 
 
-def _pending_state(state: dict[str, Any]) -> str:
-    return state_name(state["frame"])
+def _stored_state(state: DialogueState) -> dict[str, Any]:
+    """The state as stored: the message copies kept for clarifications, offers and follow-ups are
+    redacted like the history (slot values stay, the task in progress needs them)."""
+    raw = state.to_dict()
+    for part in ("clarify", "offer", "topic"):
+        if raw.get(part):
+            raw[part] = map_strings(raw[part], redact)
+    return raw
+
+
+def mask_codes(text: str) -> str:
+    """The message with every digit masked (a turn typed at the OTP prompt)."""
+    return _DIGIT.sub("•", text)
 
 
 def _ms(start: float) -> float:

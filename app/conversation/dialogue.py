@@ -1,395 +1,363 @@
-"""The dialogue manager: multi-turn slot filling, clarification, confirmation, OTP,
-correction, cancel and context switching around the declared handlers.
+"""The dialogue manager: a short ordered list of policies (``app/conversation/policies.py``) over
+one engine that knows how tasks run — fill slots, confirm, send and check an OTP, execute exactly
+once, resume a task a digression interrupted.
 
-State is a plain JSON-able dict persisted per session in the bank database, so separate
-``sahayak turn`` processes continue the same conversation:
+Each turn the policies are asked in order; the first that answers wins:
 
-```
-{"frame": {...} | None,         # the task in progress
- "stack": [{...}, ...],         # tasks suspended by a context switch, resumed afterwards
- "clarify": {...} | None,       # candidates offered when confidence was low
- "last_completed": {...} | None # the last confirmed action, so a retried "yes" is idempotent
-}
-```
-A frame is ``{"intent", "slots", "awaiting", "idempotency_key", "otp_challenge", "confirmed"}``
-where ``awaiting`` is ``"slot:<name>"``, ``"confirmation"`` or ``"otp"``.
+    hand-off · offer · clarification · cancel · OTP · correction · answer-to-pending · digression
+    · follow-up · nothing-pending · clarify · start-task
+
+State (:class:`~app.conversation.frame.DialogueState`) is typed and persisted per session as JSON,
+so separate ``sahayak turn`` processes continue one conversation. Handler-specific behaviour lives in
+each handler's declaration (slots and their kinds, confirmation, OTP rule, ``replayable``, ``topic``,
+``followup``), never here.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from app.bank.errors import BankError
 from app.bank.service import BankService
+from app.conversation.frame import Awaiting, DialogueState, Frame, Topic
+from app.conversation.understand import Understanding
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
-from app.core.types import Classification
+from app.text.responses import Responses, get_responses
 from handlers.base import HandlerContext, HandlerServices, HandlerSpec, Reply, Risk, SlotError
 from handlers.registry import get_handler
 
-AFFIRM = re.compile(
-    r"^\s*(yes|yeah|yep|yup|y|ok|okay|sure|confirm(ed)?|go ahead|do it|proceed|haan|ha|haa|han|ji|ji haan|theek hai|"
-    r"thik hai|correct|right|please do|yes please|send it|block it)\b[\s.!]*",
-    re.I,
-)
-DENY = re.compile(r"^\s*(no|nope|nah|n|nahi|nahin|mat|don'?t|do not|stop|wrong)\b", re.I)
-CANCEL = re.compile(r"\b(cancel|abort|forget it|never ?mind|rehne do|band karo|chhodo|quit)\b", re.I)
-ORDINALS = {"1": 0, "one": 0, "first": 0, "pehla": 0, "2": 1, "two": 1, "second": 1, "doosra": 1}
-
-AWAITING_STATES = {"slot": "awaiting_slot", "confirmation": "awaiting_confirmation", "otp": "awaiting_otp"}
-# Mid-task, a "hi" or an unrecognised message is an answer attempt, not a reason to suspend the task.
-SWITCH_EXEMPT = {"Greeting", "Out_Of_Scope"}
+STATES = {"slot": "awaiting_slot", "confirmation": "awaiting_confirmation", "otp": "awaiting_otp"}
 
 
 @dataclass
 class Outcome:
-    """The dialogue's answer for one turn."""
+    """The dialogue's answer for one turn.
+
+    ``handler`` ran (or asked) this turn; ``task`` is what the message was about (a "yes" inside a
+    transfer is the transfer's turn); ``state`` is where the conversation now waits.
+    """
 
     reply: str
     state: str  # awaiting_slot | awaiting_confirmation | awaiting_otp | awaiting_clarification | done
     handler: str | None
     outcome: str = "success"
     data: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    policy: str = ""
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = self.handler
 
 
 @dataclass
 class TurnInput:
-    """What the dialogue manager needs to know about the current message."""
+    """The current message, understood, and who sent it."""
 
     session_id: str
     user_id: str | None
     customer_id: int | None
     text: str
-    classification: Classification
+    understanding: Understanding
     entities: dict[str, Any]
     history: list[dict[str, str]]
+    query: str | None = None  # the rewritten question for the knowledge base (follow-ups, digressions)
+
+    @property
+    def u(self) -> Understanding:
+        return self.understanding
+
+    @property
+    def act(self) -> str:
+        return self.understanding.act.act
+
+    @property
+    def language(self) -> str:
+        return self.understanding.language
+
+
+Policy = Callable[["DialogueManager", DialogueState, TurnInput], "Outcome | None"]
 
 
 class DialogueManager:
-    """Drives one session's state machine; handlers do the domain work."""
+    """Runs the policies over one session's state; handlers do the domain work."""
 
     def __init__(self, settings: Settings, bank: BankService, audit_ok: Callable[[], bool] | None = None,
-                 services: HandlerServices | Mapping[str, Any] | None = None) -> None:
+                 services: HandlerServices | Mapping[str, Any] | None = None,
+                 policies: list[Policy] | None = None, responses: Responses | None = None) -> None:
+        # Imported here, not at the top: the policies module imports this one for Outcome and the engine.
+        from app.conversation.policies import DEFAULT_POLICIES
+
         self.settings = settings
         self.bank = bank
         # Money never moves when the audit trail cannot be written (provenance health check).
         self.audit_ok = audit_ok or (lambda: True)
         self.services = HandlerServices.coerce(services)
         self.sensitive_limiter = RateLimiter(settings.rate_limit_sensitive_per_hour, 3600)
+        self.policies = list(policies or DEFAULT_POLICIES)
+        self.responses = responses or get_responses()
 
     # ------------------------------------------------------------------ entry point
-    def turn(self, state: dict[str, Any], inp: TurnInput) -> Outcome:
+    def turn(self, state: DialogueState, inp: TurnInput) -> Outcome:
         """Advance ``state`` (mutated in place) with one message and return the reply."""
-        state.setdefault("stack", [])
-        frame = state.get("frame")
-        cls = inp.classification
-
-        if frame and CANCEL.search(inp.text):
-            return self._cancel(state, frame)
-
-        if frame:
-            awaiting = frame.get("awaiting", "")
-            if awaiting == "otp":
-                out = self._on_otp(state, frame, inp)
-            elif awaiting == "confirmation":
-                out = self._on_confirmation(state, frame, inp)
-            else:
-                out = self._on_slot(state, frame, inp)
+        for policy in self.policies:
+            out = policy(self, state, inp)
             if out is not None:
+                out.policy = out.policy or policy.__name__.removesuffix("_policy")
+                state.language = inp.language
                 return out
-            # Not an answer to what we asked: a confident different intent is a context switch.
-            if self._is_switch(cls, frame):
-                state["stack"].append(frame)
-                state["frame"] = None
-                return self._start(state, cls.intent, inp)
-            return self._reask(state, frame, inp)
+        raise AssertionError("the last policy always answers")  # start_task answers every message
 
-        if state.get("clarify"):
-            chosen = self._resolve_clarification(state["clarify"], inp)
-            original = state.pop("clarify")
-            if chosen:
-                merged = dict(original.get("entities", {}))
-                merged.update(inp.entities)
-                return self._start(state, chosen, _with(inp, entities=merged, text=original.get("text", inp.text)))
+    def say(self, key: str, inp: TurnInput | None, **fields: Any) -> str:
+        """A response template in the customer's language."""
+        return self.responses.say(key, inp.language if inp else "en", **fields)
 
-        if AFFIRM.fullmatch(inp.text.strip()):
-            # A bare "yes" with nothing pending: most likely a retried confirmation.
-            if state.get("last_completed", {}).get("idempotency_key"):
-                return self._replay(state, inp)
-            return Outcome("There's nothing waiting for your confirmation right now. How can I help?", "done", None)
+    # ------------------------------------------------------------------ tasks
+    def spec(self, task: str) -> HandlerSpec:
+        spec = get_handler(task) or get_handler("Out_Of_Scope")
+        assert spec is not None, "handlers/conversational.py registers Out_Of_Scope"
+        return spec
 
-        if cls.intent == "Out_Of_Scope":
-            return self._start(state, "Out_Of_Scope", inp)
-        if cls.confidence < self.settings.clarify_threshold:
-            return self._clarify(state, inp)
-        return self._start(state, cls.intent, inp)
-
-    # ------------------------------------------------------------------ frames
-    def _start(self, state: dict[str, Any], intent: str, inp: TurnInput) -> Outcome:
-        spec = get_handler(intent) or get_handler("Out_Of_Scope")
-        assert spec is not None
+    def start(self, state: DialogueState, task: str, inp: TurnInput) -> Outcome:
+        """Start ``task``: fill what the message already says, then ask, confirm or execute."""
+        spec = self.spec(task)
         if spec.requires_auth and inp.customer_id is None:
-            return self._finish(state, Outcome(
-                f"Please log in first so I can {spec.description or 'help with that'}.", "done", spec.intent,
-                outcome="refused"))
+            return self.finish(state, Outcome(
+                self.say("dialogue.login_first", inp, label=self.label(spec, inp)), "done", spec.intent, outcome="refused"))
         if spec.risk is Risk.HIGH and not self.sensitive_limiter.allow(str(inp.user_id)):
             minutes = int(self.sensitive_limiter.retry_after(str(inp.user_id)) // 60) + 1
-            return self._finish(state, Outcome(
-                f"For your security I can only start {self.settings.rate_limit_sensitive_per_hour} transfers or card "
-                f"changes per hour. Please try again in about {minutes} minutes, or ask for a colleague.", "done",
-                spec.intent, outcome="refused", data={"rate_limited": True}))
-        frame = {"intent": spec.intent, "slots": {}, "awaiting": "", "idempotency_key": None,
-                 "otp_challenge": None, "confirmed": False}
-        state["frame"] = frame
-        errors = self._fill(spec, frame, inp, awaited=None)
-        return self._advance(state, frame, spec, inp, errors)
+            return self.finish(state, Outcome(
+                self.say("dialogue.rate_limited_sensitive", inp, limit=self.settings.rate_limit_sensitive_per_hour,
+                         minutes=minutes), "done", spec.intent, outcome="refused", data={"rate_limited": True}))
+        frame = Frame(task=spec.intent)
+        state.frame = frame
+        errors = self.fill(spec, frame, inp, awaited=None)
+        return self.advance(state, frame, spec, inp, errors)
 
-    def _advance(self, state: dict[str, Any], frame: dict[str, Any], spec: HandlerSpec, inp: TurnInput,
-                 errors: dict[str, str] | None = None) -> Outcome:
+    def advance(self, state: DialogueState, frame: Frame, spec: HandlerSpec, inp: TurnInput,
+                errors: dict[str, str] | None = None, prefix: str = "") -> Outcome:
         """Ask for the next missing slot, then confirm, then OTP, then execute."""
-        ctx = self._ctx(frame, inp)
+        errors = dict(errors or {})
+        ctx = self.ctx(frame, inp)
         for slot in spec.slots:
-            if slot.name in frame["slots"]:
+            if slot.name in frame.slots:
                 continue
             # A default never overrides what the customer explicitly asked for and we rejected.
-            if slot.default is not None and slot.name not in (errors or {}):
+            if slot.default is not None and slot.name not in errors:
                 try:
-                    frame["slots"][slot.name] = self._validate(slot, slot.default(ctx), ctx)
+                    frame.slots[slot.name] = self.validate(slot, slot.default(ctx), ctx)
                     continue
                 except SlotError as exc:
-                    errors = {**(errors or {}), slot.name: str(exc)}
+                    errors[slot.name] = str(exc)
             if slot.required:
-                frame["awaiting"] = f"slot:{slot.name}"
-                prefix = (errors or {}).get(slot.name, "")
-                return Outcome(f"{prefix} {slot.prompt}".strip(), "awaiting_slot", spec.intent,
-                               data={"slot": slot.name})
-        if spec.confirm and not frame["confirmed"]:
-            frame["idempotency_key"] = frame["idempotency_key"] or uuid.uuid4().hex
-            frame["awaiting"] = "confirmation"
-            prefix = " ".join(v for v in (errors or {}).values())
-            return Outcome(f"{prefix} {spec.confirm(self._ctx(frame, inp))}".strip(), "awaiting_confirmation",
-                           spec.intent)
-        if spec.needs_otp and spec.needs_otp(ctx) and frame.get("otp_verified") is not True:
-            return self._send_otp(state, frame, spec, inp)
-        return self._execute(state, frame, spec, inp)
+                frame.awaiting = Awaiting("slot", slot.name)
+                text = " ".join(p for p in (prefix, errors.get(slot.name, ""), self.slot_prompt(spec, slot, inp)) if p)
+                return Outcome(text, "awaiting_slot", spec.intent, data={"slot": slot.name})
+        if spec.confirm and not frame.confirmed:
+            frame.idempotency_key = frame.idempotency_key or uuid.uuid4().hex
+            frame.awaiting = Awaiting("confirmation")
+            notes = " ".join(v for v in errors.values() if v)
+            text = " ".join(p for p in (prefix, notes, spec.confirm(self.ctx(frame, inp))) if p)
+            return Outcome(text, "awaiting_confirmation", spec.intent)
+        if spec.needs_otp and spec.needs_otp(ctx) and not frame.otp_verified:
+            return self.send_otp(state, frame, spec, inp, prefix=prefix)
+        return self.execute(state, frame, spec, inp)
 
-    def _execute(self, state: dict[str, Any], frame: dict[str, Any], spec: HandlerSpec, inp: TurnInput) -> Outcome:
+    def execute(self, state: DialogueState, frame: Frame, spec: HandlerSpec, inp: TurnInput) -> Outcome:
+        """Run the handler once everything it declared is in place; the task ends."""
         if spec.risk is Risk.HIGH and not self.audit_ok():
-            state["frame"] = None
-            return self._finish(state, Outcome(
-                "I can't do that right now: our audit log is unavailable, and I never move money or change cards "
-                "without a record. Please try again shortly or ask for a colleague.", "done", spec.intent,
-                outcome="refused", data={"offer_handoff": True}))
-        ctx = self._ctx(frame, inp)
+            state.frame = None
+            return self.finish(state, Outcome(self.say("dialogue.audit_down", inp), "done", spec.intent,
+                                              outcome="refused", data={"offer_handoff": True}))
+        ctx = self.ctx(frame, inp)
         try:
             reply = spec.fn(ctx)
         except BankError as exc:
             reply = Reply(str(exc), outcome="failed")
-        state["frame"] = None
-        if frame.get("idempotency_key"):
-            state["last_completed"] = {"intent": spec.intent, "slots": frame["slots"],
-                                       "idempotency_key": frame["idempotency_key"]}
-        return self._finish(state, Outcome(reply.text, "done", spec.intent, reply.outcome, reply.data))
+        state.frame = None
+        if frame.idempotency_key:
+            state.last_completed = {"task": spec.intent, "slots": frame.slots, "idempotency_key": frame.idempotency_key}
+        self.remember(state, spec.intent, inp, reply, frame.slots)
+        return self.finish(state, Outcome(reply.text, "done", spec.intent, reply.outcome, reply.data))
 
-    def _finish(self, state: dict[str, Any], out: Outcome) -> Outcome:
+    @staticmethod
+    def remember(state: DialogueState, task: str, inp: TurnInput, reply: Reply, slots: dict[str, Any]) -> None:
+        """What this answer was about, for the follow-ups that may come ("why?", "and for RTGS?")."""
+        state.topic = Topic(task=task, query=inp.query or inp.text,
+                            doc_ids=[c.get("doc_id") for c in reply.data.get("citations") or []][:3],
+                            data={"slots": dict(slots), **{k: v for k, v in reply.data.items() if k in _TOPIC_KEYS}})
+
+    def run_inline(self, task: str, inp: TurnInput) -> Outcome | None:
+        """Answer a read-only task in passing (a balance asked in the middle of a transfer), leaving the
+        task in progress untouched; None when ``task`` needs more than the message gives or changes something."""
+        spec = self.spec(task)
+        if spec.risk is not Risk.LOW or spec.confirm or (spec.requires_auth and inp.customer_id is None):
+            return None
+        frame = Frame(task=spec.intent)
+        if self.fill(spec, frame, inp, awaited=None):
+            return None
+        ctx = self.ctx(frame, inp)
+        for slot in spec.slots:
+            if slot.name not in frame.slots and slot.default is not None:
+                try:
+                    frame.slots[slot.name] = self.validate(slot, slot.default(ctx), ctx)
+                except SlotError:
+                    return None
+            if slot.required and slot.name not in frame.slots:
+                return None
+        try:
+            reply = spec.fn(self.ctx(frame, inp))
+        except BankError as exc:
+            reply = Reply(str(exc), outcome="failed")
+        data = {**reply.data, **({"query": inp.query} if inp.query else {})}  # the rewritten query is audited
+        return Outcome(reply.text, "done", spec.intent, reply.outcome, data)
+
+    def finish(self, state: DialogueState, out: Outcome) -> Outcome:
         """A task ended: resume a task suspended by a context switch, if any."""
-        if state.get("frame") is None and state.get("stack"):
-            frame = state["stack"].pop()
-            state["frame"] = frame
-            spec = get_handler(frame["intent"])
-            resume = self._prompt_for(frame, spec)
-            label = spec.description if spec else frame["intent"]
-            out.reply = f"{out.reply}\n\nNow, back to where we were ({label}): {resume}"
-            out.state = state_name(frame)
+        if state.frame is None and state.stack:
+            state.frame = state.stack.pop()
+            out.reply = f"{out.reply}\n\n{self.resume_line(state.frame, None)}"
+            out.state = state_name(state.frame)
         return out
 
-    # ------------------------------------------------------------------ awaiting handlers
-    def _on_slot(self, state: dict[str, Any], frame: dict[str, Any], inp: TurnInput) -> Outcome | None:
-        spec = get_handler(frame["intent"])
-        assert spec is not None
-        awaited = frame["awaiting"].split(":", 1)[1] if frame["awaiting"].startswith("slot:") else None
-        # As in form-filling dialogue systems: an answer that validates as the value we asked
-        # for fills the slot ("3 years", "80000", "none"), whatever the classifier thinks;
-        # only a message that does not answer the question can switch to another task.
-        errors = self._fill(spec, frame, inp, awaited=awaited)
-        if awaited and awaited in frame["slots"]:
-            return self._advance(state, frame, spec, inp, errors)
-        if self._is_switch(inp.classification, frame):
-            return None
-        if awaited in errors:
-            return self._advance(state, frame, spec, inp, errors)
-        if inp.classification.intent == frame["intent"] and any(
-                k in inp.entities for s in spec.slots for k in s.entity_keys):
-            return self._advance(state, frame, spec, inp, errors)
-        return None
+    def resume_line(self, frame: Frame, inp: TurnInput | None) -> str:
+        return self.say("dialogue.resume", inp, label=self.label(self.spec(frame.task), inp),
+                        prompt=self.prompt_for(frame, inp))
 
-    def _on_confirmation(self, state: dict[str, Any], frame: dict[str, Any], inp: TurnInput) -> Outcome | None:
-        spec = get_handler(frame["intent"])
-        assert spec is not None
-        # A correction ("no, make it 3000") changes a slot and asks again; it wins over a bare "no".
-        before = dict(frame["slots"])
-        errors = self._fill(spec, frame, inp, awaited=None, overwrite=True)
-        if frame["slots"] != before or errors:
-            frame["idempotency_key"] = None  # a different transfer is a different idempotent action
-            return self._advance(state, frame, spec, inp, errors)
-        if AFFIRM.match(inp.text):
-            frame["confirmed"] = True
-            return self._advance(state, frame, spec, inp)
-        if DENY.match(inp.text):
-            return self._cancel(state, frame)
-        return None
-
-    def _on_otp(self, state: dict[str, Any], frame: dict[str, Any], inp: TurnInput) -> Outcome | None:
-        spec = get_handler(frame["intent"])
-        assert spec is not None
-        code = inp.entities.get("otp") or (inp.text.strip() if re.fullmatch(r"\d{4,8}", inp.text.strip()) else None)
-        if not code:
-            return None
-        result = self.bank.verify_otp(inp.customer_id, frame["otp_challenge"], str(code))
-        if result.ok:
-            frame["otp_verified"] = True
-            return self._execute(state, frame, spec, inp)
-        if result.locked:
-            state["frame"] = None
-            return self._finish(state, Outcome(
-                f"That code was wrong too many times, so I've cancelled this and locked OTPs for "
-                f"{self.settings.otp_lockout_minutes} minutes. Nothing was sent.", "done", spec.intent,
-                outcome="refused"))
-        if result.expired:
-            state["frame"] = None
-            return self._finish(state, Outcome(
-                "That code has expired, so I've cancelled this. Nothing was sent — you can start again.", "done",
-                spec.intent, outcome="refused"))
-        return Outcome(f"That code is incorrect. {result.attempts_left} attempt(s) left. Please enter the OTP again, "
-                       "or say cancel.", "awaiting_otp", spec.intent, outcome="refused")
-
-    # ------------------------------------------------------------------ helpers
-    def _send_otp(self, state: dict[str, Any], frame: dict[str, Any], spec: HandlerSpec, inp: TurnInput) -> Outcome:
+    # ------------------------------------------------------------------ OTP
+    def send_otp(self, state: DialogueState, frame: Frame, spec: HandlerSpec, inp: TurnInput, *,
+                 prefix: str = "", resend: bool = False) -> Outcome:
         try:
-            issued = self.bank.issue_otp(inp.customer_id, purpose=spec.intent, reference=frame["idempotency_key"])
+            issued = self.bank.issue_otp(inp.customer_id, purpose=spec.intent,
+                                         reference=frame.idempotency_key or uuid.uuid4().hex)
         except BankError as exc:
-            state["frame"] = None
-            return self._finish(state, Outcome(f"{exc} Nothing was sent.", "done", spec.intent, outcome="refused"))
-        frame["otp_challenge"] = issued.challenge_id
-        frame["awaiting"] = "otp"
-        return Outcome(
-            f"For your security I've sent a 6-digit OTP to your registered mobile number. Please enter it here "
-            f"(valid {self.settings.otp_ttl_seconds // 60} minutes).", "awaiting_otp", spec.intent,
-            data={"sms": issued.sms_text})
+            state.frame = None
+            return self.finish(state, Outcome(self.say("otp.refused", inp, reason=str(exc)), "done", spec.intent,
+                                              outcome="refused"))
+        frame.otp_challenge = issued.challenge_id
+        frame.awaiting = Awaiting("otp")
+        text = self.say("otp.resent" if resend else "otp.sent", inp, minutes=self.settings.otp_ttl_seconds // 60)
+        return Outcome(" ".join(p for p in (prefix, text) if p), "awaiting_otp", spec.intent, data={"sms": issued.sms_text})
 
-    def _fill(self, spec: HandlerSpec, frame: dict[str, Any], inp: TurnInput, awaited: str | None,
-              overwrite: bool = False) -> dict[str, str]:
-        """Fill slots from entities (and the awaited slot from free text); returns validation errors."""
-        ctx = self._ctx(frame, inp)
+    def check_otp(self, state: DialogueState, frame: Frame, inp: TurnInput, code: str) -> Outcome:
+        spec = self.spec(frame.task)
+        result = self.bank.verify_otp(inp.customer_id, frame.otp_challenge, code)
+        if result.ok:
+            frame.otp_verified = True
+            return self.execute(state, frame, spec, inp)
+        if result.locked:
+            state.frame = None
+            return self.finish(state, Outcome(self.say("otp.locked", inp, minutes=self.settings.otp_lockout_minutes),
+                                              "done", spec.intent, outcome="refused"))
+        if result.expired:
+            state.frame = None
+            return self.finish(state, Outcome(self.say("otp.expired", inp), "done", spec.intent, outcome="refused"))
+        return Outcome(self.say("otp.wrong", inp, attempts=result.attempts_left), "awaiting_otp", spec.intent,
+                       outcome="refused")
+
+    # ------------------------------------------------------------------ slots
+    def fill(self, spec: HandlerSpec, frame: Frame, inp: TurnInput, awaited: str | None, overwrite: bool = False,
+             text: str | None = None) -> dict[str, str]:
+        """Fill slots from entities (and the awaited slot from the free text); returns validation errors."""
+        ctx = self.ctx(frame, inp)
         errors: dict[str, str] = {}
+        said = spec.extract(inp.text if text is None else text) if spec.extract else {}
         for slot in spec.slots:
-            if slot.name in frame["slots"] and not overwrite:
+            if slot.name in frame.slots and not overwrite:
                 continue
-            value = next((inp.entities[k] for k in slot.entity_keys if inp.entities.get(k) not in (None, "")), None)
+            value = said.get(slot.name)
+            if value is None:
+                value = next((inp.entities[k] for k in slot.entity_keys if inp.entities.get(k) not in (None, "")), None)
             if value is None and slot.name == awaited and slot.free_text:
-                value = inp.text
+                value = inp.text if text is None else text
             if value is None:
                 continue
             try:
-                frame["slots"][slot.name] = self._validate(slot, value, ctx)
+                cleaned = self.validate(slot, value, ctx)
             except SlotError as exc:
                 errors[slot.name] = str(exc)
+                continue
+            frame.slots[slot.name] = cleaned
         return errors
 
     @staticmethod
-    def _validate(slot: Any, value: Any, ctx: HandlerContext) -> Any:
+    def validate(slot: Any, value: Any, ctx: HandlerContext) -> Any:
         return slot.validator(value, ctx) if slot.validator else value
 
-    def _is_switch(self, cls: Classification, frame: dict[str, Any]) -> bool:
-        return (cls.intent != frame["intent"] and cls.intent not in SWITCH_EXEMPT
-                and cls.confidence >= self.settings.clarify_threshold and get_handler(cls.intent) is not None)
+    def slot_prompt(self, spec: HandlerSpec, slot: Any, inp: TurnInput | None) -> str:
+        if slot.prompt_key and self.responses.has(slot.prompt_key, inp.language if inp else "en"):
+            return self.say(slot.prompt_key, inp)
+        return slot.prompt
 
-    def _reask(self, state: dict[str, Any], frame: dict[str, Any], inp: TurnInput) -> Outcome:
-        spec = get_handler(frame["intent"])
-        prompt = self._prompt_for(frame, spec)
-        return Outcome(f"Sorry, I didn't get that. {prompt} (You can also say cancel.)", state_name(frame),
-                       frame["intent"])
-
-    def _prompt_for(self, frame: dict[str, Any], spec: HandlerSpec | None) -> str:
-        awaiting = frame.get("awaiting", "")
-        if spec is None:
+    def prompt_for(self, frame: Frame, inp: TurnInput | None) -> str:
+        """The question a pending frame is waiting on (to ask again or to resume)."""
+        spec = self.spec(frame.task)
+        if frame.awaiting is None:
             return ""
-        if awaiting.startswith("slot:"):
-            name = awaiting.split(":", 1)[1]
-            return next((s.prompt for s in spec.slots if s.name == name), "")
-        if awaiting == "confirmation" and spec.confirm:
-            return spec.confirm(self._ctx(frame, None))
-        if awaiting == "otp":
-            return "Please enter the 6-digit OTP sent to your phone."
+        if frame.awaiting.kind == "slot":
+            slot = next((s for s in spec.slots if s.name == frame.awaiting.slot), None)
+            return self.slot_prompt(spec, slot, inp) if slot else ""
+        if frame.awaiting.kind == "confirmation" and spec.confirm:
+            return spec.confirm(self.ctx(frame, inp))
+        if frame.awaiting.kind == "otp":
+            return self.say("otp.prompt", inp)
         return ""
 
-    def _cancel(self, state: dict[str, Any], frame: dict[str, Any]) -> Outcome:
-        state["frame"] = None
-        spec = get_handler(frame["intent"])
-        label = spec.description if spec else frame["intent"]
-        return self._finish(state, Outcome(f"Okay, I've cancelled that ({label}). Nothing was changed.", "done",
-                                           frame["intent"], outcome="refused"))
+    def reask(self, state: DialogueState, frame: Frame, inp: TurnInput) -> Outcome:
+        return Outcome(self.say("dialogue.reask", inp, prompt=self.prompt_for(frame, inp)), state_name(frame),
+                       frame.task)
 
-    def _clarify(self, state: dict[str, Any], inp: TurnInput) -> Outcome:
-        candidates = [i for i, _ in inp.classification.ranking if i not in {"Out_Of_Scope"} and get_handler(i)][:2]
-        if not candidates:
-            return self._start(state, "Out_Of_Scope", inp)
-        state["clarify"] = {"candidates": candidates, "text": inp.text, "entities": inp.entities}
-        options = " or ".join(f"{n}) {get_handler(c).description}" for n, c in enumerate(candidates, 1))
-        return Outcome(f"I'm not sure I understood. Did you want to {options}? You can also rephrase.",
-                       "awaiting_clarification", None, outcome="clarify", data={"candidates": candidates})
+    def cancel(self, state: DialogueState, frame: Frame, inp: TurnInput, *, declined: bool = False) -> Outcome:
+        """End the pending task without doing it (cancel, or "no" to its confirmation)."""
+        state.frame = None
+        spec = self.spec(frame.task)
+        text = (self.say("dialogue.declined", inp) if declined
+                else self.say("dialogue.cancelled", inp, label=self.label(spec, inp)))
+        return self.finish(state, Outcome(text, "done", frame.task, outcome="refused"))
 
-    def _resolve_clarification(self, clarify: dict[str, Any], inp: TurnInput) -> str | None:
-        candidates = clarify["candidates"]
-        words = inp.text.lower().strip(" .!?").split()
-        for w in words[:3]:
-            if w in ORDINALS and ORDINALS[w] < len(candidates):
-                return candidates[ORDINALS[w]]
-        if AFFIRM.fullmatch(inp.text.strip()) or AFFIRM.match(inp.text) and len(words) <= 2:
-            return candidates[0]
-        for c in candidates:
-            desc = (get_handler(c).description or "").lower()
-            if any(w in desc.split() and len(w) > 3 for w in words):
-                return c
-        if inp.classification.intent in candidates:
-            return inp.classification.intent
-        return None
+    def label(self, spec: HandlerSpec, inp: TurnInput | None) -> str:
+        key = f"tasks.{spec.intent}"
+        language = inp.language if inp else "en"
+        return self.say(key, inp) if self.responses.has(key, language) else (spec.description or spec.intent)
 
-    def _replay(self, state: dict[str, Any], inp: TurnInput) -> Outcome:
-        """A confirmation arrived again after the action completed: re-run it idempotently."""
-        last = state["last_completed"]
-        spec = get_handler(last["intent"])
-        assert spec is not None
-        frame = {"intent": last["intent"], "slots": last["slots"], "awaiting": "", "confirmed": True,
-                 "idempotency_key": last["idempotency_key"], "otp_verified": True}
-        if last["intent"] != "Fund_Transfer":
-            return Outcome("That's already done — nothing more to confirm.", "done", spec.intent)
-        return self._execute(state, frame, spec, inp)
-
-    def _ctx(self, frame: dict[str, Any], inp: TurnInput | None) -> HandlerContext:
+    # ------------------------------------------------------------------ handler context
+    def ctx(self, frame: Frame, inp: TurnInput | None, topic: Topic | None = None) -> HandlerContext:
         return HandlerContext(
             session_id=inp.session_id if inp else "",
             user_id=inp.user_id if inp else None,
             customer_id=inp.customer_id if inp else None,
-            text=inp.text if inp else "",
+            text=(inp.query or inp.text) if inp else "",
             entities=inp.entities if inp else {},
-            slots=frame["slots"],
+            slots=frame.slots,
             settings=self.settings,
             bank=self.bank,
             history=inp.history if inp else [],
-            idempotency_key=frame.get("idempotency_key"),
+            idempotency_key=frame.idempotency_key,
             services=self.services,
+            language=inp.language if inp else "en",
+            topic=_topic_dict(topic),
         )
 
 
-def state_name(frame: dict[str, Any]) -> str:
+# Reply data a follow-up may need ("why?" after a loan decision reads its factors).
+_TOPIC_KEYS = ("approved", "probability", "factors", "loan_type", "model_version", "scoring_request_id")
+
+
+def _topic_dict(topic: Topic | None) -> dict[str, Any] | None:
+    return None if topic is None else {"task": topic.task, "query": topic.query, "doc_ids": topic.doc_ids,
+                                       **topic.data}
+
+
+def state_name(frame: Frame | None) -> str:
     """The public state of a pending frame: ``awaiting_slot`` / ``awaiting_confirmation`` / ``awaiting_otp``."""
-    awaiting = frame.get("awaiting", "")
-    return AWAITING_STATES.get(awaiting.split(":", 1)[0], "done")
+    if frame is None or frame.awaiting is None:
+        return "done"
+    return STATES.get(frame.awaiting.kind, "done")
 
 
-def _with(inp: TurnInput, **changes: Any) -> TurnInput:
-    return TurnInput(**{**inp.__dict__, **changes})
+def with_input(inp: TurnInput, **changes: Any) -> TurnInput:
+    """A copy of ``inp`` with some fields changed (e.g. the entities of a clarified request)."""
+    return replace(inp, **changes)

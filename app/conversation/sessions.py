@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.bank.db import Database, with_retry
 from app.bank.models import DialogueSession
+from privacy.redact import redact
 
 
 class DialogueSessionView(BaseModel):
@@ -82,10 +83,13 @@ class SessionStore:
     ) -> DialogueSessionView:
         """Create or replace a dialogue session; each save extends its expiry by the TTL.
 
-        ``state`` must be JSON-serialisable (Decimal, datetime, date, set, Enum, dataclasses
+        ``chatml`` is redacted before it is written. ``state`` must be JSON-serialisable (Decimal, datetime, date, set, Enum, dataclasses
         and pydantic models are converted: Decimal becomes a string).
         """
         payload = json.dumps(state, default=_json_default, ensure_ascii=False, sort_keys=True)
+        # The caller redacts each message; the history is redacted again as it is stored (idempotent),
+        # so no code path can write a card or Aadhaar number into the session table.
+        chatml = redact(chatml) if chatml else chatml
         ttl = timedelta(minutes=self.db.settings.session_ttl_minutes)
 
         def run() -> DialogueSessionView:

@@ -1,7 +1,8 @@
 """Support around the conversation: hand-off tickets for human agents, and feedback on turns.
 
-Both live in the bank's database (tables ``handoff_tickets`` and ``feedback``); transcripts,
-reasons, texts and comments arrive already redacted by the caller.
+Both live in the bank's database (tables ``handoff_tickets`` and ``feedback``). Callers redact
+transcripts, reasons, texts and comments; the store redacts them again before writing (redaction
+is idempotent), so no caller can put a card or Aadhaar number into a ticket by forgetting to.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from app.bank.clock import new_reference
 from app.bank.db import Database
 from app.bank.errors import BankError, NotFound
 from app.bank.models import Customer, Feedback, HandoffTicket
+from privacy.redact import redact
 
 
 class HandoffView(BaseModel):
@@ -74,8 +76,9 @@ class SupportStore:
     def create_handoff(self, session_id: str, user_id: str | None, reason: str, transcript: str) -> str:
         """Open a ticket for a human agent; returns its reference (``HO-…``).
 
-        ``transcript`` must already be redacted by the caller.
+        ``transcript`` should already be redacted by the caller; it is redacted again here.
         """
+        reason, transcript = redact(reason or ""), redact(transcript or "")
         with self.db.write() as s:
             now = self.db.now()
             ticket = HandoffTicket(
@@ -132,8 +135,10 @@ class SupportStore:
     ) -> int:
         """Store a rating (+1 / -1) of one turn, with an optional corrected intent; returns its id.
 
-        ``text`` and ``comment`` must already be redacted by the caller.
+        ``text`` and ``comment`` should already be redacted by the caller; they are redacted again here.
         """
+        text = redact(text or "")
+        comment = redact(comment) if comment else comment
         if rating not in (1, -1):
             raise BankError("Feedback rating must be +1 or -1.")
         with self.db.write() as s:

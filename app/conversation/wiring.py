@@ -7,7 +7,7 @@ assistant receive their collaborators instead of reaching for process-wide singl
     settings → bank facade ─┬─ session store
                             └─ support store (hand-offs, feedback) ─┐
     knowledge-base getter, scoring-client getter ───────────────────┴─ handler services
-    classifier getter, tracker getter (redactor: privacy.redact.redact)
+    classifier getter, dialogue-act model getter, tracker getter (redactor: privacy.redact.redact)
                                               → Assistant
 
 Heavy components (the classifier, the knowledge base, the scoring client's keys) are built by
@@ -26,6 +26,7 @@ from app.conversation.sessions import SessionStore
 from app.conversation.support import SupportStore
 from app.core.settings import Settings, get_settings
 from handlers.base import HandlerServices, KnowledgeBaseLike, ScorerLike
+from models.acts import DialogueActClassifier, get_acts
 from models.intents import IntentClassifier, get_classifier
 from privacy.client import get_client
 from privacy.redact import redact
@@ -77,6 +78,11 @@ def classifier_getter(settings: Settings) -> Callable[[], IntentClassifier]:
     return partial(get_classifier, settings)
 
 
+def acts_getter(settings: Settings) -> Callable[[], DialogueActClassifier]:
+    """Loads (training in seconds and caching on first use) the dialogue-act model."""
+    return partial(get_acts, settings)
+
+
 def tracker_getter(settings: Settings) -> Callable[[], Tracker]:
     """Opens the provenance tracker, which redacts everything it writes with :func:`privacy.redact.redact`."""
     return partial(get_tracker, settings, redactor=redact)
@@ -99,6 +105,7 @@ def build_assistant(
         support=support,
         services=build_services(settings, support),
         load_classifier=classifier_getter(settings),
+        load_acts=acts_getter(settings),
         open_tracker=tracker_getter(settings),
         classifier=classifier,
         tracker=tracker,

@@ -1,4 +1,6 @@
-"""Process environment every entry point sets before any model library is imported."""
+"""Process environment every entry point sets at start-up: offline model libraries, and an
+owner-only umask for everything the process writes (``bank.db`` and its WAL, ``chainlit.db``, the
+SMS outbox, keys, provenance, the graph files)."""
 
 from __future__ import annotations
 
@@ -16,3 +18,14 @@ def apply_offline_env(env: MutableMapping[str, str] | None = None) -> MutableMap
     for key, value in OFFLINE_ENV.items():
         target.setdefault(key, value)
     return target
+
+
+PRIVATE_UMASK = 0o077
+
+
+def private_umask() -> int:
+    """Make every file and folder this process (and its children) creates owner-only; returns the
+    previous umask. Bits already masked stay masked (never loosens a stricter umask)."""
+    old = os.umask(PRIVATE_UMASK)
+    os.umask(old | PRIVATE_UMASK)
+    return old

@@ -1,12 +1,14 @@
 """Publishing files and folders atomically: a reader sees the old version or the new one, never half.
 
 Every writer of state that another process may read at the same time (models, indexes, key rings,
-log heads, cursors, stored chat files) goes through these two functions.
+log heads, cursors, stored chat files) goes through these two functions. :func:`private_secret`
+creates the per-install secrets (owner-only, created once, race-free).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -78,3 +80,26 @@ def publishing(target: str | os.PathLike[str], *, keep_existing: bool = False) -
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def private_secret(path: str | os.PathLike[str], nbytes: int = 32) -> str:
+    """The secret stored in ``path``, generated (random, URL-safe) on first use.
+
+    The file is created owner-only (0600) with ``O_EXCL``, so two processes starting together
+    agree on one secret; an existing file that others could read is narrowed to 0600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(nbytes))
+            f.flush()
+            os.fsync(f.fileno())
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:  # a half-written file from a crash: never run with an empty password
+        raise OSError(f"secret file {path} is empty; delete it to generate a new one")
+    return value

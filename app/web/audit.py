@@ -2,12 +2,19 @@
 the provenance audit queries over the graph (``provenance.queries.Audit``) and the per-session
 verification from the signed log (``provenance.queries.verify_session``).
 
+The graph is a convenience, not an authority: a session's timeline is rendered from the verified
+signed log, and each graph row is checked against its log record (✗ on a mismatch). Staff reads
+are scoped (hand-off or flagged sessions, else a stated reason) and each is recorded in the signed
+log as a ``staff_read`` event before anything is shown (issue 19, findings 3 and 9).
+
 Synchronous; the routes call it in a worker thread. The chat process also runs the graph
 importer (``start_graph_import``) so the graph follows the log while people chat.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
 import threading
@@ -18,7 +25,9 @@ from typing import Any
 from app.core.settings import get_settings
 from app.web.runtime import get_assistant, get_support
 from provenance.graph import ContinuousImporter
+from provenance.keys import pseudonym
 from provenance.queries import Audit, render_lineage, verify_session
+from provenance.records import STAFF_READ
 
 log = logging.getLogger("sahayak.web.audit")
 
@@ -97,9 +106,21 @@ def overview() -> dict[str, Any]:
     return {"sessions": sessions, "handoffs": handoffs, "low_confidence": low, "problems": problems}
 
 
-def _verification(session_id: str) -> tuple[dict[str, Any], dict[str, bool | None]]:
+# Fields of a turn the console shows; the graph's copy must match the signed log's on each of them.
+_SHOWN = ("input", "reply", "intent", "confidence", "handler", "outcome")
+MIN_REASON_CHARS = 10
+MAX_REASON_CHARS = 500
+
+
+def _content_hash(row: dict[str, Any]) -> str:
+    """A digest of the shown fields of one turn (the log's record or the graph's row)."""
+    shown = {k: (round(float(row[k]), 6) if k == "confidence" and row.get(k) is not None else row.get(k))
+             for k in _SHOWN}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _verification(v: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None]]:
     """(summary {signature, chain, checkpoint, detail}, per-turn verified flag) from the signed log."""
-    v = verify_session(session_id, settings=get_settings())
     recs = v.get("records") or []
     per_turn: dict[str, bool | None] = {}
     for r in recs:
@@ -124,29 +145,157 @@ def _verification(session_id: str) -> tuple[dict[str, Any], dict[str, bool | Non
     return summary, per_turn
 
 
-def session_detail(session_id: str, wait_s: float = 8.0) -> dict[str, Any]:
-    """The session's timeline (graph) and verification (log): signature, chain, checkpoint."""
+def session_scope(session: str, v: dict[str, Any]) -> str | None:
+    """Why staff may open this session without stating a reason: ``handoff`` (a hand-off ticket or
+    event), ``flagged`` (a low-confidence or failed turn, or a thumbs-down), else ``None``.
+
+    Decided from the bank's tickets and the *verified* log, never from the graph."""
+    settings = get_settings()
+    sid = v.get("session") or session
+    contents = [r.get("content") or {} for r in v.get("records") or []]
+    support = get_support()
+    if any(c.get("kind") == "handoff" for c in contents) or any(
+            pseudonym(settings, t.session_id, "s_") == sid for t in support.list_handoffs(status=None)):
+        return "handoff"
+    threshold = float(settings.clarify_threshold)
+    for c in contents:
+        if c.get("type") == "turn" and (float(c.get("confidence") or 0.0) < threshold
+                                        or c.get("outcome") in ("failed", "handoff")):
+            return "flagged"
+    if any(pseudonym(settings, f.session_id, "s_") == sid for f in support.list_feedback(rating=-1)):
+        return "flagged"
+    return None
+
+
+def valid_reason(reason: str | None) -> str | None:
+    """The stated reason, trimmed, when it is long enough to mean something; else ``None``."""
+    text = " ".join((reason or "").split())[:MAX_REASON_CHARS]
+    return text if len(text) >= MIN_REASON_CHARS else None
+
+
+def record_staff_read(staff: str, route: str, *, session: str | None = None, scope: str = "reason",
+                      reason: str | None = None, turn_id: str | None = None, durable: bool = True) -> str:
+    """Put one staff read into the signed log (who, which session, why); with ``durable`` wait
+    until it is written and checkpointed. Raises when it cannot be recorded: no unrecorded reads."""
+    tracker = get_assistant().tracker
+    fields: dict[str, Any] = {"staff": staff, "scope": scope, "route": route}
+    if session:
+        fields["session"] = session  # already a pseudonym
+    if reason:
+        fields["reason"] = reason
+    if turn_id:
+        fields["turn_id"] = turn_id
+    rid = tracker.record_event(STAFF_READ, **fields)
+    if durable:
+        tracker.flush(timeout=30)
+    return rid
+
+
+def session_detail(session_id: str, staff: str = "", reason: str | None = None, wait_s: float = 8.0) -> dict[str, Any]:
+    """The session's timeline and verification, from the verified signed log, with each turn's
+    graph row checked against its log record (a mismatch shows ✗ and the log's text).
+
+    Staff open hand-off and flagged sessions directly; any other needs a stated ``reason``. Every
+    read is recorded as a signed ``staff_read`` event before anything is shown; when the session
+    is out of scope without a reason, or the read cannot be recorded, nothing of it is returned
+    (``refused`` / ``blocked``)."""
     problems: list[str] = []
     _seal_log()
     try:
-        verification, per_turn = _verification(session_id)
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"verification: {type(exc).__name__}: {exc}")
-        verification, per_turn = {}, {}
-    timeline: list[dict[str, Any]] = []
+        v = verify_session(session_id, settings=get_settings())
+    except Exception as exc:  # noqa: BLE001 - without the log there is nothing trustworthy to show
+        return {"blocked": True, "timeline": [], "verification": {}, "reads": [], "lineage_turn": None,
+                "problems": [f"verification: {type(exc).__name__}: {exc}"]}
+    sid = v.get("session") or session_id
+    scope = session_scope(session_id, v)
+    stated = valid_reason(reason)
+    if scope is None and stated is None:
+        return {"refused": True, "session_pseudonym": sid, "problems": problems, "timeline": [], "reads": [],
+                "verification": {}, "lineage_turn": None, "reason_given": bool((reason or "").strip())}
     try:
-        with Audit(get_settings()) as audit:
-            rows = _session_rows(audit, session_id, len(per_turn), wait_s)
-            for r in rows[-50:]:
-                timeline.append(_timeline_row(audit, r, per_turn))
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"audit graph: {exc}")
-    if per_turn and len([t for t in timeline if t.get("kind") == "turn"]) < len(per_turn):
-        problems.append("the graph has not caught up with the log yet; reload in a moment")
+        read_id = record_staff_read(staff, "session", session=sid, scope=scope or "reason", reason=stated)
+    except Exception as exc:  # noqa: BLE001 - an unrecorded read is not allowed
+        return {"blocked": True, "timeline": [], "verification": {}, "reads": [], "lineage_turn": None,
+                "problems": [f"this read could not be recorded in the audit log, so it is not shown: "
+                             f"{type(exc).__name__}"]}
+    verification, per_turn = _verification(v)
+    timeline, reads = _log_timeline(v, per_turn)
+    graph_ok = _check_against_graph(session_id, timeline, wait_s, problems)
+    verification["graph"] = graph_ok
     # Draw the latest turn that used passages (the richest lineage), else the latest turn.
     last_turn = next((t["turn_id"] for t in reversed(timeline) if t.get("turn_id") and t.get("passages")),
                      next((t["turn_id"] for t in reversed(timeline) if t.get("turn_id")), None))
-    return {"timeline": timeline, "verification": verification, "problems": problems, "lineage_turn": last_turn}
+    return {"timeline": timeline[-50:], "verification": verification, "problems": problems, "lineage_turn": last_turn,
+            "reads": reads, "scope": scope or "reason", "read_id": read_id, "session_pseudonym": sid}
+
+
+def _log_timeline(v: dict[str, Any], per_turn: dict[str, bool | None]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Timeline rows (turns and events) and earlier staff reads, from the verified records only."""
+    timeline: list[dict[str, Any]] = []
+    reads: list[dict[str, Any]] = []
+    for r in v.get("records") or []:
+        c = r.get("content")
+        if c is None:  # a line that failed verification: shown as such, its claims are not
+            timeline.append({"kind": "invalid", "intent": "record failed verification", "text": None,
+                             "reply": r.get("failure"), "verified": False, "timestamp": r.get("timestamp")})
+            continue
+        if c.get("type") == "turn":
+            timeline.append({"kind": "turn", "turn_id": c.get("turn_id"), "timestamp": c.get("timestamp"),
+                             "text": c.get("input"), "input": c.get("input"), "reply": c.get("reply"),
+                             "intent": c.get("intent"), "confidence": c.get("confidence"),
+                             "handler": c.get("handler"), "outcome": c.get("outcome"),
+                             "passages": c.get("passages") or [], "model_versions": c.get("model_versions") or {},
+                             "verified": per_turn.get(c.get("turn_id")), "hash": _content_hash(c)})
+        elif c.get("kind") == STAFF_READ:
+            reads.append({"timestamp": c.get("timestamp"), "staff": c.get("staff"), "scope": c.get("scope"),
+                          "reason": c.get("reason"), "route": c.get("route")})
+        elif c.get("type") == "event":
+            detail = {k: v for k, v in c.items() if k not in ("record_id", "type", "timestamp", "schema_version",
+                                                              "kind", "session", "user")}
+            timeline.append({"kind": "event", "intent": f"event: {c.get('kind')}", "timestamp": c.get("timestamp"),
+                             "reply": json.dumps(detail, ensure_ascii=False, sort_keys=True), "verified": None})
+    return timeline, reads
+
+
+def _check_against_graph(session_id: str, timeline: list[dict[str, Any]], wait_s: float,
+                         problems: list[str]) -> bool | None:
+    """Compare each turn's graph row with its signed record (content hash of the shown fields).
+
+    Marks rows ``graph_ok`` False (and the turn ✗) on a mismatch; a turn the graph has but the log
+    does not is added as a ✗ row without its text. Returns True (all match), False (a mismatch)
+    or None (graph unreachable or behind)."""
+    turns = {t["turn_id"]: t for t in timeline if t.get("kind") == "turn"}
+    try:
+        with Audit(get_settings()) as audit:
+            rows = _session_rows(audit, session_id, len(turns), wait_s)
+    except Exception as exc:  # noqa: BLE001 - the log alone still shows the truth
+        problems.append(f"audit graph: {exc}")
+        return None
+    graph_turns = {r["id"]: r for r in rows if r.get("kind") == "turn"}
+    bad = 0
+    for tid, row in graph_turns.items():
+        logged = turns.get(tid)
+        if logged is None:
+            bad += 1
+            timeline.append({"kind": "turn", "turn_id": None, "intent": "not in the signed log", "text": None,
+                             "reply": f"the graph holds a turn {tid} that the signed log does not",
+                             "verified": False, "graph_ok": False, "graph_diff": ["whole turn"]})
+            continue
+        diff = [k for k in _SHOWN if _content_hash({k: row.get(k)}) != _content_hash({k: logged.get(k)})]
+        logged["graph_ok"] = not diff
+        logged["graph_diff"] = diff
+        if diff:
+            bad += 1
+            logged["verified"] = False
+    missing = [tid for tid in turns if tid not in graph_turns]
+    if bad:
+        problems.append(f"the graph differs from the signed log for {bad} turn(s) — it may have been altered; "
+                        "the signed log's text is shown")
+        return False
+    if missing:
+        problems.append("the graph has not caught up with the log yet; reload in a moment")
+        return None
+    return True
 
 
 def _session_rows(audit: Audit, session_id: str, logged_turns: int, wait_s: float) -> list[dict[str, Any]]:
@@ -159,27 +308,6 @@ def _session_rows(audit: Audit, session_id: str, logged_turns: int, wait_s: floa
         if len(turns) >= logged_turns or time.monotonic() > deadline:
             return rows
         time.sleep(0.5)
-
-
-def _timeline_row(audit: Audit, r: dict[str, Any], per_turn: dict[str, bool | None]) -> dict[str, Any]:
-    """One row of the console's timeline: a turn with its passages, model versions and verification,
-    or an event."""
-    row = dict(r)
-    row["text"] = r.get("input")
-    if r.get("kind") == "turn":
-        try:
-            why = audit.why(r["id"])
-            row["passages"] = why.get("passages") or []
-            row["model_versions"] = (why.get("turn") or {}).get("model_versions") or {}
-        except Exception:  # noqa: BLE001 - a row without its extras is still useful
-            row["passages"], row["model_versions"] = [], {}
-        row["verified"] = per_turn.get(r["id"])
-        row["turn_id"] = r["id"]
-    else:
-        row["intent"] = f"event: {r.get('event')}"
-        row["reply"] = r.get("detail")
-        row["verified"] = None
-    return row
 
 
 def lineage_png(turn_id: str) -> bytes | None:

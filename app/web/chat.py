@@ -29,9 +29,10 @@ from chainlit.server import app as server_app  # noqa: E402
 from chainlit.server import sio  # noqa: E402
 from fastapi import Request, Response  # noqa: E402
 
+from app.bank.seed import DEMO_USERNAMES  # noqa: E402
+from app.conversation.frame import DialogueState  # noqa: E402
 from app.core.errors import SahayakError  # noqa: E402
 from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
-from app.bank.seed import DEMO_USERNAMES  # noqa: E402
 from app.web import security  # noqa: E402
 from app.web.audit import start_graph_import, stop_graph_import  # noqa: E402
 from app.web.datalayer import EPHEMERAL_ELEMENTS, make_data_layer  # noqa: E402
@@ -278,8 +279,10 @@ async def _cancel(action: cl.Action) -> None:
 def _pending_key(session_id: str) -> str | None:
     """The idempotency key of the confirmation this session is waiting for, else None."""
     session = get_assistant().sessions.load(session_id)
-    frame = (session.state.get("frame") if session else None) or {}
-    return frame.get("idempotency_key") if frame.get("awaiting") == "confirmation" else None
+    frame = DialogueState.from_dict(session.state).frame if session else None
+    if frame is None or frame.awaiting is None or frame.awaiting.kind != "confirmation":
+        return None
+    return frame.idempotency_key
 
 
 async def _answer_action(action: cl.Action, text: str, shown: str) -> None:

@@ -96,7 +96,14 @@ def step_outputs(result: Any) -> list[tuple[str, str]]:
     """(step name, markdown body) for each pipeline stage the turn went through."""
     steps: list[tuple[str, str]] = []
     conf = float(getattr(result, "confidence", 0.0) or 0.0)
-    understanding = f"**Intent:** `{result.intent}` — confidence **{conf:.0%}**"
+    task = getattr(result, "task", None) or result.intent
+    act = getattr(result, "dialogue_act", None)
+    understanding = f"**Task:** `{task}` — confidence **{conf:.0%}**"
+    if act:
+        understanding += f" · **what the message did:** `{act}`"
+    language = getattr(result, "language", None)
+    if language and language != "en":
+        understanding += f" · **language:** {language}"
     if result.entities:
         understanding += "\n\n**Details found in your message:**\n" + _json(result.entities)
     else:

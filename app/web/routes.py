@@ -1,4 +1,5 @@
-"""Sahayak's own routes on the Chainlit server: the staff console, stored chat files and branding.
+"""Sahayak's own routes on the Chainlit server: the staff console, stored chat files, account
+statements and branding.
 
 Chainlit serves its single-page app from a catch-all route, so ours must come *before* it in the
 route table; :func:`mount_all` puts them there (idempotent).
@@ -12,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse
 
-from app.web import files, staff
+from app.web import files, staff, statements
 
 STATIC = Path(__file__).parent / "static"
 branding = APIRouter()
@@ -45,6 +46,6 @@ def mount_first(app: FastAPI, router: APIRouter) -> None:
 
 
 def mount_all(app: FastAPI) -> None:
-    """Mount the staff console, the chat-file store and the branding ahead of Chainlit's routes."""
-    for router in (staff.router, files.router, branding):
+    """Mount the staff console, the chat-file store, statements and the branding ahead of Chainlit's routes."""
+    for router in (staff.router, files.router, statements.router, branding):
         mount_first(app, router)

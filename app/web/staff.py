@@ -5,6 +5,11 @@ the same secret. Authorisation asks the bank (the authority on roles), not the t
 user whose bank role is ``staff`` gets in; customers get 403, anonymous visitors go to /login.
 
 Everything is rendered with Jinja2 autoescaping — chat text can contain ``<script>``.
+
+Staff reads are scoped and audited (:mod:`app.web.audit`): a session page opens directly for a
+hand-off or flagged session, any other needs a stated reason (the ``reason`` query parameter,
+asked for by a form); each read — who, which session, why — is a signed ``staff_read`` record,
+written before the page is. Timelines come from the verified signed log, not the graph.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -86,12 +91,20 @@ async def overview(request: Request) -> Response:
 
 
 @router.get("/session/{session_id}", response_class=HTMLResponse)
-async def session_timeline(request: Request, session_id: str) -> Response:
-    """One session's turns (intent, handler, passages, model versions) and its verification."""
+async def session_timeline(request: Request, session_id: str,
+                           reason: str | None = Query(None, max_length=audit.MAX_REASON_CHARS)) -> Response:
+    """One session's turns (from the verified log), its verification and the graph check.
+
+    Out of the staff queue (no hand-off, not flagged) it asks for a reason first (403 until given)."""
     who = _guard(request)
     if isinstance(who, Response):
         return who
-    data = await run_in_threadpool(audit.session_detail, session_id)
+    data = await run_in_threadpool(audit.session_detail, session_id, who, reason)
+    if data.get("refused"):
+        return _page("reason.html", status=403, staff=who, session_id=session_id,
+                     min_chars=audit.MIN_REASON_CHARS, max_chars=audit.MAX_REASON_CHARS, **data)
+    if data.get("blocked"):
+        return _page("unavailable.html", status=503, staff=who, problems=data.get("problems"))
     return _page("session.html", staff=who, session_id=session_id, **data)
 
 
@@ -113,6 +126,13 @@ async def monitoring(request: Request) -> Response:
     who = _guard(request)
     if isinstance(who, Response):
         return who
+    try:  # aggregates over every session: recorded too (queued; no single session is shown)
+        await run_in_threadpool(audit.record_staff_read, who, "monitoring", scope="reason",
+                                reason="monitoring report (aggregates)", durable=False)
+    except Exception as exc:  # noqa: BLE001 - an unrecorded read is not allowed
+        log.warning("staff read of monitoring not recorded: %s", type(exc).__name__)
+        return _page("unavailable.html", status=503, staff=who,
+                     problems=["this read could not be recorded in the audit log, so it is not shown"])
     data = await run_in_threadpool(_monitoring)
     return _page("monitoring.html", staff=who, **data)
 
@@ -124,6 +144,9 @@ async def lineage_picture(request: Request, turn_id: str) -> Response:
     if isinstance(who, Response):
         return who
     try:
+        # Ids and hashes only (no text), so no scope check; the read is recorded all the same.
+        await run_in_threadpool(audit.record_staff_read, who, "lineage", scope="reason",
+                                reason="lineage picture of one turn", turn_id=turn_id, durable=False)
         body = await run_in_threadpool(audit.lineage_png, turn_id)
     except Exception as exc:  # noqa: BLE001 - an unknown turn or a graph outage: say so, no traceback
         return Response(f"no lineage picture: {exc}", status_code=404, media_type="text/plain")

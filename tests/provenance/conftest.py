@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,6 +72,9 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory):
     holder.port = free_port()
     holder.data_dir = tmp_path_factory.mktemp("graph")
     os.environ["SAHAYAK_NEO4J_URI"] = f"bolt://127.0.0.1:{holder.port}"
+    # One server for the session, while each test has its own SAHAYAK_HOME (and so its own
+    # generated graph password): the session's random password is given as the override.
+    os.environ.setdefault("SAHAYAK_NEO4J_PASSWORD", secrets.token_urlsafe(24))
     reset_settings()
     try:
         holder.server = start_graph_server(get_settings(), data_dir=holder.data_dir, reuse=False, timeout=180)

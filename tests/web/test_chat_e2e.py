@@ -47,7 +47,7 @@ def test_balance_with_pipeline_steps(page) -> None:
     # The pipeline is shown as collapsible steps; opening one shows the intent and its confidence.
     step = page.get_by_role("button", name=re.compile("Understanding")).last
     step.click()
-    expect(page.get_by_text(re.compile(r"Intent: Check_Balance — confidence \d+%"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Task: Check_Balance — confidence \d+%"))).to_be_visible()
 
 
 def test_transfer_under_threshold_with_confirm_button(page, web_stack) -> None:

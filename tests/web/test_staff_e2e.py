@@ -46,7 +46,13 @@ def test_staff_reviews_session_timeline_with_verification(page, web_stack, custo
     pseud = pseudonym(web_stack["settings"], customer_session, "s_")
     expect(page.get_by_role("link", name=pseud)).to_be_visible(timeout=30_000)
     page.get_by_role("link", name=pseud).click()
+    # Not a hand-off and (unless a turn was low-confidence) not flagged: a reason is asked for and recorded.
+    page.wait_for_selector("#reason-form, #verification")
+    if page.locator("#reason-form").count():
+        page.fill("#reason", "reviewing this session for the end-to-end test")
+        page.get_by_role("button", name="Open and record this read").click()
     expect(page.locator("#verify-signature")).to_contain_text("✓")
+    expect(page.locator("#verify-graph")).to_contain_text("✓")
     expect(page.locator("#verify-chain")).to_contain_text("✓")
     expect(page.locator("#verify-checkpoint")).to_contain_text("✓")
     rows = page.locator("#timeline tr.turn")
