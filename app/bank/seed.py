@@ -104,6 +104,8 @@ _PEOPLE: list[tuple[str, str, str, str, str, str, str]] = [
     ("ravi", "Ravi Kumar", "+919822045678", "ravi.kumar@example.in", "customer", "Pune", "PUN001"),
     ("meera", "Meera Iyer", "+919833067890", "meera.iyer@sahayakbank.example", "staff", "Mumbai", "MUM001"),
 ]
+# The seeded demo people: with their published passwords they may not sign in when SAHAYAK_ENV=production.
+DEMO_USERNAMES = frozenset(p[0] for p in _PEOPLE)
 
 # username, number, type, balance
 _ACCOUNTS: list[tuple[str, str, str, str]] = [

@@ -28,6 +28,7 @@ from app.bank.cardbills import CardBills
 from app.bank.cards import Cards
 from app.bank.db import Database
 from app.bank.deliveries import Deliveries
+from app.bank.logins import Logins
 from app.bank.otp import Otps
 from app.bank.products import Products
 from app.bank.requests import ServiceRequests
@@ -83,6 +84,7 @@ class BankService:
         self._bills = CardBills(self.db, self._transfers)
         self._statements = Statements(self.db)
         self._requests = ServiceRequests(self.db, self._otps.outbox)
+        self.logins = Logins(self.db)  # web sign-in sessions and throttling
 
     def now(self) -> datetime:
         """The service's notion of now (aware UTC)."""

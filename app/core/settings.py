@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     port: int = 8000
     allow_public_bind: EnvFlag = Field(False, description="Let `sahayak run` bind a non-loopback interface "
                                        "(only behind a TLS proxy)")
+    env: str = Field("development", description="development | production; production refuses the seeded demo "
+                     "accounts' default passwords")
+    allowed_origins: str = Field("", description="Comma-separated browser origins allowed to open the chat socket "
+                                 "(e.g. https://chat.bank.example); empty = only the server's own http://host:port")
+    cookie_secure: EnvFlag = Field(False, description="Mark login cookies Secure (set it when a TLS proxy serves the "
+                                   "chat; requests that arrive over https get Secure cookies anyway)")
+    login_max_failures: int = Field(5, description="Failed sign-ins per account (within the window) before a lockout")
+    login_address_max_failures: int = Field(20, description="Failed sign-ins per client address before a lockout")
+    login_window_minutes: int = Field(15, description="Window in which failed sign-ins are counted")
+    login_lockout_minutes: int = Field(15, description="How long a locked account or address must wait")
 
     # --- diagnostics ---------------------------------------------------------------------
     debug: EnvFlag = Field(False, description="Show the traceback of an unexpected CLI error instead of one line")
@@ -117,6 +127,18 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.models_home or self.home / "models"
+
+    @property
+    def production(self) -> bool:
+        """True when deployed by a bank (``SAHAYAK_ENV=production``)."""
+        return self.env.strip().lower() in {"prod", "production"}
+
+    def origins(self, host: str | None = None, port: int | None = None) -> list[str]:
+        """Browser origins allowed to talk to the chat: ``allowed_origins``, else the server's own."""
+        if self.allowed_origins.strip():
+            return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+        scheme = "https" if self.cookie_secure else "http"
+        return [f"{scheme}://{host or self.host}:{port or self.port}"]
 
     @property
     def keys_dir(self) -> Path:

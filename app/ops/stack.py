@@ -124,6 +124,7 @@ def _spawn_chat(settings: Settings, host: str, port: int, env_extra: dict[str, s
         raise SahayakError(f"port {port} on {host} is already in use; choose another with --port")
     log_path = Path(settings.home) / "logs" / "chainlit.log"
     cmd = [sys.executable, "-m", "chainlit", "run", str(CHAT_APP), "--host", host, "--port", str(port), "--headless"]
+    # Chainlit writes only into its app root (``.files``, translations): $SAHAYAK_HOME/chainlit.
     return spawn(cmd, log_path, _chat_env(settings, env_extra)), log_path
 
 

@@ -24,13 +24,19 @@ from app.core.environment import apply_offline_env
 apply_offline_env()  # before chainlit pulls in the model libraries
 
 import chainlit as cl  # noqa: E402
+from chainlit.config import config as chainlit_config  # noqa: E402
 from chainlit.server import app as server_app  # noqa: E402
+from chainlit.server import sio  # noqa: E402
+from fastapi import Request, Response  # noqa: E402
 
+from app.bank.seed import DEMO_USERNAMES  # noqa: E402
+from app.conversation.frame import DialogueState  # noqa: E402
 from app.core.errors import SahayakError  # noqa: E402
 from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
+from app.web import security  # noqa: E402
 from app.web.audit import start_graph_import, stop_graph_import  # noqa: E402
 from app.web.datalayer import EPHEMERAL_ELEMENTS, make_data_layer  # noqa: E402
-from app.web.render import citations_of, scoring_of, step_outputs  # noqa: E402
+from app.web.render import citations_of, safe_markdown, scoring_of, step_outputs  # noqa: E402
 from app.web.routes import mount_all  # noqa: E402
 from app.web.runtime import close_assistant, get_assistant, get_bank, get_support  # noqa: E402
 from privacy.redact import redact  # noqa: E402
@@ -40,6 +46,8 @@ log = logging.getLogger("sahayak.web")
 
 # The staff console, stored chat files and our logo must come before Chainlit's catch-all SPA route.
 mount_all(server_app)
+# Origins, CSRF token, revocation, cookies, CSP, disabled features, ownership: app/web/security.py.
+security.install(server_app, sio, chainlit_config.run.host, chainlit_config.run.port)
 
 CONFIRM, CANCEL = "sahayak_confirm", "sahayak_cancel"
 FRIENDLY_ERROR = ("Sorry — something went wrong on our side and nothing was changed. "
@@ -54,14 +62,51 @@ def _data_layer() -> Any:
 
 @cl.password_auth_callback
 async def _login(username: str, password: str) -> cl.User | None:
-    """Log in against the bank's customers and staff (constant-time password check)."""
+    """Log in against the bank's customers and staff (constant-time password check), throttled
+    per account and per client address; each sign-in is recorded so that logout revokes it."""
     if not username or not password or len(username) > 64 or len(password) > 256:
         return None
-    person = await cl.make_async(get_bank().authenticate)(username, password)
-    if person is None:
+    try:
+        return await cl.make_async(_sign_in)(username.strip().lower(), password, security.client_address.get())
+    except security.LoginRefused as exc:
+        security.refuse_login(exc)
         return None
+
+
+def _sign_in(username: str, password: str, address: str) -> cl.User | None:
+    bank = get_bank()
+    logins = bank.logins
+    locked = logins.lockout(username, address)
+    if locked is not None:
+        log.warning("sign-in refused for %r from %s: %s locked", username, address, locked.kind)
+        raise security.LoginRefused(429, (
+            f"Too many failed sign-ins. Try again in {locked.minutes_left(bank.now())} minutes."))
+    person = bank.authenticate(username, password)
+    if person is None:
+        locked = logins.record_failure(username, address)
+        if locked is not None:
+            raise security.LoginRefused(429, (
+                f"Too many failed sign-ins. Try again in {locked.minutes_left(bank.now())} minutes."))
+        return None
+    logins.record_success(person.username)
+    settings = bank.settings
+    if (settings.production and person.username in DEMO_USERNAMES
+            and password in {settings.demo_password, settings.staff_password, "demo1234", "staff1234"}):
+        # A seeded demo account still has its published password: a bank must not run with it.
+        log.warning("sign-in refused for demo account %r in production", person.username)
+        raise security.LoginRefused(403, (
+            "This is a demo account with its published password; it cannot sign in when "
+            "SAHAYAK_ENV=production. An administrator must set a new password first."))
+    sid = logins.start(person.username, int(chainlit_config.project.user_session_timeout))
     return cl.User(identifier=person.username, display_name=person.full_name,
-                   metadata={"role": person.role, "provider": "credentials"})
+                   metadata={"role": person.role, "provider": "credentials", security.SID_KEY: sid})
+
+
+@cl.on_logout
+async def _logout(request: Request, response: Response) -> dict[str, bool]:
+    """Logout revokes the sign-in on the server: the old cookie or Bearer token stops working."""
+    await cl.make_async(security.revoke)(security.request_token(request.headers))
+    return {"success": True}
 
 
 @cl.on_app_startup
@@ -176,8 +221,12 @@ async def _render(result: TurnResult, text: str) -> None:
     content, elements = _reply_content(result)
     actions: list[cl.Action] = []
     if result.state == "awaiting_confirmation":
-        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes"}, label="Confirm", icon="check", tooltip="Go ahead"),
-                   cl.Action(name=CANCEL, payload={"answer": "no"}, label="Cancel", icon="x", tooltip="Don't do it")]
+        # Each button names the confirmation it answers; a stale one cannot confirm a later action.
+        key = result.data.get("idempotency_key") or await cl.make_async(_pending_key)(result.session_id)
+        actions = [cl.Action(name=CONFIRM, payload={"answer": "yes", "key": key}, label="Confirm", icon="check",
+                             tooltip="Go ahead"),
+                   cl.Action(name=CANCEL, payload={"answer": "no", "key": key}, label="Cancel", icon="x",
+                             tooltip="Don't do it")]
     msg = cl.Message(content=content, elements=elements, actions=actions,
                      metadata={"turn_id": result.turn_id, "intent": result.intent})
     await msg.send()
@@ -187,7 +236,8 @@ async def _render(result: TurnResult, text: str) -> None:
 def _reply_content(result: TurnResult) -> tuple[str, list[cl.Element]]:
     """The reply's markdown and its elements: cited passages (side panel) and the demo SMS (inline)."""
     elements: list[cl.Element] = []
-    content = result.reply
+    # The reply repeats what the customer typed (a payee's name…): never live links or images.
+    content = safe_markdown(result.reply)
     cites = citations_of(result)
     if cites:
         for c in cites:
@@ -226,9 +276,28 @@ async def _cancel(action: cl.Action) -> None:
     await _answer_action(action, "no", "No")
 
 
+def _pending_key(session_id: str) -> str | None:
+    """The idempotency key of the confirmation this session is waiting for, else None."""
+    session = get_assistant().sessions.load(session_id)
+    frame = DialogueState.from_dict(session.state).frame if session else None
+    if frame is None or frame.awaiting is None or frame.awaiting.kind != "confirmation":
+        return None
+    return frame.idempotency_key
+
+
 async def _answer_action(action: cl.Action, text: str, shown: str) -> None:
-    """A button press is the customer saying yes/no: same pipeline, shown as their message."""
+    """A button press is the customer saying yes/no: same pipeline, shown as their message.
+
+    Only the buttons of the confirmation now pending count: the action must carry its
+    idempotency key (an old button, replayed or left on screen, is refused before any "yes")."""
     await _remove_buttons(action.forId)
+    key = (action.payload or {}).get("key")
+    pending = await cl.make_async(_pending_key)(cl.context.session.thread_id)
+    if not key or not isinstance(key, str) or key != pending:
+        log.warning("refused a stale or unknown confirmation button (session %s)", cl.context.session.thread_id)
+        await cl.Message(content="That button belongs to an earlier request, so I did nothing. "
+                                 "Please use the buttons of the latest message.").send()
+        return
     user = cl.user_session.get("user")
     await cl.Message(content=shown, author=user.identifier if user else "You", type="user_message").send()
     await _process(text)

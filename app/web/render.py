@@ -6,7 +6,13 @@ Pure functions (no Chainlit import) so they are unit-tested without a browser.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+# Markdown that would turn echoed text into live content: links, images, autolinks, raw HTML.
+_LINK_PUNCT = re.compile(r"([\\\[\]<>`])")  # "![" is no image once "[" is escaped
+# Bare URLs and www. names: remark-gfm links them even when their punctuation is escaped.
+_BARE_URL = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+")
 
 STATE_LABELS = {
     "awaiting_slot": "waiting for a detail from you",
@@ -15,6 +21,25 @@ STATE_LABELS = {
     "awaiting_clarification": "asking you to clarify",
     "done": "done",
 }
+
+
+def safe_markdown(text: str) -> str:
+    """``text`` with every link, image, autolink and HTML construct made inert, other markdown kept.
+
+    The bot's replies repeat what customers type (a payee called ``![x](http://evil/x.png)``);
+    Chainlit renders replies as markdown, so such a value would show as the bot's own link or
+    fetch an image. Brackets, ``<``, ``>``, backticks and backslashes are escaped, and
+    bare URLs become code spans (shown, not linked).
+    """
+    out: list[str] = []
+    last = 0
+    for m in _BARE_URL.finditer(text):
+        out.append(_LINK_PUNCT.sub(r"\\\1", text[last:m.start()]))
+        url = m.group(0).replace("`", "'")
+        out.append(f"`{url}`")
+        last = m.end()
+    out.append(_LINK_PUNCT.sub(r"\\\1", text[last:]))
+    return "".join(out)
 
 
 def _json(obj: Any) -> str:

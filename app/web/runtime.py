@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from app.core.paths import REPO_ROOT
 from app.core.settings import Settings, get_settings
 
 CHAT_APP = REPO_ROOT / "app" / "web" / "chat.py"
+# Chainlit's configuration as shipped; copied under $SAHAYAK_HOME at each launch (chainlit_root).
+CHAINLIT_CONFIG = REPO_ROOT / ".chainlit" / "config.toml"
+CHAINLIT_README = REPO_ROOT / "chainlit.md"
 
 _lock = threading.RLock()  # get_assistant() calls get_bank() while holding it
 _assistant: Assistant | None = None
@@ -78,12 +82,31 @@ def auth_secret(settings: Settings | None = None) -> str:
     return path.read_text().strip()
 
 
+def chainlit_root(settings: Settings | None = None) -> Path:
+    """Chainlit's app root, ``$SAHAYAK_HOME/chainlit``, with the shipped config copied in.
+
+    Chainlit writes into its app root (``.files`` for uploads, ``.chainlit/translations``), so
+    the root is under ``SAHAYAK_HOME``, never the repository or the current directory.
+    """
+    s = settings or get_settings()
+    root = (Path(s.home) / "chainlit").resolve()
+    (root / ".chainlit").mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.copyfile(CHAINLIT_CONFIG, root / ".chainlit" / "config.toml")
+    shutil.copyfile(CHAINLIT_README, root / "chainlit.md")
+    # No web fonts from a third party (Chainlit's default pulls Inter from Google): the chat's CSP
+    # allows our own origin only, and a bank page should not tell anyone else who opened it.
+    (root / "public").mkdir(exist_ok=True, mode=0o700)
+    (root / "public" / "theme.json").write_text('{"custom_fonts": []}\n', encoding="utf-8")
+    return root
+
+
 def chainlit_env(settings: Settings | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for the Chainlit child process (secret, app root, offline models)."""
+    """Environment for the Chainlit child process (secret, app root, cookies, offline models)."""
     s = settings or get_settings()
     env = dict(base if base is not None else os.environ)
     env["CHAINLIT_AUTH_SECRET"] = auth_secret(s)
-    env["CHAINLIT_APP_ROOT"] = str(REPO_ROOT)
+    env["CHAINLIT_APP_ROOT"] = str(chainlit_root(s))
+    env["CHAINLIT_COOKIE_SAMESITE"] = "strict"  # see app/web/security.py (Secure is added over TLS)
     env["SAHAYAK_HOME"] = str(Path(s.home).resolve())
     apply_offline_env(env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
