@@ -176,7 +176,9 @@ class Assistant:
                            conv.to_chatml())
         timings["save"] = _ms(t3)
         timings["total"] = _ms(t0)
-        entities = {k: v for k, v in (understanding.entities if understanding else {}).items() if k != "otp"}
+        # At the OTP prompt a code may also read as a pincode or an amount: no entity of that turn is kept.
+        entities = {} if context == "otp" else {
+            k: v for k, v in (understanding.entities if understanding else {}).items() if k != "otp"}
         language = understanding.language if understanding else state.language
         result = TurnResult(
             intent=out.task or cls.intent, confidence=float(cls.confidence), entities=entities,

@@ -186,7 +186,9 @@ class DialogueManager:
     @staticmethod
     def remember(state: DialogueState, task: str, inp: TurnInput, reply: Reply, slots: dict[str, Any]) -> None:
         """What this answer was about, for the follow-ups that may come ("why?", "and for RTGS?")."""
-        state.topic = Topic(task=task, query=inp.query or inp.text,
+        # A task finished by the OTP turn is not "about" the code the customer typed.
+        query = inp.query or ("" if inp.understanding.context == "otp" else inp.text)
+        state.topic = Topic(task=task, query=query,
                             doc_ids=[c.get("doc_id") for c in reply.data.get("citations") or []][:3],
                             data={"slots": dict(slots), **{k: v for k, v in reply.data.items() if k in _TOPIC_KEYS}})
 

@@ -30,12 +30,13 @@ from chainlit.server import sio  # noqa: E402
 from fastapi import Request, Response  # noqa: E402
 
 from app.bank.seed import DEMO_USERNAMES  # noqa: E402
+from app.conversation.assistant import mask_codes  # noqa: E402
 from app.conversation.frame import DialogueState  # noqa: E402
 from app.core.errors import SahayakError  # noqa: E402
 from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
 from app.web import security  # noqa: E402
 from app.web.audit import start_graph_import, stop_graph_import  # noqa: E402
-from app.web.datalayer import EPHEMERAL_ELEMENTS, make_data_layer  # noqa: E402
+from app.web.datalayer import EPHEMERAL_ELEMENTS, flag_masked, make_data_layer  # noqa: E402
 from app.web.render import citations_of, safe_markdown, scoring_of, step_outputs  # noqa: E402
 from app.web.routes import mount_all  # noqa: E402
 from app.web.runtime import close_assistant, get_assistant, get_bank, get_support  # noqa: E402
@@ -178,18 +179,24 @@ async def _chat_resume(thread: dict[str, Any]) -> None:
 
 @cl.on_message
 async def _on_message(message: cl.Message) -> None:
-    # Show the customer what we keep: the masked text replaces what they typed.
+    # Show the customer what we keep: the masked text replaces what they typed. A code typed at the
+    # OTP prompt is never kept in the chat history, in any form (issue 19).
     clean = redact(message.content or "")
+    if await cl.make_async(_awaiting_otp)(cl.context.session.thread_id):
+        flag_masked(message.content or "")
+        clean = mask_codes(clean)
+    raw = message.content
     if clean != message.content:
-        raw = message.content
         message.content = clean
         await message.update()
-    else:
-        raw = message.content
-    await _process(raw)
+        # The run step Chainlit wraps around this callback stores the input again when it ends.
+        step = cl.context.current_step
+        if step is not None and step.input == raw:
+            step.input = clean
+    await _process(raw, shown=clean)
 
 
-async def _process(text: str) -> None:
+async def _process(text: str, shown: str | None = None) -> None:
     """Run one customer turn through the pipeline and render the result."""
     user = cl.user_session.get("user")
     if await cl.make_async(_role)(user) != "customer":
@@ -210,7 +217,7 @@ async def _process(text: str) -> None:
         log.exception("turn failed (reference %s): %s", ref, type(exc).__name__)
         await cl.ErrorMessage(content=FRIENDLY_ERROR.format(ref=ref)).send()
         return
-    await _render(result, text)
+    await _render(result, shown if shown is not None else text)
 
 
 async def _render(result: TurnResult, text: str) -> None:
@@ -274,6 +281,12 @@ async def _confirm(action: cl.Action) -> None:
 @cl.action_callback(CANCEL)
 async def _cancel(action: cl.Action) -> None:
     await _answer_action(action, "no", "No")
+
+
+def _awaiting_otp(session_id: str) -> bool:
+    """Whether this session's next message answers the OTP prompt."""
+    session = get_assistant().sessions.load(session_id)
+    return bool(session) and DialogueState.from_dict(session.state).context() == "otp"
 
 
 def _pending_key(session_id: str) -> str | None:

@@ -15,13 +15,18 @@ reopened thread still shows its sources. One-time codes are never stored: the de
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from app.conversation.assistant import mask_codes
+from app.conversation.frame import DialogueState
 from app.core.settings import Settings, get_settings
 from app.web.chatdb import chat_db_urls, create_schema
 from app.web.files import storage_client
+from app.web.runtime import get_assistant
 from privacy.redact import redact, redact_obj
 
 if TYPE_CHECKING:
@@ -35,6 +40,44 @@ EPHEMERAL_ELEMENTS = frozenset({"Demo SMS"})
 
 def _redact_text(value: Any) -> Any:
     return redact(value) if isinstance(value, str) and value else value
+
+
+# What the customer types at the OTP prompt is never stored (issue 19). Chainlit persists the user's
+# message in a task of its own, which can run before or after the chat callback masks it, so the
+# layer decides itself: a user message written while its session waits for an OTP, or one the chat
+# callback has already flagged, is stored with its digits masked.
+_FLAGGED: dict[str, float] = {}
+_FLAG_SECONDS = 120.0
+
+
+def flag_masked(text: str) -> None:
+    """Mark ``text`` (a code typed at the OTP prompt) to be stored masked wherever it is written."""
+    now = time.monotonic()
+    for key in [k for k, t in _FLAGGED.items() if t < now]:
+        _FLAGGED.pop(key, None)
+    _FLAGGED[text] = now + _FLAG_SECONDS
+
+
+def _at_otp_prompt(thread_id: str | None) -> bool:
+    if not thread_id:
+        return False
+    try:
+        session = get_assistant().sessions.load(thread_id)
+    except Exception:  # noqa: BLE001 - an unknown state masks nothing more; redaction still runs
+        return False
+    return bool(session) and DialogueState.from_dict(session.state).context() == "otp"
+
+
+async def _mask_codes(step: dict[str, Any]) -> None:
+    if step.get("type") != "user_message":
+        return
+    texts = [step.get(k) for k in ("input", "output") if isinstance(step.get(k), str) and step.get(k)]
+    if not texts:
+        return
+    if any(t in _FLAGGED for t in texts) or await asyncio.to_thread(_at_otp_prompt, step.get("threadId")):
+        for key in ("input", "output"):
+            if isinstance(step.get(key), str):
+                step[key] = mask_codes(step[key])
 
 
 def _redact_any(value: Any) -> Any:
@@ -59,6 +102,7 @@ def redacting_layer_class() -> type:
 
         async def create_step(self, step_dict: "StepDict") -> None:
             clean = dict(step_dict)
+            await _mask_codes(clean)  # type: ignore[arg-type]
             for key in ("input", "output", "name"):
                 clean[key] = _redact_text(clean.get(key))
             if clean.get("metadata"):

@@ -88,6 +88,15 @@ def test_transfer_above_threshold_needs_otp(page, web_stack) -> None:
     m = re.search(r"Reference (TXN\w+)", done)
     assert m and "₹15,000.00" in done, done
     assert len(_bank(web_stack).ledger(m.group(1))) >= 2
+    # The code typed at the OTP prompt is kept nowhere: not in the chat history, the session or the log.
+    # Only the simulated phone holds it: the SMS outbox and the live session's demo-SMS element.
+    home = Path(web_stack["home"])
+    for path in home.rglob("*"):
+        if path.is_file() and "outbox" not in path.parts:
+            blob = path.read_bytes()
+            if blob.startswith(b"Demo SMS"):
+                continue
+            assert code.encode() not in blob, f"the OTP {code} is stored in {path}"
 
 
 def test_card_block(page, web_stack) -> None:
