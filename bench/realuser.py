@@ -16,12 +16,16 @@ customer reads their phone.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +47,29 @@ def pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
 
 
+def _start_scoring(root: Path) -> subprocess.Popen | None:
+    """The encrypted scoring service on a free loopback port (loan turns score for real), or None."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-m", "privacy.service", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    atexit.register(proc.terminate)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=2):
+                os.environ["SAHAYAK_SCORING_URL"] = url
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    print("warning: the scoring service did not start; loan turns will report it unavailable", file=sys.stderr)
+    return None
+
+
 class Harness:
     """One process, one pipeline; a fresh bank per conversation."""
 
@@ -55,6 +82,7 @@ class Harness:
         os.environ["SAHAYAK_RATE_LIMIT_SENSITIVE_PER_HOUR"] = "100000"
         os.environ["SAHAYAK_SCORING_TIMEOUT_S"] = os.environ.get("SAHAYAK_SCORING_TIMEOUT_S", "5")
         os.chdir(root)  # old checkouts find data/ relative to the working folder
+        self.scoring = _start_scoring(root)  # the product runs with its encrypted scoring service
         try:  # the layout after the architecture step
             from app.conversation.wiring import build_assistant
             from app.core.settings import get_settings
@@ -186,7 +214,8 @@ def _check_outcome(expected: dict[str, Any], transfers: list[dict[str, Any]], do
         problems.append(f"transfers: expected {want_transfers}, got {got_transfers}")
     want_other = Counter(w["task"] for w in want if w["task"] != "Fund_Transfer")
     got_other = Counter(a for a in done_actions if a != "Fund_Transfer")
-    for task in set(want_other) | set(got_other):
+    # Extra read-only answers (a balance in passing) are fine; an extra action or a missing task is not.
+    for task in set(want_other) | (set(got_other) & ACTIONS):
         if task in own_like and want_other[task] == got_other[task]:
             continue
         if want_other[task] != got_other[task]:
@@ -238,8 +267,8 @@ def run_conversations(h: Harness, convs: list[dict[str, Any]]) -> dict[str, Any]
             if got_task in ACTIONS and exp.get("task") not in ACTIONS and result.state in (
                     "awaiting_confirmation", "awaiting_slot", "awaiting_otp"):
                 unrequested += 1
-            if result.state == "done" and result.outcome == "success" and result.handler in ACTIONS:
-                done_actions.append(result.handler)
+            if result.state == "done" and result.outcome == "success" and result.handler:
+                done_actions.append(result.handler)  # read-only tasks count too when the outcome names them
             if result.outcome == "handoff":
                 handoff = True
             turns_n += 1

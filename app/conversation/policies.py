@@ -262,6 +262,8 @@ def followup_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -
     topic = state.topic
     if topic is None or not looks_like_followup(inp.text):
         return None
+    if inp.act in ("greet", "goodbye", "chitchat", "cancel", "frustration") and inp.u.act.confidence >= ACT_SURE:
+        return None  # "ok thanks, that's all" after an answer closes the chat
     u = inp.u
     if u.confidence >= 0.85 and u.task not in ("FAQ", topic.task) and inp.act == "request":
         return None  # a clear new request ("send 500 to ravi") is not a follow-up
@@ -341,7 +343,17 @@ def _clarify(dm: DialogueManager, state: DialogueState, inp: TurnInput, candidat
 
 def start_task_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -> Outcome:
     """Everything else: start the task the message asks for."""
-    return dm.start(state, inp.u.task, inp)
+    task = inp.u.task
+    # "shukriya" / "thanks, that's all" close the chat even when the intent model reads a greeting.
+    social = inp.act in _SOCIAL and (
+        (inp.u.act.confidence >= ACT_SURE and task in _SOCIAL.values())
+        or (inp.u.act.confidence >= 0.8 and task in ("FAQ", "Out_Of_Scope")))
+    if social:
+        task = _SOCIAL[inp.act]
+    return dm.start(state, task, inp)
+
+
+_SOCIAL = {"greet": "Greeting", "goodbye": "Goodbye"}
 
 
 DEFAULT_POLICIES = [
