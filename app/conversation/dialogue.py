@@ -16,70 +16,21 @@ each handler's declaration (slots and their kinds, confirmation, OTP rule, ``rep
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from app.bank.errors import BankError
 from app.bank.service import BankService
 from app.conversation.frame import Awaiting, DialogueState, Frame, Topic
-from app.conversation.understand import Understanding
+from app.conversation.policies import DEFAULT_POLICIES
+from app.conversation.turn import STATES, Outcome, Policy, TurnInput, state_name, with_input
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings
 from app.text.responses import Responses, get_responses
 from handlers.base import HandlerContext, HandlerServices, HandlerSpec, Reply, Risk, SlotError
 from handlers.registry import get_handler
 
-STATES = {"slot": "awaiting_slot", "confirmation": "awaiting_confirmation", "otp": "awaiting_otp"}
-
-
-@dataclass
-class Outcome:
-    """The dialogue's answer for one turn.
-
-    ``handler`` ran (or asked) this turn; ``task`` is what the message was about (a "yes" inside a
-    transfer is the transfer's turn); ``state`` is where the conversation now waits.
-    """
-
-    reply: str
-    state: str  # awaiting_slot | awaiting_confirmation | awaiting_otp | awaiting_clarification | done
-    handler: str | None
-    outcome: str = "success"
-    data: dict[str, Any] = field(default_factory=dict)
-    task: str | None = None
-    policy: str = ""
-
-    def __post_init__(self) -> None:
-        if self.task is None:
-            self.task = self.handler
-
-
-@dataclass
-class TurnInput:
-    """The current message, understood, and who sent it."""
-
-    session_id: str
-    user_id: str | None
-    customer_id: int | None
-    text: str
-    understanding: Understanding
-    entities: dict[str, Any]
-    history: list[dict[str, str]]
-    query: str | None = None  # the rewritten question for the knowledge base (follow-ups, digressions)
-
-    @property
-    def u(self) -> Understanding:
-        return self.understanding
-
-    @property
-    def act(self) -> str:
-        return self.understanding.act.act
-
-    @property
-    def language(self) -> str:
-        return self.understanding.language
-
-
-Policy = Callable[["DialogueManager", DialogueState, TurnInput], "Outcome | None"]
+# Re-exported: callers import the turn types from the engine.
+__all__ = ["DialogueManager", "Outcome", "STATES", "TurnInput", "state_name", "with_input"]
 
 
 class DialogueManager:
@@ -88,9 +39,6 @@ class DialogueManager:
     def __init__(self, settings: Settings, bank: BankService, audit_ok: Callable[[], bool] | None = None,
                  services: HandlerServices | Mapping[str, Any] | None = None,
                  policies: list[Policy] | None = None, responses: Responses | None = None) -> None:
-        # Imported here, not at the top: the policies module imports this one for Outcome and the engine.
-        from app.conversation.policies import DEFAULT_POLICIES
-
         self.settings = settings
         self.bank = bank
         # Money never moves when the audit trail cannot be written (provenance health check).
@@ -351,15 +299,3 @@ _TOPIC_KEYS = ("approved", "probability", "factors", "loan_type", "model_version
 def _topic_dict(topic: Topic | None) -> dict[str, Any] | None:
     return None if topic is None else {"task": topic.task, "query": topic.query, "doc_ids": topic.doc_ids,
                                        **topic.data}
-
-
-def state_name(frame: Frame | None) -> str:
-    """The public state of a pending frame: ``awaiting_slot`` / ``awaiting_confirmation`` / ``awaiting_otp``."""
-    if frame is None or frame.awaiting is None:
-        return "done"
-    return STATES.get(frame.awaiting.kind, "done")
-
-
-def with_input(inp: TurnInput, **changes: Any) -> TurnInput:
-    """A copy of ``inp`` with some fields changed (e.g. the entities of a clarified request)."""
-    return replace(inp, **changes)

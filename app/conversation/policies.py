@@ -8,13 +8,17 @@ Every policy is a plain function ``(dm, state, inp) -> Outcome | None``, so each
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from app.conversation.dialogue import DialogueManager, Outcome, TurnInput, state_name, with_input
 from app.conversation.followup import asks_why, looks_like_followup, rewrite
 from app.conversation.frame import Clarification, DialogueState, Frame, Offer, Topic
+from app.conversation.turn import Outcome, TurnInput, state_name, with_input
 from app.text.entities import extract_entities
 from handlers.base import HandlerSpec, Risk
 from handlers.registry import all_handlers
+
+if TYPE_CHECKING:  # the engine imports the policies; they only call its methods
+    from app.conversation.dialogue import DialogueManager
 
 # How sure the act model must be before an act overrides everything else.
 ACT_SURE = 0.5

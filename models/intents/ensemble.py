@@ -25,6 +25,7 @@ from models.intents.base import IntentClassifier
 from models.intents.calibration import fit_temperature, nll
 from models.intents.data import Dataset, stratified_split
 from models.intents.encoder import get_encoder
+from models.intents.train import load_model, train_model
 
 
 class EnsembleClassifier(IntentClassifier):
@@ -33,8 +34,6 @@ class EnsembleClassifier(IntentClassifier):
     approach = "ensemble"
 
     def __init__(self, model_dir: Path, config: dict[str, Any]) -> None:
-        from models.intents.train import load_model
-
         super().__init__(model_dir, config)
         self.members = [(load_model(Path(model_dir) / m["dir"]), float(m["weight"])) for m in config["members"]]
         for clf, _ in self.members:
@@ -89,8 +88,6 @@ def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     ``refit_frozen`` is false) refit on all rows. The fine-tuned members share the weight ``w``
     equally and the frozen member gets ``1 - w``.
     """
-    from models.intents.train import load_model, train_model
-
     val_fraction = float(params.get("val_fraction", 0.15))
     n_ft = max(1, int(params.get("finetune_members", 1)))
     tr_idx, va_idx = stratified_split(data.labels, val_fraction, seed)

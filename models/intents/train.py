@@ -7,6 +7,7 @@ threshold, approach settings), ``metrics.json``, ``lineage.json`` and ``model_ca
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import time
 from pathlib import Path
@@ -52,42 +53,32 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 APPROACH_NAMES = APPROACHES + tuple(PRESETS)  # everything ``train_model`` accepts
 
 
+# Each approach lives in its own module and is found by name, so an approach built from others (the
+# ensemble trains and loads its members through this module) imports this module without a cycle.
+_APPROACH_MODULES = {
+    "frozen": ("models.intents.frozen", "train_frozen", "FrozenClassifier"),
+    "finetune": ("models.intents.finetune", "train_finetune", "FinetuneClassifier"),
+    "ensemble": ("models.intents.ensemble", "train_ensemble", "EnsembleClassifier"),
+    "zeroshot": ("models.intents.zeroshot", "train_zeroshot", "ZeroShotClassifier"),
+    "llm": ("models.intents.llm_intents", "train_llm", "LLMClassifier"),
+}
+
+
+def _approach(approach: str, part: int) -> Any:
+    try:
+        module, *names = _APPROACH_MODULES[approach]
+    except KeyError:
+        raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACH_NAMES)}") from None
+    # Imported on demand: an approach pulls in its own heavy libraries (torch, the LLM) only when used.
+    return getattr(importlib.import_module(module), names[part])
+
+
 def _trainer(approach: str) -> Callable[..., dict[str, Any]]:
-    if approach == "frozen":
-        from models.intents.frozen import train_frozen
-        return train_frozen
-    if approach == "finetune":
-        from models.intents.finetune import train_finetune
-        return train_finetune
-    if approach == "ensemble":
-        from models.intents.ensemble import train_ensemble
-        return train_ensemble
-    if approach == "zeroshot":
-        from models.intents.zeroshot import train_zeroshot
-        return train_zeroshot
-    if approach == "llm":
-        from models.intents.llm_intents import train_llm
-        return train_llm
-    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACH_NAMES)}")
+    return _approach(approach, 0)
 
 
 def _classifier_class(approach: str) -> type[IntentClassifier]:
-    if approach == "frozen":
-        from models.intents.frozen import FrozenClassifier
-        return FrozenClassifier
-    if approach == "finetune":
-        from models.intents.finetune import FinetuneClassifier
-        return FinetuneClassifier
-    if approach == "ensemble":
-        from models.intents.ensemble import EnsembleClassifier
-        return EnsembleClassifier
-    if approach == "zeroshot":
-        from models.intents.zeroshot import ZeroShotClassifier
-        return ZeroShotClassifier
-    if approach == "llm":
-        from models.intents.llm_intents import LLMClassifier
-        return LLMClassifier
-    raise SahayakError(f"unknown intent approach {approach!r}; choose one of {', '.join(APPROACH_NAMES)}")
+    return _approach(approach, 1)
 
 
 def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, Any]:
