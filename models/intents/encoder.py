@@ -17,9 +17,9 @@ from typing import Iterable
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from app.core.environment import apply_offline_env
+
+apply_offline_env()  # before transformers is imported: weights come from installed packages only
 
 
 def set_torch_threads() -> None:
