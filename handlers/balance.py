@@ -21,9 +21,10 @@ def check_balance(ctx: HandlerContext) -> Reply:
         accounts = [ctx.bank.resolve_account(ctx.customer_id, ref)]
     else:
         accounts = ctx.bank.accounts(ctx.customer_id)
-    lines = [f"{a.type.title()} account {a.masked}: {format_money(a.balance, a.currency)}" for a in accounts]
+    lines = [ctx.say("balance.line", type=a.type.title(), masked=a.masked, amount=format_money(a.balance, a.currency))
+             for a in accounts]
     if len(lines) == 1:
-        text = f"Your {lines[0][0].lower()}{lines[0][1:]}."
+        text = ctx.say("balance.one", line=f"{lines[0][0].lower()}{lines[0][1:]}")
     else:
-        text = "Your balances:\n" + "\n".join(f"• {line}" for line in lines)
+        text = ctx.say("balance.many", lines="\n".join(f"• {line}" for line in lines))
     return Reply(text, data={"accounts": [{"masked": a.masked, "type": a.type} for a in accounts]})

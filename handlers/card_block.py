@@ -33,10 +33,7 @@ def _card(value: Any, ctx: HandlerContext) -> dict[str, str]:
     risk=Risk.HIGH,
     description="block a lost or stolen card",
     topic="blocking a lost or stolen debit or credit card",
-    confirm=lambda ctx: (
-        f"Blocking your {ctx.slots['card']['type']} card ending {ctx.slots['card']['last4']} takes effect "
-        "immediately and cannot be undone in chat. Block it now? (yes/no)"
-    ),
+    confirm=lambda ctx: ctx.say("card_block.confirm", type=ctx.slots["card"]["type"], last4=ctx.slots["card"]["last4"]),
 )
 def card_block(ctx: HandlerContext) -> Reply:
     """Block the chosen card at once."""
@@ -44,12 +41,8 @@ def card_block(ctx: HandlerContext) -> Reply:
     try:
         result = ctx.bank.block_card(ctx.customer_id, card["last4"])
     except BankError as exc:
-        return Reply(f"I couldn't block that card: {exc}", outcome="failed")
+        return Reply(ctx.say("card_block.failed", reason=exc), outcome="failed")
     if getattr(result, "already_blocked", False):
-        return Reply(f"Your {card['type']} card ending {card['last4']} was already blocked.",
+        return Reply(ctx.say("card_block.already", type=card["type"], last4=card["last4"]),
                      data={"card_last4": card["last4"]})
-    return Reply(
-        f"Your {card['type']} card ending {card['last4']} is now blocked. No new transactions will go through. "
-        "To get a replacement or unblock it, visit a branch or call customer care.",
-        data={"card_last4": card["last4"]},
-    )
+    return Reply(ctx.say("card_block.done", type=card["type"], last4=card["last4"]), data={"card_last4": card["last4"]})

@@ -70,11 +70,9 @@ def _from_account(value: Any, ctx: HandlerContext) -> dict[str, Any]:
 
 def _confirm(ctx: HandlerContext) -> str:
     s = ctx.slots
-    return (
-        f"Please confirm: send {format_money(s['amount'])} from your {s['from_account']['type']} account "
-        f"{s['from_account']['masked']} to {s['beneficiary']['name']} ({s['beneficiary']['masked']})? "
-        "Reply yes to confirm or no to cancel."
-    )
+    return ctx.say("transfer.confirm", amount=format_money(s["amount"]), from_type=s["from_account"]["type"],
+                   from_masked=s["from_account"]["masked"], name=s["beneficiary"]["name"],
+                   masked=s["beneficiary"]["masked"])
 
 
 def _needs_otp(ctx: HandlerContext) -> bool:
@@ -113,13 +111,11 @@ def fund_transfer(ctx: HandlerContext) -> Reply:
             channel="chat",
         )
     except BankError as exc:
-        return Reply(f"I couldn't make that transfer: {exc}", outcome="failed")
+        return Reply(ctx.say("transfer.failed", reason=exc), outcome="failed")
     data = {"transfer_reference": tr.reference, "amount": s["amount"], "replayed": tr.replayed}
     if tr.replayed:
-        return Reply(
-            f"That transfer was already completed (reference {tr.reference}); nothing was sent twice.", data=data
-        )
-    text = f"Done! {format_money(s['amount'])} sent to {s['beneficiary']['name']}. Reference {tr.reference}."
+        return Reply(ctx.say("transfer.replayed", reference=tr.reference), data=data)
+    text = ctx.say("transfer.done", amount=format_money(s["amount"]), name=s["beneficiary"]["name"], reference=tr.reference)
     if getattr(tr, "balance_after", None) is not None:
-        text += f" Your {s['from_account']['type']} balance is now {format_money(tr.balance_after)}."
+        text += ctx.say("transfer.balance_after", from_type=s["from_account"]["type"], balance=format_money(tr.balance_after))
     return Reply(text, data=data)
