@@ -243,6 +243,8 @@ def _log_timeline(v: dict[str, Any], per_turn: dict[str, bool | None]) -> tuple[
             timeline.append({"kind": "turn", "turn_id": c.get("turn_id"), "timestamp": c.get("timestamp"),
                              "text": c.get("input"), "input": c.get("input"), "reply": c.get("reply"),
                              "intent": c.get("intent"), "confidence": c.get("confidence"),
+                             "act": (c.get("dialogue") or {}).get("act"),
+                             "language": (c.get("dialogue") or {}).get("language"),
                              "handler": c.get("handler"), "outcome": c.get("outcome"),
                              "passages": c.get("passages") or [], "model_versions": c.get("model_versions") or {},
                              "verified": per_turn.get(c.get("turn_id")), "hash": _content_hash(c)})
