@@ -16,7 +16,9 @@ from handlers.registry import handler
 _KIND = r"(savings?|sb|current|ca|\d{4,12})"
 _FROM = re.compile(rf"\bfrom\s+(?:my\s+|the\s+)?(?:account\s+(?:ending\s+(?:in\s+)?)?)?{_KIND}\b")
 _TO = re.compile(rf"\b(?:to|into|in)\s+(?:my\s+|the\s+)?(?:account\s+(?:ending\s+(?:in\s+)?)?)?{_KIND}\b")
-_PAIR = re.compile(rf"\b{_KIND}\s+(?:a\s?c\s+|account\s+)?(?:to|into|se)\s+(?:my\s+)?{_KIND}\b")
+# A pair names account kinds only: in "move 40000 to my current" the number is the amount.
+_WORD_KIND = r"(savings?|sb|current|ca)"
+_PAIR = re.compile(rf"\b{_WORD_KIND}\s+(?:a\s?c\s+|account\s+)?(?:to|into|se)\s+(?:my\s+)?{_WORD_KIND}\b")
 
 
 def _refs(ctx: HandlerContext) -> tuple[str | None, str | None]:
@@ -25,7 +27,16 @@ def _refs(ctx: HandlerContext) -> tuple[str | None, str | None]:
     if m := _PAIR.search(text):
         return m.group(1), m.group(2)
     source, target = _FROM.search(text), _TO.search(text)
-    return (source.group(1) if source else None), (target.group(1) if target else None)
+    return _account_ref(source), _account_ref(target)
+
+
+def _account_ref(m: re.Match[str] | None) -> str | None:
+    """The account a from/to phrase names; bare digits count only as "account (ending) 1234"."""
+    if m is None:
+        return None
+    if m.group(1).isdigit() and "account" not in m.group(0):
+        return None
+    return m.group(1)
 
 
 def _other(ctx: HandlerContext, ref: str) -> str:

@@ -124,7 +124,7 @@ def otp_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) -> Out
 def _correction_text(text: str) -> str:
     """What a correction changes to: "no, 4000" → "4000", "not Ravi — Priya" → "Priya",
     "23000, not 25" → "23000", "take it from current account, not savings" → "take it from current account"."""
-    text = _NOT_THIS.sub("", text.strip())
+    text = _NOT_THIS.sub("", _CORRECTION_LEAD.sub("", text.strip()))  # "sorry not Vikram — Priya"
     text = _NOT_TAIL.sub("", text)
     return _CORRECTION_LEAD.sub("", text).strip(" ,.!")
 
