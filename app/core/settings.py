@@ -95,6 +95,8 @@ class Settings(BaseSettings):
                                        "install in $SAHAYAK_HOME/keys/graph_password (mode 0600)")
     neo4j_database: str | None = Field(None, description="Graph database name; None = the server's default")
     graph_enabled: bool = True
+    graph_query_timeout_s: float = Field(5.0, description="Staff-console and audit queries give up after this "
+                                         "long (\"graph unavailable\") instead of hanging on a frozen graph")
     graph_heap: str = Field("512m", description="JVM heap of the embedded graph server (passed to it as --heap)")
     graph_password: str | None = Field(None, description="Root password the embedded graph server sets (the launcher "
                                        "passes the client's password here); default: as neo4j_password")
