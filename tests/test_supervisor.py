@@ -161,3 +161,48 @@ def test_frozen_graph_gives_the_staff_console_a_clear_graph_unavailable(services
     with Audit() as audit:
         assert isinstance(audit.inferences(limit=1), list)
     assert stack.supervise() == [] and stack.restarts().get("graph server", 0) == 0
+
+
+def test_sahayak_run_restarts_a_killed_child_and_the_chat_stays_up(tmp_path: Path):
+    """The real `sahayak run` (chat included): SIGKILL its scoring service; the command keeps
+    running, restarts the service, and the chat answers /health throughout."""
+    import httpx
+
+    port, scoring = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAHAYAK_")}
+    env.update(SAHAYAK_HOME=str(tmp_path), SAHAYAK_MODELS_HOME=os.environ["SAHAYAK_MODELS_HOME"],
+               SAHAYAK_SCORING_PORT=str(scoring), SAHAYAK_NEO4J_URI=f"bolt://127.0.0.1:{free_port()}",
+               PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", COLUMNS="200")
+    out = tmp_path / "run.out"
+    with open(out, "w") as sink:
+        run = subprocess.Popen([sys.executable, "-m", "app.cli", "run", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    chat = f"http://127.0.0.1:{port}/health"
+
+    def wait_for(text: str, within_s: float) -> str:
+        deadline = time.monotonic() + within_s
+        while text not in (seen := out.read_text(errors="replace")):
+            assert run.poll() is None, f"sahayak run exited ({run.returncode}):\n{seen[-3000:]}"
+            assert time.monotonic() < deadline, f"no {text!r} from sahayak run:\n{seen[-3000:]}"
+            time.sleep(0.5)
+        return seen
+
+    try:
+        seen = wait_for("Sahayak is running", 900)
+        pid = int(seen.split("scoring service healthy at", 1)[1].split("(pid ", 1)[1].split(",", 1)[0])
+        os.kill(pid, signal.SIGKILL)
+        assert httpx.get(chat, timeout=10).status_code == 200  # the chat does not go down with it
+        wait_for("scoring service restarted", 240)
+        assert run.poll() is None
+        assert httpx.get(chat, timeout=10).status_code == 200
+        assert wait_healthy(f"http://127.0.0.1:{scoring}", timeout=10)
+        assert "scoring service restarted" in (tmp_path / "logs" / "stack.log").read_text(encoding="utf-8")
+    finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGTERM)
+            try:
+                run.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait(timeout=30)
+    assert run.returncode == 0, out.read_text(errors="replace")[-3000:]
