@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     otp_lockout_minutes: int = 15
     rate_limit_messages_per_minute: int = 30
     rate_limit_sensitive_per_hour: int = 10
+    redis_url: str | None = Field(None, description="Redis for limits shared by every worker, e.g. "
+                                  "redis://127.0.0.1:6379/0; unset: each process counts its own")
+    redis_prefix: str = Field("sahayak", description="Key prefix in Redis (one per deployment sharing a server)")
 
     # --- understanding -------------------------------------------------------------------
     classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm")
