@@ -265,6 +265,15 @@ def _chat_restarter(settings: Settings, host: str, port: int, env_extra: dict[st
     return again
 
 
+def start_chat(settings: Settings, host: str, port: int, *, timeout: float = 300.0,
+               env_extra: dict[str, str] | None = None) -> Child:
+    """One chat worker (Chainlit) on ``host:port``, once /health answers; several of them behind a
+    load balancer share the bank database and ``CHAINLIT_AUTH_SECRET`` (both from ``settings``)."""
+    proc, log_path = _spawn_chat(settings, host, port, env_extra)
+    return _await_chat(proc, log_path, host, port, timeout,
+                       restart=_chat_restarter(settings, host, port, env_extra, timeout))
+
+
 def start_stack(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None,
                 report: Report | None = None, chat_timeout: float = 300.0,
                 env_extra: dict[str, str] | None = None, chat: bool = True) -> Stack:
