@@ -45,12 +45,16 @@ class LogVerificationError(SahayakError):
     """A line failed verification; the importer refuses to import it or anything after it."""
 
 
-def driver(settings: Any):
-    """A neo4j driver for ``settings.neo4j_uri`` (caller closes it)."""
+def driver(settings: Any, timeout: float = 5.0):
+    """A neo4j driver for ``settings.neo4j_uri`` (caller closes it).
+
+    ``timeout`` bounds connecting and waiting for a pooled connection; it cannot bound a read
+    from a server that accepted the connection and then froze (see ``provenance.queries._within``)."""
     from neo4j import GraphDatabase  # heavy: deferred so commands that never touch the graph stay light
 
     return GraphDatabase.driver(settings.neo4j_uri, auth=(settings.neo4j_user, settings.graph_secret),
-                                connection_timeout=5.0, max_transaction_retry_time=2.0)
+                                connection_timeout=timeout, connection_acquisition_timeout=timeout,
+                                max_transaction_retry_time=min(2.0, timeout))
 
 
 def ensure_schema(session: Any) -> None:

@@ -8,13 +8,15 @@ dicts/lists (JSON-ready). The Cypher uses only what both Neo4j 5 and ArcadeDB ac
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
 from provenance.checks import Verification
-from provenance.graph import driver
+from provenance.graph import GraphUnavailable, driver
 from provenance.keys import pseudonym
 from provenance.merkle import inclusion_proof, verify_inclusion
 from provenance.verify import verify_log
@@ -90,8 +92,36 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """``fn()``'s result, or TimeoutError when it has not returned within ``seconds``.
+
+    The neo4j driver has no read timeout of its own: against a frozen server (SIGSTOP, a hung JVM)
+    a query waits on its socket forever. So the query runs in a daemon thread and the caller stops
+    waiting; the thread ends when the server answers or its connection drops."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, daemon=True, name="graph-query").start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class Audit:
-    """Read-only audit queries (one driver per instance; use as a context manager)."""
+    """Read-only audit queries (one driver per instance; use as a context manager).
+
+    Each query is bounded by ``settings.graph_query_timeout_s``: an unreachable or frozen graph
+    raises :class:`GraphUnavailable` ("graph unavailable: …") instead of hanging the console."""
 
     def __init__(self, settings: Any = None) -> None:
         if settings is None:
@@ -110,18 +140,35 @@ class Audit:
             self._driver.close()
             self._driver = None
 
+    def _abandon(self) -> None:
+        """Drop the driver after a timeout; closing it would wait on the same frozen socket."""
+        stuck, self._driver = self._driver, None
+        if stuck is not None:
+            threading.Thread(target=stuck.close, daemon=True, name="graph-close").start()
+
     def run(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a named query from :data:`QUERIES` and return its rows as dicts."""
+        """Run a named query from :data:`QUERIES` and return its rows as dicts (within the timeout)."""
         from neo4j.exceptions import ServiceUnavailable  # heavy: deferred to the first query
 
+        timeout = float(getattr(self.settings, "graph_query_timeout_s", 5.0))
         if self._driver is None:
-            self._driver = driver(self.settings)
-        try:
-            with self._driver.session(database=self.settings.neo4j_database) as s:
+            self._driver = driver(self.settings, timeout=timeout)
+        drv = self._driver
+
+        def query() -> list[dict[str, Any]]:
+            with drv.session(database=self.settings.neo4j_database) as s:
                 return [_decode(r.data()) for r in s.run(QUERIES[name], **params)]
+
+        try:
+            return _within(timeout, query)
+        except TimeoutError as exc:
+            self._abandon()
+            raise GraphUnavailable(f"graph unavailable: the graph server at {self.settings.neo4j_uri} did not "
+                                   f"answer within {timeout:g}s") from exc
         except ServiceUnavailable as exc:
-            raise SahayakError(f"graph server at {self.settings.neo4j_uri} is not reachable; "
-                               f"start it with `sahayak graph serve`") from exc
+            self._abandon()
+            raise GraphUnavailable(f"graph unavailable: the graph server at {self.settings.neo4j_uri} is not "
+                                   f"reachable; start it with `sahayak graph serve`") from exc
 
     def session_id(self, session: str) -> str:
         """Accept a raw session id or its pseudonym (``s_…``)."""

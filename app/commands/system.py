@@ -129,7 +129,8 @@ def run(
     port: int = typer.Option(None, "--port", help="Port of the chat (default SAHAYAK_PORT or 8000)."),
     skip_prepare: bool = typer.Option(False, "--skip-prepare", help="Do not check models/indexes first."),
 ) -> None:
-    """Start the graph server, the encrypted scoring service and the chat; Ctrl-C stops them all."""
+    """Start the graph server, the encrypted scoring service and the chat, restarting any that
+    crashes (with back-off, logged to $SAHAYAK_HOME/logs/stack.log); Ctrl-C stops them all."""
     settings = get_settings()
     console = Console()
     host = host or settings.host
@@ -155,9 +156,11 @@ def run(
 
 
 def _supervise(stack: Stack, console: Console, ready_s: float) -> str:
-    """Say the stack is up, watch it until Ctrl-C/SIGTERM or a component dies, then stop it all.
+    """Say the stack is up, then supervise it until Ctrl-C/SIGTERM: a crashed component is
+    restarted with back-off (:meth:`Stack.supervise`) while the others keep serving. Stops it all
+    at the end.
 
-    Returns "" after Ctrl-C, else what stopped unexpectedly.
+    Returns "" after Ctrl-C, else the component that could not be brought back.
     """
     stopping = False
     failed = ""
@@ -166,10 +169,10 @@ def _supervise(stack: Stack, console: Console, ready_s: float) -> str:
                       f"— ready in {ready_s:.1f}s. Press Ctrl-C to stop.")
         while True:
             time.sleep(1.0)
-            dead = stack.dead()
-            if dead:
-                names = ", ".join(c.name + (f" (log: {c.log})" if c.log else "") for c in dead)
-                failed = f"stopped unexpectedly: {names}"
+            lost = stack.supervise()
+            if lost:
+                names = ", ".join(c.name + (f" (log: {c.log})" if c.log else "") for c in lost)
+                failed = f"stopped unexpectedly and could not be restarted: {names}"
                 break
     except KeyboardInterrupt:
         stopping = True

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     otp_lockout_minutes: int = 15
     rate_limit_messages_per_minute: int = 30
     rate_limit_sensitive_per_hour: int = 10
+    redis_url: str | None = Field(None, description="Redis for limits shared by every worker, e.g. "
+                                  "redis://127.0.0.1:6379/0; unset: each process counts its own")
+    redis_prefix: str = Field("sahayak", description="Key prefix in Redis (one per deployment sharing a server)")
 
     # --- understanding -------------------------------------------------------------------
     classifier: str = Field("frozen", description="Intent approach: frozen | finetune | finetune-mpnet | ensemble | ensemble-mpnet | zeroshot | llm")
@@ -95,6 +98,8 @@ class Settings(BaseSettings):
                                        "install in $SAHAYAK_HOME/keys/graph_password (mode 0600)")
     neo4j_database: str | None = Field(None, description="Graph database name; None = the server's default")
     graph_enabled: bool = True
+    graph_query_timeout_s: float = Field(5.0, description="Staff-console and audit queries give up after this "
+                                         "long (\"graph unavailable\") instead of hanging on a frozen graph")
     graph_heap: str = Field("512m", description="JVM heap of the embedded graph server (passed to it as --heap)")
     graph_password: str | None = Field(None, description="Root password the embedded graph server sets (the launcher "
                                        "passes the client's password here); default: as neo4j_password")

@@ -76,6 +76,11 @@ def terminate(proc: subprocess.Popen, grace: float = 10.0, *, eof_grace: float =
     then SIGKILL.
     """
     if proc.poll() is not None:
+        if proc.stdin is not None:  # a crashed child (the supervisor restarts it): release our end of its pipe
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
         return
     if eof_grace and proc.stdin is not None:
         try:

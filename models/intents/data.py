@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import SahayakError
-from app.core.paths import REPO_ROOT
+from app.core.paths import DATA_DIR, REPO_ROOT
 
 OOS_LABEL = "Out_Of_Scope"
 
@@ -40,10 +40,13 @@ class Dataset:
 
 
 def resolve_path(path: str | Path) -> Path:
-    """``path`` as given if it exists, else relative to the repository root (for `data/...` defaults)."""
+    """``path`` as given if it exists, else a ``data/...`` path inside the shipped-data folder
+    (:data:`DATA_DIR`, which ``SAHAYAK_DATA_DIR`` may move), else relative to the code."""
     p = Path(path)
     if p.exists() or p.is_absolute():
         return p
+    if p.parts and p.parts[0] == "data" and (DATA_DIR.joinpath(*p.parts[1:])).exists():
+        return DATA_DIR.joinpath(*p.parts[1:])
     alt = REPO_ROOT / p
     return alt if alt.exists() else p
 
