@@ -15,11 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.bank.db import Database
-from app.bank.errors import Ambiguous, NotFound
+from app.bank.errors import Ambiguous, BankError, NotFound
 from app.bank.models import Account, Beneficiary, Customer
-from app.bank.security import burn_password_check, verify_password
+from app.bank.security import burn_password_check, hash_password, verify_password
 from app.bank.text import mask_phone, normalise
 from app.bank.views import AccountView, BeneficiaryView, CustomerView
+
+# The demo passwords printed in the README: never accepted as a new password.
+_PUBLISHED_PASSWORDS = frozenset({"demo1234", "staff1234"})
 
 _ACCOUNT_ORDER = {"savings": 0, "current": 1}
 
@@ -161,6 +164,18 @@ class Accounts:
             if not verify_password(password, person.password_hash):
                 return None
             return customer_view(person)
+
+    def set_password(self, username: str, password: str) -> None:
+        """Give ``username`` a new password (an administrator's step, e.g. before a production deploy).
+
+        Raises :class:`NotFound` for an unknown person and :class:`BankError` for a weak password."""
+        if len(password) < 10 or password.lower() in _PUBLISHED_PASSWORDS or password.strip() != password:
+            raise BankError("Choose a password of at least 10 characters that is not a published demo password.")
+        with self.db.write() as s:
+            person = s.scalars(select(Customer).where(Customer.username == username.strip().lower())).first()
+            if person is None or person.role == "system":
+                raise NotFound(f"no customer or staff member called {username!r}")
+            person.password_hash = hash_password(password)
 
     def get_customer(self, username: str) -> CustomerView | None:
         """The customer or staff member called ``username`` (case-insensitive), else ``None``."""

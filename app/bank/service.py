@@ -91,6 +91,10 @@ class BankService:
         return self.db.now()
 
     # ------------------------------------------------------------------ customers and accounts
+    def set_password(self, username: str, password: str) -> None:
+        """See :meth:`Accounts.set_password` (at least 10 characters, never a published demo password)."""
+        self._accounts.set_password(username, password)
+
     def authenticate(self, username: str, password: str) -> CustomerView | None:
         """See :meth:`Accounts.authenticate` (constant-time; unknown users cost the same)."""
         return self._accounts.authenticate(username, password)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import typer
@@ -37,6 +38,20 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+@bank_app.command("set-password")
+def set_password_cmd(
+    user: str = typer.Option(..., "--user", "-u", help="Customer or staff username."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from stdin (scripts)."),
+) -> None:
+    """Set a new password — what a bank does for the seeded accounts before SAHAYAK_ENV=production."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    BankService(get_settings().db_url).set_password(user, password)
+    _console().print(f"[green]✓[/] new password set for {user}")
 
 
 @bank_app.command("seed")

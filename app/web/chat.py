@@ -97,7 +97,8 @@ def _sign_in(username: str, password: str, address: str) -> cl.User | None:
         log.warning("sign-in refused for demo account %r in production", person.username)
         raise security.LoginRefused(403, (
             "This is a demo account with its published password; it cannot sign in when "
-            "SAHAYAK_ENV=production. An administrator must set a new password first."))
+            "SAHAYAK_ENV=production. An administrator must set a new password first "
+            "(sahayak bank set-password)."))
     sid = logins.start(person.username, int(chainlit_config.project.user_session_timeout))
     return cl.User(identifier=person.username, display_name=person.full_name,
                    metadata={"role": person.role, "provider": "credentials", security.SID_KEY: sid})
