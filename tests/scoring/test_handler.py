@@ -10,15 +10,16 @@ import pytest
 
 from app.bank.seed import seed
 from app.bank.service import BankService
-from app.conversation.dialogue import DialogueManager, TurnInput
+from app.conversation.dialogue import DialogueManager
+from app.conversation.frame import DialogueState
 from app.core.net import free_port
 from app.core.settings import get_settings
-from app.core.types import Classification
 from handlers.base import HandlerContext
 from handlers.loan_enquiry import parse_inr
 from handlers.registry import get_handler
 from privacy.client import ScoringClient
 from privacy.service_process import start_in_background
+from tests.dialogue_helpers import understood
 
 
 @pytest.fixture()
@@ -104,11 +105,12 @@ def test_slow_service_times_out_and_offers_handoff(bank, artifact):
 def test_conversation_collects_slots_then_scores(bank, client):
     """The dialogue manager drives the handler's slots turn by turn (real validators)."""
     dm = DialogueManager(get_settings(), bank, services={"scoring": client})
-    state: dict = {}
+    state = DialogueState()
 
     def say(text, entities=None, intent="Loan_Enquiry", confidence=0.95):
-        cls = Classification(intent=intent, confidence=confidence, ranking=[(intent, confidence)])
-        return dm.turn(state, TurnInput("s1", None, None, text, cls, entities or {}, []))
+        # The first message asks; every later one answers what the bot asked.
+        act = "request" if state.frame is None else "inform"
+        return dm.turn(state, understood(state, text, intent, confidence, act, entities))
 
     out = say("I earn 95,000 a month, can I get a loan?", {"amount": {"value": 95000.0, "currency": "INR"}})
     assert out.state == "awaiting_slot" and "Which loan" in out.reply
