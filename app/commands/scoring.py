@@ -52,7 +52,7 @@ def score(features: str = typer.Option(..., "--features", help='JSON object, e.g
         client.close()
     typer.echo(json.dumps({"probability": round(r.probability, 6), "approved": r.approved, "factors": r.factors,
                            "request_id": r.request_id, "model_version": r.model_version, "mode": r.mode,
-                           "assumed": sorted(r.assumed), "timings": {k: round(v, 3) for k, v in r.timings.items()}}))
+                           "assumed": sorted(r.assumed), "clipped": r.clipped, "timings": {k: round(v, 3) for k, v in r.timings.items()}}))
 
 
 @scoring.command("train")
