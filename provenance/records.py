@@ -30,6 +30,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "turn_id", "session", "user", "channel", "input", "prompt_hash", "intent", "confidence", "entities",
         "handler", "outcome", "state", "passages", "scoring_request_id", "reply", "latency_ms", "model_versions",
     ),
+    "training": ("training_id", "model_id", "started_at", "ended_at", "agent", "dataset_hashes", "git_commit"),
     "event": ("kind",),
     "checkpoint": ("tree_size", "root_hash"),
 }

@@ -57,6 +57,11 @@ def train(
             typer.echo(f"warning: the time budget stopped fine-tuning ({m_path.parent.name}) at {m['epochs_done']:g} "
                        f"of {m['epochs_planned']:g} planned epochs on this machine; --max-minutes 0 trains them all",
                        err=True)
+    # The run's own provenance, now: datasets, the training activity (its real times), agent, model.
+    from app.commands.training_record import record_run
+    from provenance.training import intent_run
+
+    summary["provenance"] = record_run(intent_run(model_dir), command=f"sahayak intents train --approach {approach}")
     typer.echo(json.dumps({"model_dir": str(model_dir), **summary}))
 
 

@@ -61,6 +61,7 @@ def train(n: int = 20_000, seed: int = 20240611, test_fraction: float = 0.2,
     """
     if mitigation not in MITIGATIONS:
         raise ValueError(f"mitigation must be one of {', '.join(MITIGATIONS)}")
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ds: LoanDataset = generate(n, seed)
     rng = np.random.default_rng(seed + 1)
     order = rng.permutation(n)
@@ -126,6 +127,7 @@ def train(n: int = 20_000, seed: int = 20240611, test_fraction: float = 0.2,
     return {
         "name": MODEL_NAME,
         "version": MODEL_VERSION,
+        "started_at": started_at,
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "dataset": {"generator": "models/scoring/dataset.py::generate", "n": n, "seed": seed,
