@@ -7,6 +7,7 @@ hyperparameters, environment, timestamp}``, ``Inference{id, input, output, times
 Relations: (Dataset)-[:USED_IN]->(Model), (Model)-[:GENERATED]->(Turn),
 (Training)-[:USED]->(Dataset), (Model)-[:WAS_GENERATED_BY]->(Training),
 (Training)-[:ASSOCIATED_WITH]->(Agent), (Model)-[:ATTRIBUTED_TO]->(Agent),
+(Dataset)-[:DERIVED_FROM]->(Event) (a dataset exported from staff intent corrections),
 (Turn)-[:RETRIEVED {rank, score}]->(Passage)-[:PART_OF]->(Document),
 (Turn)-[:HANDLED_BY]->(Agent), (Turn|Event)-[:IN_SESSION]->(Session), (Turn)-[:NEXT]->(Turn).
 
@@ -40,7 +41,7 @@ from provenance.verify import trusted_keys
 log = logging.getLogger(__name__)
 
 LABELS = ("Dataset", "Model", "Turn", "Training", "Passage", "Document", "Session", "Agent", "Event")
-RELATIONS = ("USED_IN", "GENERATED", "USED", "WAS_GENERATED_BY", "ASSOCIATED_WITH", "ATTRIBUTED_TO", "RETRIEVED",
+RELATIONS = ("USED_IN", "GENERATED", "USED", "DERIVED_FROM", "WAS_GENERATED_BY", "ASSOCIATED_WITH", "ATTRIBUTED_TO", "RETRIEVED",
              "HANDLED_BY", "IN_SESSION", "NEXT", "PART_OF")
 CURSOR_NAME = "graph-cursor.json"
 
@@ -84,6 +85,7 @@ class Rows:
     models: list[dict] = field(default_factory=list)
     used_in: list[dict] = field(default_factory=list)
     trainings: list[dict] = field(default_factory=list)
+    derived: list[dict] = field(default_factory=list)
     turns: list[dict] = field(default_factory=list)
     generated: list[dict] = field(default_factory=list)
     retrieved: list[dict] = field(default_factory=list)
@@ -102,6 +104,8 @@ def model_id(name: str, version: str) -> str:
 
 def _add_dataset(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
     rows.datasets.append(base | {"id": rec["sha256"], "path": rec.get("path"), "description": rec.get("description")})
+    # A dataset made from staff corrections (intents export-feedback) names their records.
+    rows.derived += [{"d": rec["sha256"], "e": e} for e in rec.get("derived_from") or []]
 
 
 def _add_model(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
@@ -207,6 +211,7 @@ CYPHER = {
     "training_agents": """UNWIND $rows AS r MATCH (a:Training {id: r.id}) MATCH (m:Model {id: r.model})
         MERGE (g:Agent {id: r.agent}) SET g.kind = r.agent_kind, g.name = r.agent_name
         MERGE (a)-[:ASSOCIATED_WITH]->(g) MERGE (m)-[:ATTRIBUTED_TO]->(g)""",
+    "derived": """UNWIND $rows AS r MATCH (d:Dataset {id: r.d}) MERGE (e:Event {id: r.e}) MERGE (d)-[:DERIVED_FROM]->(e)""",
     "training_used": """UNWIND $rows AS r MATCH (a:Training {id: r.t}) MERGE (d:Dataset {id: r.d})
         MERGE (a)-[:USED]->(d)""",
     "sessions": """UNWIND $rows AS r MERGE (s:Session {id: r.id}) SET s.user = r.user""",
@@ -285,6 +290,7 @@ def write_rows(tx: Any, rows: Rows) -> None:
     run("models", rows.models)
     run("used_in", rows.used_in)
     run("trainings", rows.trainings)
+    run("derived", rows.derived)
     run("training_agents", [t for t in rows.trainings if t["agent"]])
     run("training_used", [{"t": t["id"], "d": h} for t in rows.trainings for h in t["datasets"]])
     turns = _distinct(rows.turns, "id")

@@ -152,6 +152,8 @@ class _ProvBuilder:
         self.add(d, PROV.atLocation, rec.get("path"))
         self.add(d, self.RDFS.comment, rec.get("description"))
         self.add(d, SY.recordedAt, self.dt(rec.get("timestamp")))
+        for rid in rec.get("derived_from") or []:  # staff corrections the dataset was exported from
+            self.g.add((d, PROV.wasInfluencedBy, self.U("event", rid)))
 
     def agent(self, agent: dict[str, Any] | str | None) -> Any:
         """An engineer (``prov:Person``) or a system identity (``prov:SoftwareAgent``), with its FOAF name."""

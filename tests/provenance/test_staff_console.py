@@ -246,3 +246,60 @@ def test_intent_corrections_refuse_cross_site_and_bad_requests(console: dict) ->
                    headers=same, timeout=60)
     assert r.status_code == 303 and "reason=" in r.headers["location"]
     assert [f.turn_id for f in _feedback(console)] == ["turn-300"]
+
+
+def test_correction_loop_end_to_end(console: dict, tmp_path: Path) -> None:
+    """correction (HTTP) → export-feedback → retrain (CLI) → signed records → the graph shows the new
+    model derived from the correction. The CLI processes write the same log the console's tracker has open."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from provenance.graph import Importer
+    from provenance.queries import Audit
+    from provenance.verify import verify_log
+
+    _fill(console)
+    settings, url, staff = console["settings"], console["url"], _cookie("meera", "staff")
+    r = httpx.post(f"{url}/staff/session/sess-handoff/turn/turn-102/correct", data={"correct_intent": "Check_Balance"},
+                   cookies=staff, headers={"Origin": url}, timeout=60)
+    assert r.status_code == 303
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, SAHAYAK_HOME=str(settings.home), SAHAYAK_AGENT="system:retrain", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1")
+
+    def cli(*args: str) -> dict:
+        res = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for label, texts in {"Check_Balance": ["what is my balance", "show my balance", "balance please"],
+                         "Transfer_Money": ["send 500 to Ravi", "transfer 2000 to Asha", "pay Ravi 300"]}.items():
+        (data / f"{label}.yaml").write_text(yaml.safe_dump({"intent": label, "description": label, "examples": texts}))
+    exported = cli("intents", "export-feedback", "--out", str(data / "feedback.yaml"))
+    assert exported["per_intent"] == {"Check_Balance": 1} and len(exported["provenance"]["derived_from"]) == 1
+    trained = cli("intents", "train", "--data", str(data), "--fast", "--out", str(tmp_path / "retrained"))
+    model = trained["provenance"]["model"]
+    assert model.startswith("intents@")
+    assert verify_log(settings.provenance_dir, settings=settings).ok  # one chain across the three processes
+    imp = Importer(settings)
+    try:
+        imp.run_once()
+    finally:
+        imp.close()
+    with Audit(settings) as a:
+        rows = a.cypher("""MATCH (e:Event)<-[:DERIVED_FROM]-(d:Dataset)<-[:USED]-(t:Training)<-[:WAS_GENERATED_BY]-(m:Model)
+            MATCH (d)-[:USED_IN]->(m) MATCH (m)-[:ATTRIBUTED_TO]->(g:Agent)
+            RETURN e.kind AS kind, e.staff AS staff, d.path AS dataset, m.id AS model, g.id AS agent,
+                   t.started_at AS started, t.ended_at AS ended""")
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert (row["kind"], row["staff"], row["model"], row["agent"]) == ("intent_correction", "meera", model,
+                                                                        "system:retrain")
+    assert row["dataset"].endswith("feedback.yaml") and row["started"] <= row["ended"]
