@@ -303,3 +303,9 @@ def test_correction_loop_end_to_end(console: dict, tmp_path: Path) -> None:
     assert (row["kind"], row["staff"], row["model"], row["agent"]) == ("intent_correction", "meera", model,
                                                                         "system:retrain")
     assert row["dataset"].endswith("feedback.yaml") and row["started"] <= row["ended"]
+
+
+def test_monitoring_page_shows_the_per_day_table(console: dict) -> None:
+    _fill(console)
+    r = httpx.get(f"{console['url']}/staff/monitoring", cookies=_cookie("meera", "staff"), timeout=120)
+    assert r.status_code == 200 and 'id="over-time"' in r.text and "(reference)" in r.text
