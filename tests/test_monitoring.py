@@ -143,3 +143,16 @@ def test_report_shows_drift_per_day_on_a_real_log(fresh_home):
     assert days["2026-11-03"]["drift"] == ["intent_mix", "confidence"]
     assert days["2026-11-03"]["clarification_rate"] == 1.0 and days["2026-11-03"]["confidence_psi"] > 1
     assert ot["flags"] == [{"day": "2026-11-03", "signal": "intent_mix"}, {"day": "2026-11-03", "signal": "confidence"}]
+    # A flagged drift becomes a signed incident record, once.
+    for expected in (2, 0):
+        res = subprocess.run([sys.executable, "-m", "app.cli", "report", "--json", "--record-incidents"], cwd=root,
+                             env=dict(os.environ), capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert len(json.loads(res.stdout.strip().splitlines()[-1])["incidents_recorded"]) == expected
+    from provenance.verify import verify_log
+
+    v = verify_log(get_settings().provenance_dir, settings=get_settings())
+    incidents = [r.record for r in v.records if r.record.get("kind") == "incident"]
+    assert v.ok and sorted((i["day"], i["signal"]) for i in incidents) == [("2026-11-03", "confidence"),
+                                                                          ("2026-11-03", "intent_mix")]
+    assert all(i["value"] > i["threshold"] for i in incidents)
