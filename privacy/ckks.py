@@ -15,9 +15,15 @@ scale 2^29: the same one-level logit protocol with ≈86 KB requests instead of 
 the cost of precision (max probability error ≈3e-4 instead of ≈1e-7); not the default.
 
 ``probability`` — N=8192, moduli [60, 30, 30, 30, 60] (210 bits), scale 2^30. Three
-levels: w·x, then a degree-3 least-squares polynomial of the sigmoid on [-12, 12] (one
-level for the coefficient products, one for z²·z), for deployments where even the key
-holder's copy of the logit must not exist (and the building block of encrypted training).
+levels: w·x, then a degree-3 polynomial of the sigmoid (one level for z² and a3·z, one for
+their product), for deployments where even the key holder's copy of the logit must not
+exist. A polynomial is only close to the sigmoid on the interval it was fitted on and
+diverges outside it (the old fit on [-12, 12] gave 12.2 at z = -30, an approval), so the
+scoring polynomial is fitted per model on the *guaranteed* range of its linear score
+(:func:`linear_score_range`: the bank clips the standardised features to the training
+box, the weights then bound z), with p(0) = 1/2 pinned so that p ≥ 1/2 exactly when
+z ≥ 0 (:func:`scoring_polynomial`, checked by :func:`decision_safe`). The fixed fit on
+[-12, 12] below stays the building block of encrypted training.
 
 Galois keys: the single-customer dot product sums 16 replicated slots with rotations by
 8, 4, 2, 1, so only those four keys are generated (≈1.4 MB instead of ≈18 MB for the
@@ -78,8 +84,8 @@ PRESETS: dict[str, CkksParams] = {
 MODE_DEPTH = {"logit": 1, "probability": 3}  # evaluation modes (the "compact" preset serves "logit")
 ROTATION_STEPS = (1, 2, 4, 8)
 
-# Degree-3 least-squares fit of the sigmoid on [-12, 12] (max error 0.168; the model's logits
-# stay inside it, so decisions match the exact sigmoid — narrower intervals flip outliers) (see sigmoid_poly_coefficients()).
+# Degree-3 least-squares fit of the sigmoid on [-12, 12] (max error 0.168), used by encrypted
+# training. Scoring uses scoring_polynomial() on the model's guaranteed score range instead.
 SIGMOID_INTERVAL = (-12.0, 12.0)
 SIGMOID_DEGREE = 3
 
@@ -104,6 +110,50 @@ def sigmoid_poly_error(degree: int = SIGMOID_DEGREE, interval: tuple[float, floa
     xs = np.linspace(interval[0], interval[1], 4001)
     approx = np.polynomial.polynomial.polyval(xs, sigmoid_poly_coefficients(degree, interval))
     return float(np.max(np.abs(approx - sigmoid(xs))))
+
+
+def linear_score_range(weights: np.ndarray | list[float], bias: float,
+                       box: list[list[float]] | np.ndarray) -> tuple[float, float]:
+    """The exact range of ``w·x + b`` over the box ``lo_j ≤ x_j ≤ hi_j`` (each term at a corner)."""
+    w = np.asarray(weights, dtype=float)
+    b = np.asarray(box, dtype=float)
+    if b.shape != (len(w), 2) or np.any(b[:, 0] > b[:, 1]):
+        raise ValueError("the feature box must be one [low, high] pair per weight")
+    lo_terms, hi_terms = w * b[:, 0], w * b[:, 1]
+    return (float(bias + np.minimum(lo_terms, hi_terms).sum()), float(bias + np.maximum(lo_terms, hi_terms).sum()))
+
+
+@lru_cache(maxsize=16)
+def scoring_polynomial(low: float, high: float) -> tuple[float, float, float, float]:
+    """Degree-3 least-squares sigmoid on [low, high] with a0 = 1/2 pinned (lowest degree first).
+
+    Pinning p(0) = 1/2 keeps the decision threshold where the exact sigmoid has it; the fit
+    then only has to keep p − 1/2 = z·(a1 + a2·z + a3·z²) of the sign of z, which
+    :func:`decision_safe` checks. The interval may be asymmetric (a credit model's scores are).
+    """
+    if not low < 0.0 < high:
+        raise ValueError("the score range must contain 0 (the decision threshold)")
+    xs = np.linspace(low, high, 4001)
+    basis = np.stack([xs, xs ** 2, xs ** 3], axis=1)
+    coeffs, *_ = np.linalg.lstsq(basis, sigmoid(xs) - 0.5, rcond=None)
+    return (0.5, float(coeffs[0]), float(coeffs[1]), float(coeffs[2]))
+
+
+def poly_error(coeffs: tuple[float, ...], low: float, high: float) -> float:
+    """Maximum absolute error of a polynomial sigmoid (clamped to [0, 1], as the bank does) on [low, high]."""
+    xs = np.linspace(low, high, 4001)
+    approx = np.clip(np.polynomial.polynomial.polyval(xs, coeffs), 0.0, 1.0)
+    return float(np.max(np.abs(approx - sigmoid(xs))))
+
+
+def decision_safe(coeffs: tuple[float, ...], low: float, high: float) -> bool:
+    """True when p(z) ≥ 1/2 exactly for z ≥ 0 on [low, high]: a0 = 1/2 and a1 + a2·z + a3·z² > 0 there."""
+    a0, a1, a2, a3 = coeffs
+    if abs(a0 - 0.5) > 1e-12 or a1 <= 0:
+        return False
+    q = np.polynomial.Polynomial([a1, a2, a3])
+    real = [float(r.real) for r in np.atleast_1d(q.roots()) if abs(r.imag) < 1e-12]
+    return all(not low <= r <= high for r in real)
 
 
 # --------------------------------------------------------------------------------------

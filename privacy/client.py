@@ -52,6 +52,7 @@ class ScoreResult:
     model_version: str = ""
     assumed: dict[str, float] = field(default_factory=dict)
     mode: str = "logit"
+    clipped: list[str] = field(default_factory=list)  # probability mode: features brought into the training box
 
 
 # Human phrasing of the factors we explain (sign-aware). Features whose published direction is
@@ -111,6 +112,10 @@ class ScoringClient:
         self.std = np.asarray(bank["std"], dtype=float)
         self.directions: dict[str, int] = dict(bank["directions"])
         self.defaults: dict[str, float] = dict(bank["defaults"])
+        # Standardised training box: probability mode clips to it so the service's polynomial is only
+        # ever evaluated on the score range it was fitted for (absent in artifacts written before it was added).
+        box = bank.get("feature_range")
+        self.feature_range = np.asarray(box, dtype=float) if box is not None else None
         self.threshold = float(art.get("threshold", 0.5))
         self._keys: ckks.KeyPair | None = None
         self._session: str | None = None
@@ -206,6 +211,18 @@ class ScoringClient:
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
+    def clip_to_box(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised features clipped to the training box, and a mask of what was clipped.
+
+        Clipping moves an extreme applicant to the nearest point the model was fitted on, in the
+        same direction, so the polynomial sigmoid never sees a score outside its fitted range.
+        """
+        if self.feature_range is None:
+            raise SahayakError("this scoring model has no feature range; probability mode needs a retrained model")
+        lo, hi = self.feature_range[:, 0], self.feature_range[:, 1]
+        clipped = np.clip(z, lo, hi)
+        return clipped, clipped != z
+
     # -- scoring ----------------------------------------------------------------------------
     def score(self, features: dict[str, float], mode: str = "logit") -> ScoreResult:
         """Encrypt, score remotely, decrypt and explain one applicant."""
@@ -218,6 +235,10 @@ class ScoringClient:
         t0 = time.perf_counter()
         x, assumed = self.prepare(features)
         z = self.standardise(x)
+        clipped: list[str] = []
+        if mode == "probability":
+            z, mask = self.clip_to_box(z)
+            clipped = [f for f, m in zip(self.features, mask) if m]
         padded = np.zeros(ckks.SLOTS_SINGLE)
         padded[: len(z)] = z
         body = ts.ckks_vector(self.keys.private, padded.tolist()).serialize()
@@ -245,7 +266,7 @@ class ScoringClient:
                            factors=explain(zd, self.directions, approved, exclude=exclude),
                            request_id=resp.headers.get("x-request-id", request_id), timings=timings,
                            logit=logit, model_version=resp.headers.get("x-model-version", self.model_version),
-                           assumed=assumed, mode=mode)
+                           assumed=assumed, mode=mode, clipped=clipped)
 
     def score_matrix(self, X: np.ndarray, mode: str = "logit", workers: int = 2) -> tuple[np.ndarray, dict[str, float]]:
         """Batched scoring of raw model-order rows ``X`` (n × features), feature-major packing.
@@ -258,6 +279,8 @@ class ScoringClient:
         import tenseal as ts  # heavy (SEAL): see score()
 
         Z = self.standardise(np.asarray(X, dtype=float))
+        if mode == "probability":
+            Z, _ = self.clip_to_box(Z)
         slots = self.keys.params.slot_count
         self.register()
         out = np.empty(len(Z))

@@ -133,7 +133,18 @@ class ScoringModel:
         self.padded[: len(w)] = w
         self.bias = float(artifact["server"]["bias"])
         self.threshold = float(artifact.get("threshold", 0.5))
-        self.poly = list(ckks.sigmoid_poly_coefficients())
+        # Probability mode needs a bounded score: the bank clips the standardised features to the
+        # training box (bank.feature_range), so z lies in score_range and the polynomial is fitted
+        # there. An artifact without the box, or a fit that could flip a decision, gets no such mode.
+        box = artifact["bank"].get("feature_range")
+        self.score_range: tuple[float, float] | None = None
+        self.poly: tuple[float, float, float, float] | None = None
+        if box is not None and self.threshold == 0.5:
+            lo, hi = ckks.linear_score_range(w, self.bias, box)
+            lo, hi = min(lo, -1.0), max(hi, 1.0)  # the range must straddle the threshold
+            poly = ckks.scoring_polynomial(lo, hi)
+            if ckks.decision_safe(poly, lo, hi):
+                self.score_range, self.poly = (lo, hi), poly
 
     def eval_single(self, vec: Any, mode: str) -> Any:
         """w·x + b on one replicated 16-slot vector (rotation sum), then the optional polynomial."""
@@ -142,16 +153,18 @@ class ScoringModel:
         return self.poly_sigmoid(out) if mode == "probability" else out
 
     def poly_sigmoid(self, z: Any) -> Any:
-        """a0 + a1·z + a3·z³ under encryption in two levels: (a3·z)·z² and a1·z share a level.
+        """a0 + a1·z + z²·(a2 + a3·z) under encryption in two levels (z² and a3·z share one).
 
-        (TenSEAL's polyval encrypts its constant term, which a public symmetric context
-        cannot do; the least-squares fit on a symmetric interval has a2 = 0.)
+        (TenSEAL's polyval encrypts its constant term, which a public symmetric context cannot do.)
         """
-        a0, a1, _, a3 = self.poly
-        cube = z.mul(a3)
-        cube.mul_(z.square())
+        if self.poly is None:
+            raise ApiError(400, "mode_unavailable", "this model has no bounded score range for probability mode")
+        a0, a1, a2, a3 = self.poly
+        inner = z.mul(a3)
+        inner.add_(a2)
+        inner.mul_(z.square())
         out = z.mul(a1)
-        out.add_(cube)
+        out.add_(inner)
         out.add_(a0)
         return out
 
@@ -256,9 +269,11 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:  # prag
 # --------------------------------------------------------------------------------------
 # request helpers and the encrypted work (run in the thread pool)
 # --------------------------------------------------------------------------------------
-def _mode(session: Session, mode: str) -> str:
+def _mode(session: Session, mode: str, model: ScoringModel) -> str:
     if mode not in ckks.MODE_DEPTH:
         raise ApiError(422, "invalid_mode", f"mode must be one of {list(ckks.MODE_DEPTH)}")
+    if mode == "probability" and model.poly is None:
+        raise ApiError(400, "mode_unavailable", "this model has no bounded score range for probability mode")
     if mode not in session.modes:
         raise ApiError(400, "insufficient_depth", f"this session's context cannot evaluate mode {mode!r}")
     return mode
@@ -335,8 +350,11 @@ class _Routes:
         model = self.model
         return {"name": model.name, "version": model.version, "features": model.features,
                 "slots": ckks.SLOTS_SINGLE, "threshold": model.threshold, "modes": list(ckks.MODE_DEPTH),
-                "sigmoid_polynomial": {"degree": ckks.SIGMOID_DEGREE, "interval": list(ckks.SIGMOID_INTERVAL),
-                                       "max_abs_error": round(ckks.sigmoid_poly_error(), 5)},
+                "sigmoid_polynomial": None if model.poly is None else {
+                    # Rounded: the range is a function of the weights (coefficients are not published).
+                    "degree": 3, "interval": [round(v, 1) for v in model.score_range],
+                    "max_abs_error": round(ckks.poly_error(model.poly, *model.score_range), 5),
+                    "inputs_clipped_to": "bank.feature_range (standardised training box)"},
                 "limits": {"context_bytes": MAX_CONTEXT_BYTES, "single_bytes": MAX_SINGLE_BYTES,
                            "batch_bytes": MAX_BATCH_BYTES}}
 
@@ -354,7 +372,7 @@ class _Routes:
 
     async def score(self, request: Request, mode: str = "logit") -> Response:
         session = self.sessions.get(request.headers.get("x-session-id"))
-        mode = _mode(session, mode)
+        mode = _mode(session, mode, self.model)
         if not session.has_galois:
             raise ApiError(400, "missing_galois_keys", "single scoring needs the rotation keys in the context")
         body = await _read_body(request, MAX_SINGLE_BYTES)
@@ -364,7 +382,7 @@ class _Routes:
 
     async def score_batch(self, request: Request, mode: str = "logit") -> Response:
         session = self.sessions.get(request.headers.get("x-session-id"))
-        mode = _mode(session, mode)
+        mode = _mode(session, mode, self.model)
         body = await _read_body(request, MAX_BATCH_BYTES)
         started = time.perf_counter()
         result = await run_in_threadpool(_evaluate_batch, self.model, session, body, mode)

@@ -1,7 +1,13 @@
 """Import the verified provenance log into a Neo4j-compatible graph over Bolt.
 
-Nodes: Dataset, Model, Turn (an inference; keeps ``turn_id`` as ``id``), Passage, Document,
-Session, Agent, Event. Relations: (Dataset)-[:USED_IN]->(Model), (Model)-[:GENERATED]->(Turn),
+Nodes: Dataset, Model, Turn (an inference: also labelled ``Inference``; keeps ``turn_id`` as
+``id``), Training, Passage, Document, Session, Agent, Event. The seed's vocabulary is kept beside
+Sahayak's own: ``Dataset{hash, path, description, timestamp}``, ``Model{name, commit,
+hyperparameters, environment, timestamp}``, ``Inference{id, input, output, timestamp}``.
+Relations: (Dataset)-[:USED_IN]->(Model), (Model)-[:GENERATED]->(Turn),
+(Training)-[:USED]->(Dataset), (Model)-[:WAS_GENERATED_BY]->(Training),
+(Training)-[:ASSOCIATED_WITH]->(Agent), (Model)-[:ATTRIBUTED_TO]->(Agent),
+(Dataset)-[:DERIVED_FROM]->(Event) (a dataset exported from staff intent corrections),
 (Turn)-[:RETRIEVED {rank, score}]->(Passage)-[:PART_OF]->(Document),
 (Turn)-[:HANDLED_BY]->(Agent), (Turn|Event)-[:IN_SESSION]->(Session), (Turn)-[:NEXT]->(Turn).
 
@@ -25,7 +31,8 @@ from typing import Any, Iterator
 from app.core.errors import SahayakError
 from app.core.fsutil import write_atomic
 from app.core.settings import get_settings
-from provenance.canonical import b64d, sha256_hex, stable_json
+from provenance.canonical import SEED_SCHEMA_VERSION, b64d, sha256_hex, stable_json
+from provenance.checks import validate_seed_envelope
 from provenance.keys import load_public_pem, verify_signature
 from provenance.log import list_segments, read_lines
 from provenance.records import GENESIS_HASH
@@ -33,7 +40,9 @@ from provenance.verify import trusted_keys
 
 log = logging.getLogger(__name__)
 
-LABELS = ("Dataset", "Model", "Turn", "Passage", "Document", "Session", "Agent", "Event")
+LABELS = ("Dataset", "Model", "Turn", "Training", "Passage", "Document", "Session", "Agent", "Event")
+RELATIONS = ("USED_IN", "GENERATED", "USED", "DERIVED_FROM", "WAS_GENERATED_BY", "ASSOCIATED_WITH", "ATTRIBUTED_TO", "RETRIEVED",
+             "HANDLED_BY", "IN_SESSION", "NEXT", "PART_OF")
 CURSOR_NAME = "graph-cursor.json"
 
 
@@ -75,6 +84,8 @@ class Rows:
     datasets: list[dict] = field(default_factory=list)
     models: list[dict] = field(default_factory=list)
     used_in: list[dict] = field(default_factory=list)
+    trainings: list[dict] = field(default_factory=list)
+    derived: list[dict] = field(default_factory=list)
     turns: list[dict] = field(default_factory=list)
     generated: list[dict] = field(default_factory=list)
     retrieved: list[dict] = field(default_factory=list)
@@ -82,7 +93,7 @@ class Rows:
     events: list[dict] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.datasets) + len(self.models) + len(self.turns) + len(self.events)
+        return len(self.datasets) + len(self.models) + len(self.trainings) + len(self.turns) + len(self.events)
 
 
 def model_id(name: str, version: str) -> str:
@@ -93,16 +104,33 @@ def model_id(name: str, version: str) -> str:
 
 def _add_dataset(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
     rows.datasets.append(base | {"id": rec["sha256"], "path": rec.get("path"), "description": rec.get("description")})
+    # A dataset made from staff corrections (intents export-feedback) names their records.
+    rows.derived += [{"d": rec["sha256"], "e": e} for e in rec.get("derived_from") or []]
 
 
 def _add_model(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
     mid = rec.get("model_id") or model_id(rec["name"], rec["version"])
+    agent = rec.get("agent")
     rows.models.append(base | {
         "id": mid, "name": rec["name"], "version": rec["version"], "hyperparameters": _js(rec.get("hyperparameters")),
-        "metrics": _js(rec.get("metrics")), "git_commit": rec.get("git_commit"),
+        "metrics": _js(rec.get("metrics")), "git_commit": rec.get("git_commit") or None,
         "environment": _js(rec.get("environment")), "dataset_count": len(rec.get("dataset_hashes") or []),
+        # Records before training recorded itself carry no origin: they were written at first use.
+        "origin": rec.get("origin") or "registered_at_first_use", "training_id": rec.get("training_id"),
+        "agent": agent if isinstance(agent, str) else None, "trained_at": rec.get("trained_at"),
+        "git_dirty": rec.get("git_dirty"), "description": rec.get("description"),
     })
     rows.used_in += [{"d": h, "m": mid} for h in rec.get("dataset_hashes") or []]
+
+
+def _add_training(rows: Rows, rec: dict[str, Any], base: dict[str, Any]) -> None:
+    agent = rec.get("agent") or {}
+    rows.trainings.append(base | {
+        "id": rec["training_id"], "model": rec["model_id"], "started_at": rec.get("started_at"),
+        "ended_at": rec.get("ended_at"), "command": rec.get("command"), "git_commit": rec.get("git_commit"),
+        "agent": agent.get("id"), "agent_name": agent.get("name"), "agent_kind": agent.get("kind"),
+        "datasets": list(rec.get("dataset_hashes") or []),
+    })
 
 
 def _add_turn(rows: Rows, rec: dict[str, Any], base: dict[str, Any], seq: int, sessions: dict[str, list]) -> None:
@@ -151,6 +179,8 @@ def add_record(rows: Rows, rec: dict[str, Any], seq: int, sessions: dict[str, li
         _add_dataset(rows, rec, base)
     elif kind == "model":
         _add_model(rows, rec, base)
+    elif kind == "training":
+        _add_training(rows, rec, base)
     elif kind == "turn":
         _add_turn(rows, rec, base, seq, sessions)
     elif kind == "event":
@@ -163,22 +193,38 @@ def add_record(rows: Rows, rec: dict[str, Any], seq: int, sessions: dict[str, li
 # and the expensive MERGE is never run per turn (see bench/provenance.py for the difference).
 CYPHER = {
     "datasets": """UNWIND $rows AS r MERGE (d:Dataset {id: r.id})
-        SET d.path = r.path, d.description = r.description, d.record_id = r.record_id, d.timestamp = r.timestamp""",
+        SET d.hash = r.id, d.path = r.path, d.description = r.description, d.record_id = r.record_id,
+            d.timestamp = r.timestamp""",
+    # commit/timestamp are the seed's names for git_commit and the training's end (else the record's time).
     "models": """UNWIND $rows AS r MERGE (m:Model {id: r.id})
         SET m.name = r.name, m.version = r.version, m.hyperparameters = r.hyperparameters, m.metrics = r.metrics,
-            m.git_commit = r.git_commit, m.environment = r.environment, m.record_id = r.record_id,
-            m.timestamp = r.timestamp, m.dataset_count = r.dataset_count, m.recorded = true""",
+            m.git_commit = r.git_commit, m.commit = r.git_commit, m.environment = r.environment,
+            m.record_id = r.record_id, m.timestamp = coalesce(r.trained_at, r.timestamp),
+            m.recorded_at = r.timestamp, m.dataset_count = r.dataset_count, m.recorded = true,
+            m.origin = r.origin, m.training_id = r.training_id, m.agent = r.agent, m.git_dirty = r.git_dirty,
+            m.description = r.description""",
     "used_in": """UNWIND $rows AS r MERGE (d:Dataset {id: r.d}) MERGE (m:Model {id: r.m}) MERGE (d)-[:USED_IN]->(m)""",
+    "trainings": """UNWIND $rows AS r MERGE (a:Training {id: r.id})
+        SET a.model = r.model, a.started_at = r.started_at, a.ended_at = r.ended_at, a.command = r.command,
+            a.git_commit = r.git_commit, a.agent = r.agent, a.record_id = r.record_id, a.timestamp = r.timestamp
+        MERGE (m:Model {id: r.model}) MERGE (m)-[:WAS_GENERATED_BY]->(a)""",
+    "training_agents": """UNWIND $rows AS r MATCH (a:Training {id: r.id}) MATCH (m:Model {id: r.model})
+        MERGE (g:Agent {id: r.agent}) SET g.kind = r.agent_kind, g.name = r.agent_name
+        MERGE (a)-[:ASSOCIATED_WITH]->(g) MERGE (m)-[:ATTRIBUTED_TO]->(g)""",
+    "derived": """UNWIND $rows AS r MATCH (d:Dataset {id: r.d}) MERGE (e:Event {id: r.e}) MERGE (d)-[:DERIVED_FROM]->(e)""",
+    "training_used": """UNWIND $rows AS r MATCH (a:Training {id: r.t}) MERGE (d:Dataset {id: r.d})
+        MERGE (a)-[:USED]->(d)""",
     "sessions": """UNWIND $rows AS r MERGE (s:Session {id: r.id}) SET s.user = r.user""",
     "agents": """UNWIND $rows AS r MERGE (a:Agent {id: r.id}) SET a.kind = r.kind, a.name = r.name""",
-    "turn_models": """UNWIND $rows AS r MERGE (m:Model {id: r.id}) SET m.role = r.name""",
+    # A model only named by turns (no record): its name is its id, so the seed's queries show it.
+    "turn_models": """UNWIND $rows AS r MERGE (m:Model {id: r.id}) SET m.role = r.name, m.name = coalesce(m.name, r.id)""",
     "passages": """UNWIND $rows AS r MERGE (p:Passage {id: r.p}) SET p.doc_id = r.doc, p.chunk_hash = r.hash
         MERGE (d:Document {id: r.doc}) SET d.title = coalesce(r.title, d.title)
         MERGE (p)-[:PART_OF]->(d)""",
     "existing_turns": """UNWIND $ids AS id MATCH (t:Turn {id: id}) RETURN t.id AS id""",
-    "turns": """UNWIND $rows AS r CREATE (t:Turn {id: r.id, record_id: r.record_id, seq: r.seq,
+    "turns": """UNWIND $rows AS r CREATE (t:Turn:Inference {id: r.id, record_id: r.record_id, seq: r.seq,
             timestamp: r.timestamp, session: r.session, user: r.user, channel: r.channel, input: r.input,
-            reply: r.reply, intent: r.intent, confidence: r.confidence, handler: r.handler, outcome: r.outcome,
+            reply: r.reply, output: r.reply, intent: r.intent, confidence: r.confidence, handler: r.handler, outcome: r.outcome,
             state: r.state, latency_ms: r.latency_ms, prompt_hash: r.prompt_hash, entities: r.entities,
             scoring_request_id: r.scoring_request_id, model_versions: r.model_versions})
         WITH t, r MATCH (s:Session {id: r.session}) CREATE (t)-[:IN_SESSION]->(s)
@@ -243,13 +289,17 @@ def write_rows(tx: Any, rows: Rows) -> None:
     run("datasets", rows.datasets)
     run("models", rows.models)
     run("used_in", rows.used_in)
+    run("trainings", rows.trainings)
+    run("derived", rows.derived)
+    run("training_agents", [t for t in rows.trainings if t["agent"]])
+    run("training_used", [{"t": t["id"], "d": h} for t in rows.trainings for h in t["datasets"]])
     turns = _distinct(rows.turns, "id")
     existing: set[str] = set()
     if turns:
         existing = {rec["id"] for rec in tx.run(CYPHER["existing_turns"], ids=[t["id"] for t in turns])}
     new = [t for t in turns if t["id"] not in existing]
     new_ids = {t["id"] for t in new}
-    run("sessions", [{"id": k, "user": v["user"]} for k, v in {t["session"]: t for t in new}.items()])
+    run("sessions", [{"id": k, "user": v["user"]} for k, v in {t["session"]: t for t in new}.items() if k])
     run("agents", [{"id": f"handler:{h}", "kind": "handler", "name": h} for h in sorted({t["handler"] for t in new})])
     gen = [g for g in rows.generated if g["t"] in new_ids]
     run("turn_models", [{"id": m, "name": g["name"]} for m, g in {g["m"]: g for g in gen}.items()])
@@ -496,9 +546,87 @@ class Importer:
         with self._drv().session(database=self.settings.neo4j_database) as s:
             for label in LABELS:
                 out[label] = s.run(f"MATCH (n:{label}) RETURN count(n) AS c").single()["c"]
-            for rel in ("USED_IN", "GENERATED", "RETRIEVED", "HANDLED_BY", "IN_SESSION", "NEXT", "PART_OF"):
+            for rel in RELATIONS:
                 out[rel] = s.run(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS c").single()["c"]
         return out
+
+
+# ---------------------------------------------------------------------------------------
+# seed (schema 1.1) logs
+# ---------------------------------------------------------------------------------------
+def seed_record(rec: dict[str, Any], signed_data: str) -> dict[str, Any] | None:
+    """A seed 1.1 record in this importer's (2.0) shape; None for a type the graph has no node for.
+
+    Our reading of the seed's records (field aliases accepted): ``dataset {path, hash|sha256,
+    description, timestamp}``, ``model {name, version?, commit|git_commit, hyperparameters,
+    environment, metrics?, datasets|dataset_hashes, timestamp}``, ``inference {id?, model,
+    input, output, timestamp}``. An inference without an id is named by its signed bytes' hash.
+    """
+    kind = rec.get("type")
+    base = {"record_id": rec.get("record_id") or sha256_hex(signed_data.encode("utf-8"))[:32],
+            "timestamp": rec.get("timestamp"), "schema_version": SEED_SCHEMA_VERSION}
+    if kind == "dataset":
+        sha = rec.get("hash") or rec.get("sha256")
+        return None if not sha else base | {"type": "dataset", "path": rec.get("path"), "sha256": sha,
+                                            "description": rec.get("description")}
+    if kind == "model" and rec.get("name"):
+        version = str(rec.get("version") or "")
+        return base | {"type": "model", "name": rec["name"], "version": version,
+                       "model_id": model_id(rec["name"], version) if version else rec["name"],
+                       "hyperparameters": rec.get("hyperparameters") or {}, "metrics": rec.get("metrics") or {},
+                       "git_commit": rec.get("commit") or rec.get("git_commit"),
+                       "environment": rec.get("environment") or {}, "origin": "seed-1.1",
+                       "dataset_hashes": list(rec.get("dataset_hashes") or rec.get("datasets") or [])}
+    if kind == "inference":
+        model = rec.get("model") or rec.get("model_id") or rec.get("model_name")
+        return base | {"type": "turn", "turn_id": str(rec.get("id") or rec.get("inference_id") or base["record_id"]),
+                       "input": rec.get("input"), "reply": rec.get("output"), "intent": rec.get("intent"),
+                       "confidence": rec.get("confidence"), "handler": None, "outcome": None, "state": None,
+                       "model_versions": {"model": str(model)} if model else {}}
+    return None
+
+
+def import_seed_log(path: str | Path, public_keys: list[Any], settings: Any = None,
+                    redactor: Any = None) -> dict[str, int]:
+    """Verify a seed schema 1.1 log line by line and import it (idempotent; no cursor).
+
+    Every line must be a 1.1 envelope whose RSA-PSS signature verifies with one of
+    ``public_keys``; the first line that does not stops the import before anything is written
+    (LogVerificationError names it). Seed logs have no chain, so there is nothing else to check.
+    ``redactor`` (the composition root passes ``privacy.redact.redact``) redacts the inference
+    input and output on the way in, as the tracker does for Sahayak's own turns.
+    """
+    settings = settings or get_settings()
+    if not public_keys:
+        raise SahayakError("a seed 1.1 log needs the seed's RSA public key (--seed-pubkey)")
+    rows, sessions, n, kinds = Rows(), {}, 0, {"dataset": 0, "model": 0, "inference": 0, "skipped": 0}
+    p = Path(path)
+    for line in read_lines(p, 0, 1):
+        if not line.raw.strip():
+            continue
+        # An unterminated last line is imported only if it verifies (a torn one cannot).
+        problems = next((pr for pr in ([validate_seed_envelope(line.raw.decode("utf-8", "replace"), k)
+                                        for k in public_keys]) if not pr), None)
+        if problems is None:
+            first = validate_seed_envelope(line.raw.decode("utf-8", "replace"), public_keys[0])
+            raise LogVerificationError(f"{p.name}:{line.number}: seed 1.1 envelope does not verify "
+                                       f"({'; '.join(first)}); import stopped")
+        sd = json.loads(line.raw)["signed_data"]
+        rec = json.loads(sd)
+        mapped = seed_record(rec, sd)
+        if mapped is None:
+            kinds["skipped"] += 1
+            continue
+        kinds[rec["type"]] += 1
+        if mapped["type"] == "turn" and redactor is not None:
+            mapped["input"] = redactor(mapped["input"] or "")
+            mapped["reply"] = redactor(mapped["reply"] or "")
+        n += 1
+        add_record(rows, mapped, line.number, sessions)
+    with driver(settings) as drv, drv.session(database=settings.neo4j_database) as session:
+        ensure_schema(session)
+        session.execute_write(write_rows, rows)
+    return {"imported": n, **kinds}
 
 
 class ContinuousImporter:

@@ -76,8 +76,55 @@ QUERIES: dict[str, str] = {
         collect(DISTINCT a.id) AS agents""",
 }
 
+# The seed's Cypher queries (its section 3), in the seed's vocabulary: Dataset{hash, path,
+# description, timestamp}, Model{name, commit, hyperparameters, environment, timestamp},
+# Inference{id, input, output, timestamp}, (Dataset)-[:USED_IN]->(Model)-[:GENERATED]->(Inference).
+# The importer gives the graph those names beside Sahayak's own, so these run unchanged.
+SEED_CYPHER: dict[str, str] = {
+    "3.1": """MATCH (d:Dataset) RETURN d.hash AS hash, d.path AS path, d.description AS description,
+        d.timestamp AS timestamp ORDER BY d.timestamp""",
+    "3.2": """MATCH (m:Model) RETURN m.name AS name, m.commit AS commit, m.hyperparameters AS hyperparameters,
+        m.environment AS environment, m.timestamp AS timestamp ORDER BY m.timestamp""",
+    "3.3": """MATCH (d:Dataset)-[:USED_IN]->(m:Model) RETURN m.name AS model, m.commit AS commit,
+        collect(d.path) AS datasets ORDER BY model""",
+    "3.4": """MATCH (m:Model)-[:GENERATED]->(i:Inference) RETURN m.name AS model, i.id AS inference, i.input AS input,
+        i.output AS output, i.timestamp AS timestamp ORDER BY i.timestamp DESC LIMIT 25""",
+    "3.5": """MATCH (d:Dataset)-[:USED_IN]->(m:Model)-[:GENERATED]->(i:Inference)
+        RETURN d.path AS dataset, d.hash AS hash, m.name AS model, m.commit AS commit, i.id AS inference,
+        i.timestamp AS timestamp ORDER BY i.timestamp DESC LIMIT 25""",
+    "3.6": """MATCH (d:Dataset)-[:USED_IN]->(m:Model) WITH m, count(d) AS datasets WHERE datasets > 1
+        RETURN m.name AS model, m.commit AS commit, datasets ORDER BY datasets DESC""",
+    "3.7": """MATCH (d:Dataset)-[:USED_IN]->(m:Model) WITH d, count(m) AS models, collect(m.name) AS names
+        WHERE models > 1 RETURN d.path AS dataset, d.hash AS hash, models, names ORDER BY models DESC""",
+    "3.8": """MATCH (m:Model) WHERE NOT (:Dataset)-[:USED_IN]->(m) RETURN m.name AS model, m.timestamp AS timestamp
+        ORDER BY model""",
+}
+
+_WRITE_CLAUSES = ("CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "LOAD", "CALL", "FOREACH",
+                  "ALTER", "GRANT", "REVOKE", "DENY", "START", "STOP", "TERMINATE")
+
+
+def read_only_problem(cypher: str) -> str | None:
+    """Why a staff-typed Cypher statement is refused (None when it only reads).
+
+    Writes, procedure calls and admin commands are refused by keyword, outside string literals
+    and comments; the statement also runs in a READ transaction, so a server that enforces
+    access modes refuses a write the keyword check missed."""
+    import re
+
+    code = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", " ", code, flags=re.S)
+    words = set(re.findall(r"[A-Za-z_]+", code.upper()))
+    bad = sorted(words & set(_WRITE_CLAUSES))
+    if bad:
+        return f"only read-only Cypher is allowed (found {', '.join(bad)})"
+    if ";" in code.strip().rstrip(";"):
+        return "one statement at a time"
+    return None
+
+
 # Fields stored as JSON text in the graph (graph properties cannot be maps); decoded on the way out.
-_JSON_FIELDS = {"hyperparameters", "metrics", "entities", "model_versions", "scores", "detail"}
+_JSON_FIELDS = {"hyperparameters", "metrics", "entities", "model_versions", "scores", "detail", "environment"}
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +216,28 @@ class Audit:
             self._abandon()
             raise GraphUnavailable(f"graph unavailable: the graph server at {self.settings.neo4j_uri} is not "
                                    f"reachable; start it with `sahayak graph serve`") from exc
+
+    def cypher(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """Run staff-typed read-only Cypher (writes refused, READ transaction); rows as dicts."""
+        from neo4j import READ_ACCESS
+        from neo4j.exceptions import ClientError, ServiceUnavailable  # heavy: deferred to the first query
+
+        problem = read_only_problem(query)
+        if problem:
+            raise SahayakError(problem)
+        if self._driver is None:
+            self._driver = driver(self.settings)
+        try:
+            with self._driver.session(database=self.settings.neo4j_database, default_access_mode=READ_ACCESS) as s:
+                return s.execute_read(lambda tx: [_decode(r.data()) for r in tx.run(query, **params)])
+        except ServiceUnavailable as exc:
+            raise SahayakError(f"graph server at {self.settings.neo4j_uri} is not reachable") from exc
+        except ClientError as exc:
+            raise SahayakError(f"the graph refused the query: {exc.message}") from exc
+
+    def seed_query(self, number: str) -> list[dict[str, Any]]:
+        """One of the seed's queries 3.1–3.8 (:data:`SEED_CYPHER`), unchanged."""
+        return self.cypher(SEED_CYPHER[number])
 
     def session_id(self, session: str) -> str:
         """Accept a raw session id or its pseudonym (``s_…``)."""

@@ -30,6 +30,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "turn_id", "session", "user", "channel", "input", "prompt_hash", "intent", "confidence", "entities",
         "handler", "outcome", "state", "passages", "scoring_request_id", "reply", "latency_ms", "model_versions",
     ),
+    "training": ("training_id", "model_id", "started_at", "ended_at", "agent", "dataset_hashes", "git_commit"),
     "event": ("kind",),
     "checkpoint": ("tree_size", "root_hash"),
 }
@@ -37,7 +38,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 # ``handoff`` / ``flagged`` (the session was in the staff queue) or ``reason`` (then ``reason``
 # holds the stated reason); ``route`` is the console page.
 STAFF_READ = "staff_read"
-EVENT_REQUIRED: dict[str, tuple[str, ...]] = {STAFF_READ: ("staff", "scope", "route")}
+# A reviewer's correction of a turn's intent (staff console); ``feedback_id`` is its feedback row.
+INTENT_CORRECTION = "intent_correction"
+EVENT_REQUIRED: dict[str, tuple[str, ...]] = {STAFF_READ: ("staff", "scope", "route"),
+                                              INTENT_CORRECTION: ("staff", "turn_id", "correct_intent",
+                                                                  "feedback_id")}
 STAFF_READ_SCOPES = ("handoff", "flagged", "reason")
 COMMON = ("record_id", "type", "timestamp", "schema_version")
 ENVELOPE_FIELDS = ("schema_version", "seq", "record_id", "type", "prev_hash", "hash", "key_id", "alg", "signed_data", "signature")

@@ -177,6 +177,21 @@ class Tracker:
         self._put(WorkItem("record", rid, lambda: rec))
         return rid
 
+    def record_training(self, *, training_id: str, model_id: str, started_at: str, ended_at: str,
+                        agent: dict[str, str], dataset_hashes: list[str], git_commit: str | None,
+                        command: str, **extra: Any) -> str:
+        """Record a training activity (real start/end, the agent, datasets used, model generated).
+
+        Trainers call :func:`provenance.training.record_training_run`, which writes this with
+        the datasets and the model."""
+        rid = new_record_id()
+        rec = base_record("training", rid)
+        rec.update({"training_id": training_id, "model_id": model_id, "started_at": started_at,
+                    "ended_at": ended_at, "agent": dict(agent), "dataset_hashes": list(dataset_hashes),
+                    "git_commit": git_commit, "command": command, **extra})
+        self._put(WorkItem("record", rid, lambda: rec))
+        return rid
+
     def rotate_key(self, algorithm: str | None = None, timeout: float | None = 30.0) -> dict[str, Any]:
         """Generate a new signing key; the old key signs a ``key_rotation`` event naming the new one."""
         ev = threading.Event()

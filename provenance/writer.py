@@ -6,6 +6,11 @@ seals it (signature, hash chain, Merkle leaf), appends the batch to the current 
 segment in one write, rotates segments by size and day, and writes a signed Merkle
 checkpoint every ``checkpoint_every`` records (fsync + ``HEAD.json``) and on a flush.
 
+Several processes may write one log (the chat server, a training command, `sahayak turn`): each
+batch is appended under an exclusive ``flock`` on ``.writer.lock`` in the log folder, and a writer
+that finds the log grown or rotated by someone else since its own last write re-reads the chain
+state first, so the records of all processes form one chain.
+
 A write that fails is rolled back and retried; the chain state is then re-read from disk
 (:func:`provenance.recovery.scan_tail`), which is also where a torn tail left by a crash is
 found and acknowledged with a signed ``torn_segment`` event.
@@ -13,13 +18,15 @@ found and acknowledged with a signed ``torn_segment`` event.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import queue
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from app.core.fsutil import fsync_dir
 from provenance.keys import KeyRing, Signer, public_pem
@@ -31,6 +38,7 @@ log = logging.getLogger(__name__)
 
 #: Most items taken off the queue in one batch.
 MAX_BATCH = 2000
+LOCK_NAME = ".writer.lock"
 
 
 class WorkItem:
@@ -134,16 +142,8 @@ class Writer:
                 stop = True
                 waiters.append(it)
         try:
-            self._open()
-            self._write_pending()
-            for rot in rotations:
-                try:
-                    rot.payload["result"] = self._rotate(rot.payload["alg"])
-                except Exception as exc:  # noqa: BLE001 - reported to the caller
-                    rot.payload["error"] = exc
-                    raise
-            if waiters or stop:
-                self._checkpoint(force=False, durable=True)
+            with self._exclusive():
+                self._process_locked(rotations, waiters, stop)
             self.error = None
         except Exception as exc:  # noqa: BLE001 - disk full, permissions, damage: surface, retry later
             if self.error is None or str(self.error) != str(exc):
@@ -157,6 +157,43 @@ class Writer:
         if stop:
             self._drop_file()
         return stop
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the log's inter-process write lock (only one process appends at a time)."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _sync_with_disk(self) -> None:
+        """Forget the chain state if another process appended or rotated since this one's last write."""
+        if self.state is None or self._fh is None:
+            return
+        segs = list_segments(self.folder)
+        try:
+            changed = not segs or segs[-1] != self.state.segment or segs[-1].stat().st_size != self._fh.tell()
+        except OSError:
+            changed = True
+        if changed:
+            self._drop_file()
+
+    def _process_locked(self, rotations: list[WorkItem], waiters: list[WorkItem], stop: bool) -> None:
+        """The write path proper, run under the inter-process lock."""
+        self._sync_with_disk()
+        self._open()
+        self._write_pending()
+        for rot in rotations:
+            try:
+                rot.payload["result"] = self._rotate(rot.payload["alg"])
+            except Exception as exc:  # noqa: BLE001 - reported to the caller
+                rot.payload["error"] = exc
+                raise
+        if waiters or stop:
+            self._checkpoint(force=False, durable=True)
 
     # --- segments -----------------------------------------------------------------------
     def _drop_file(self) -> None:

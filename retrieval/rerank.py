@@ -110,6 +110,7 @@ def reranker_for_index(index: LoadedIndex, *, models_dir: str | Path | None = No
         if first_stage is None:
             raise ValueError("training a reranker needs a first-stage retriever")
         t0 = time.perf_counter()
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         groups = build_groups(index.chunks, lambda qs, n: [[i for i, _ in r] for r in first_stage(qs, n)],
                               queries_per_chunk=config.queries_per_chunk, negatives=config.negatives,
                               max_groups=config.max_groups, seed=config.seed)
@@ -128,6 +129,7 @@ def reranker_for_index(index: LoadedIndex, *, models_dir: str | Path | None = No
                 "version": f"cross-encoder/minilm-l{config.num_layers}-{fp[:12]}-{config.key()}",
                 "alpha": 1.0,
                 # Lineage for the model card (not part of the config key, so caches stay valid).
+                "started_at": started_at,
                 "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "git_commit": git_commit(),
             }
@@ -143,6 +145,7 @@ def reranker_for_index(index: LoadedIndex, *, models_dir: str | Path | None = No
             info["alpha"] = config.alpha if config.alpha is not None else chosen["alpha"]
             info["fusion"] = "bi-encoder cosine" if dense is not None else "first-stage score"
             info["train_seconds"] = round(time.perf_counter() - t0, 1)
+            info["trained_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")  # after the alpha choice
             (tmp / "reranker.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
             write_model_card(tmp)
         return CrossEncoderReranker(out)

@@ -57,6 +57,11 @@ def train(
             typer.echo(f"warning: the time budget stopped fine-tuning ({m_path.parent.name}) at {m['epochs_done']:g} "
                        f"of {m['epochs_planned']:g} planned epochs on this machine; --max-minutes 0 trains them all",
                        err=True)
+    # The run's own provenance, now: datasets, the training activity (its real times), agent, model.
+    from app.commands.training_record import record_run
+    from provenance.training import intent_run
+
+    summary["provenance"] = record_run(intent_run(model_dir), command=f"sahayak intents train --approach {approach}")
     typer.echo(json.dumps({"model_dir": str(model_dir), **summary}))
 
 
@@ -116,7 +121,42 @@ def export_feedback(
 
     rows = [r.model_dump() for r in SupportStore(Database(get_settings().db_url)).list_feedback()]
     summary = export_feedback_yaml(rows, out, include_unlabelled=include_unlabelled)
+    summary["provenance"] = _record_feedback_dataset(out, rows)
     typer.echo(json.dumps(summary))
+
+
+def _record_feedback_dataset(out: Path, rows: list[dict]) -> dict:
+    """Sign the exported file as a dataset derived from the staff corrections behind it.
+
+    A retrain on the file then ``USED`` this dataset (same SHA-256), so the graph links
+    correction → dataset → training → new model."""
+    from app.core.fingerprint import file_sha256
+    from app.core.settings import get_settings
+    from privacy.redact import redact
+    from provenance.records import INTENT_CORRECTION
+    from provenance.tracker import Tracker
+    from provenance.verify import verify_log
+
+    settings = get_settings()
+    ids = {r.get("id") for r in rows if r.get("correct_intent")}
+    try:
+        v = verify_log(settings.provenance_dir, settings=settings)
+        corrections = sorted(r.record_id for r in v.records
+                             if r.record.get("kind") == INTENT_CORRECTION and r.record.get("feedback_id") in ids)
+    except Exception:  # noqa: BLE001 - an empty or absent log: no corrections to point at
+        corrections = []
+    tracker = Tracker(settings, redactor=redact)
+    try:
+        sha = file_sha256(out)
+        tracker.record_dataset(str(out.resolve()), "intent corrections exported from feedback", sha256=sha,
+                               derived_from=corrections, feedback_rows=len(ids))
+        tracker.flush(timeout=60)
+        return {"dataset_sha256": sha, "derived_from": corrections}
+    except Exception as exc:  # noqa: BLE001 - the file is written; say what was not recorded
+        typer.echo(f"warning: the export was not recorded in the provenance log: {exc}", err=True)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        tracker.close(timeout=30)
 
 
 def classify(

@@ -137,11 +137,18 @@ def train_reranker_cmd(
     fast: bool = typer.Option(False, "--fast", help="Small test configuration (trains in under a minute)."),
 ) -> None:
     """Train (or load from the cache) the cross-encoder reranker for the index's corpus; prints its card's path."""
+    from app.commands.training_record import record_run
+    from app.core.settings import get_settings
     from models.reranker.card import CARD_NAME
+    from provenance.training import recorded_models, reranker_run
 
     kb = _open(index, "rerank", fast)
     rr = kb.reranker()
-    typer.echo(json.dumps({"path": str(rr.path), "model_card": str(rr.path / CARD_NAME),
+    # A reranker trained now (or cached but not yet in this log) is recorded with the times it was trained.
+    prov: dict = {"model": rr.version, "already_recorded": True}
+    if recorded_models(get_settings().provenance_dir).get(rr.version) != "training":
+        prov = record_run(reranker_run(rr.path), command="sahayak kb train-reranker" + (" --fast" if fast else ""))
+    typer.echo(json.dumps({"path": str(rr.path), "model_card": str(rr.path / CARD_NAME), "provenance": prov,
                            **{k: rr.info[k] for k in ("version", "alpha", "train_groups")}}))
 
 

@@ -20,7 +20,7 @@ from app.ops.graph import start_graph_server
 from privacy.redact import redact
 from provenance import get_tracker
 from provenance.checks import Verification
-from provenance.graph import CURSOR_NAME, ContinuousImporter, GraphUnavailable, Importer
+from provenance.graph import CURSOR_NAME, ContinuousImporter, GraphUnavailable, Importer, import_seed_log
 from provenance.keys import keyring_for, load_public_pem
 from provenance.proofs import prove_consistency, prove_inclusion
 from provenance.prov import export_prov
@@ -205,9 +205,17 @@ def graph_import(
     reset: bool = typer.Option(False, "--reset", help="Re-import from the beginning (idempotent)."),
     follow: bool = typer.Option(False, "--follow", help="Keep importing new records until Ctrl-C."),
     batch: int = typer.Option(500, "--batch", help="Records per transaction."),
+    log: Optional[Path] = typer.Option(None, "--log", help="Another log: a 2.0 log folder, or a seed schema 1.1 "
+                                       "JSONL file (then --seed-pubkey)."),
+    seed_pubkey: List[Path] = typer.Option([], "--seed-pubkey", help="RSA public key (PEM) of a seed 1.1 log."),
 ) -> None:
     """Verify and import the provenance log into the graph (Bolt; settings.neo4j_uri)."""
-    imp = Importer(get_settings(), batch_size=batch)
+    if log is not None and log.is_file() and _is_seed_log(log):
+        keys = [load_public_pem(p.read_bytes()) for p in seed_pubkey]
+        summary = import_seed_log(log, keys, get_settings(), redactor=redact)
+        typer.echo(json.dumps({"log": str(log), "schema_version": "1.1", **summary}))
+        return
+    imp = Importer(get_settings(), folder=log, batch_size=batch)
     if reset:
         imp.reset_cursor()
     try:
@@ -223,6 +231,18 @@ def graph_import(
         pass
     finally:
         imp.close()
+
+
+def _is_seed_log(path: Path) -> bool:
+    """True when the file's first envelope says schema 1.1 (the seed's format)."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                try:
+                    return json.loads(raw).get("schema_version") == "1.1"
+                except (ValueError, AttributeError):
+                    return False
+    return False
 
 
 def _keep_importing(imp: Importer) -> None:
@@ -280,6 +300,16 @@ def _audit() -> Audit:
 
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+@audit_app.command("cypher")
+def audit_cypher(query: str = typer.Argument(..., help="Read-only Cypher, or a seed query number 3.1–3.8."),
+                 as_json: bool = JSON_OPT) -> None:
+    """Run read-only Cypher over the graph (writes, CALL and admin commands are refused)."""
+    from provenance.queries import SEED_CYPHER
+
+    with _audit() as a:
+        _show(a.cypher(SEED_CYPHER.get(query.strip(), query)), as_json, "rows")
 
 
 @audit_app.command("datasets")

@@ -22,6 +22,8 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.json and the PNG pictures "
                                                             "(default $SAHAYAK_HOME/reports)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    record_incidents: bool = typer.Option(False, "--record-incidents",
+                                          help="Write a signed incident record for each drift flag not yet recorded."),
 ) -> None:
     """Intent accuracy vs feedback, confusion matrix, clarification/hand-off/abandonment rates,
     handler success, latency per stage and high-risk false positives."""
@@ -29,6 +31,8 @@ def report(
     turns, feedback, verification = collect(settings)
     rep = build_report(turns, feedback)
     rep["verification"] = verification
+    if record_incidents:
+        rep["incidents_recorded"] = _record_drift_incidents(settings, rep["over_time"])
     out = out or settings.home / "reports"
     out.mkdir(parents=True, exist_ok=True)
     rep["pictures"] = [str(p) for p in render_pngs(rep, out)]
@@ -59,3 +63,33 @@ def _print_report(rep: dict[str, Any], verification: dict[str, Any], out: Path) 
         lat.add_row(s, str(v["p50"]), str(v["p95"]))
     console.print(lat)
     console.print(f"Pictures and report.json in {out}")
+
+
+def _record_drift_incidents(settings: Any, over_time: dict[str, Any]) -> list[str]:
+    """One signed ``incident`` event per (day, signal) drift flag the log does not hold yet; their ids."""
+    from privacy.redact import redact
+    from provenance.tracker import Tracker
+    from provenance.verify import verify_log
+
+    done = set()
+    if Path(settings.provenance_dir).exists():
+        v = verify_log(settings.provenance_dir, settings=settings)
+        done = {(r.record.get("day"), r.record.get("signal")) for r in v.records
+                if r.record.get("kind") == "incident" and r.record.get("source") == "drift"}
+    days = {d["day"]: d for d in over_time.get("days", [])}
+    metric_of = {"intent_mix": "intent_js_distance", "confidence": "confidence_psi"}
+    tracker = Tracker(settings, redactor=redact)
+    ids = []
+    try:
+        for flag in over_time.get("flags", []):
+            if (flag["day"], flag["signal"]) in done:
+                continue
+            metric = metric_of[flag["signal"]]
+            ids.append(tracker.record_event("incident", source="drift", day=flag["day"], signal=flag["signal"],
+                                            value=days[flag["day"]].get(metric),
+                                            threshold=over_time["thresholds"][metric],
+                                            reference_days=over_time["reference_days"]))
+        tracker.flush(timeout=60)
+    finally:
+        tracker.close(timeout=30)
+    return ids

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from app.commands.training_record import record_run
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
 from models.scoring.train import MITIGATIONS, export
@@ -16,6 +17,7 @@ from models.scoring.train import train as train_model
 from privacy.client import ScoringClient
 from privacy.experiments.benchmark import run_benchmark
 from privacy.experiments.runs import run_all
+from provenance.training import scoring_run
 
 scoring = typer.Typer(help="Encrypted loan-eligibility scoring (TenSEAL CKKS).", no_args_is_help=True)
 
@@ -52,7 +54,7 @@ def score(features: str = typer.Option(..., "--features", help='JSON object, e.g
         client.close()
     typer.echo(json.dumps({"probability": round(r.probability, 6), "approved": r.approved, "factors": r.factors,
                            "request_id": r.request_id, "model_version": r.model_version, "mode": r.mode,
-                           "assumed": sorted(r.assumed), "timings": {k: round(v, 3) for k, v in r.timings.items()}}))
+                           "assumed": sorted(r.assumed), "clipped": r.clipped, "timings": {k: round(v, 3) for k, v in r.timings.items()}}))
 
 
 @scoring.command("train")
@@ -68,7 +70,9 @@ def train(out: Optional[Path] = typer.Option(None, help="Output folder (default 
     with console.status(f"generating {n} applications and training ({mitigation})"):
         art = train_model(n=n, seed=seed, mitigation=mitigation)
     path = export(art, out or get_settings().models_dir / "scoring")
-    typer.echo(json.dumps({"artifact": str(path), "metrics": art["metrics"], "dataset_sha256": art["dataset"]["sha256"],
+    prov = record_run(scoring_run(art), command=f"sahayak scoring train --n {n} --seed {seed} --mitigation {mitigation}")
+    typer.echo(json.dumps({"artifact": str(path), "provenance": prov, "metrics": art["metrics"],
+                           "dataset_sha256": art["dataset"]["sha256"],
                            "fairness": {k: {m: v[m] for m in ("demographic_parity_difference",
                                                               "equal_opportunity_difference")}
                                         for k, v in art["fairness"].items()},

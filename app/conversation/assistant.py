@@ -37,7 +37,7 @@ from models.intents import IntentClassifier, training_record
 from models.scoring.train import load_artifact
 from privacy.redact import redact
 from provenance.tracker import Tracker
-from provenance.training import record_training
+from provenance.training import register_model_at_first_use
 
 log = logging.getLogger(__name__)
 _DIGIT = re.compile(r"\d")
@@ -89,19 +89,21 @@ class Assistant:
         return self._classifier
 
     def _record_models(self) -> None:
-        """Put the intent model's training lineage into this log once (datasets → model)."""
+        """Make sure this log names the intent model the turns point at (once per process).
+
+        Training records are written by `sahayak intents train` when it runs; this only registers
+        a model whose training is not in this log, clearly labelled, with its card's claims apart."""
         if self._models_recorded:
             return
         self._models_recorded = True
         try:
             clf = self.classifier
-            rec = training_record(clf.model_dir)
-            lineage = rec.get("lineage") or {}
-            record_training(self.tracker, "intents", clf.model_version, datasets=lineage.get("training_files", {}),
-                            hyperparameters=lineage.get("hyperparameters"), metrics=rec.get("metrics"),
-                            git_commit=lineage.get("git_commit"), description="intent training examples")
+            lineage = (training_record(clf.model_dir).get("lineage") or {})
+            register_model_at_first_use(self.tracker, "intents", clf.model_version, claimed={
+                "trained_at": lineage.get("created_at"), "git_commit": lineage.get("git_commit"),
+                "training_files": lineage.get("training_files")})
         except Exception as exc:  # noqa: BLE001 - lineage trouble is logged, not fatal to the chat
-            log.warning("could not record model lineage: %s", exc)
+            log.warning("could not register the intent model: %s", exc)
 
     @property
     def tracker(self) -> Tracker:
@@ -196,16 +198,11 @@ class Assistant:
         return result
 
     def _record_scoring_model(self, version: str) -> str:
-        """The loan-scoring model's lineage (synthetic dataset → model), once per log."""
+        """The loan-scoring model's key; registered at first use when `sahayak scoring train` did not record it here."""
         art = load_artifact(self.settings)
-        ds = art.get("dataset", {})
-        name = f"{ds.get('generator', 'models/scoring/dataset.py')} (n={ds.get('n')}, seed={ds.get('seed')})"
-        return record_training(self.tracker, "loan-scoring", art.get("version", version),
-                               datasets={name: ds.get("sha256", "")}, metrics=art.get("metrics"),
-                               hyperparameters={"threshold": art.get("threshold"), "fairness_mitigation": {
-                                   k: (art.get("mitigation") or {}).get(k)
-                                   for k in ("method", "bound", "penalty", "excluded_features", "bound_met")}},
-                               description="synthetic loan applications")
+        return register_model_at_first_use(self.tracker, "loan-scoring", art.get("version", version), claimed={
+            "trained_at": art.get("trained_at"), "git_commit": art.get("git_commit"),
+            "dataset_sha256": (art.get("dataset") or {}).get("sha256")})
 
     def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation,
                 text: str, dialogue: dict[str, Any] | None) -> None:

@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from app.bank.db import Database
 from app.conversation.support import SupportStore
 from provenance.verify import verify_log
@@ -24,6 +26,74 @@ def _pct(values: list[float], q: float) -> float | None:
         return None
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+
+
+# Drift thresholds (per day against the reference window): Jensen–Shannon distance of the intent
+# mix (base 2, 0 = same mix, 1 = disjoint) and the population stability index of the confidence.
+JS_DRIFT = 0.2
+PSI_DRIFT = 0.25  # the usual rule of thumb: < 0.1 stable, 0.1–0.25 moderate, > 0.25 significant
+CONFIDENCE_BINS = np.linspace(0.0, 1.0, 11)
+
+
+def js_distance(p: dict[str, int], q: dict[str, int]) -> float:
+    """Jensen–Shannon distance (base 2) between two count distributions over labels."""
+    keys = sorted(set(p) | set(q))
+    a = np.array([p.get(k, 0) for k in keys], dtype=float)
+    b = np.array([q.get(k, 0) for k in keys], dtype=float)
+    if a.sum() == 0 or b.sum() == 0:
+        return 0.0
+    a, b = a / a.sum(), b / b.sum()
+    m = (a + b) / 2
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return round(float(np.sqrt(max(0.0, (kl(a) + kl(b)) / 2))), 4)
+
+
+def psi(reference: list[float], current: list[float], eps: float = 1e-4) -> float:
+    """Population stability index of ``current`` against ``reference`` over ten confidence bins."""
+    if not reference or not current:
+        return 0.0
+    r = np.histogram(np.clip(reference, 0, 1), CONFIDENCE_BINS)[0] / len(reference)
+    c = np.histogram(np.clip(current, 0, 1), CONFIDENCE_BINS)[0] / len(current)
+    r, c = np.maximum(r, eps), np.maximum(c, eps)
+    return round(float(np.sum((c - r) * np.log(c / r))), 4)
+
+
+def over_time(turns: list[dict[str, Any]], reference_days: int = 1) -> dict[str, Any]:
+    """Per UTC day: intent mix, mean confidence, clarification and hand-off rates, and drift
+    against the reference window (the first ``reference_days`` days with turns), flagged above
+    :data:`JS_DRIFT` / :data:`PSI_DRIFT` (NIST AI RMF Measure 2.4 / Manage 4.1: monitored over time)."""
+    by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for t in turns:
+        by_day[str(t.get("timestamp") or "")[:10] or "unknown"].append(t)
+    days = sorted(by_day)
+    ref_days = days[:max(1, reference_days)]
+    ref = [t for d in ref_days for t in by_day[d]]
+    ref_mix = Counter(t.get("intent") for t in ref)
+    ref_conf = [float(t.get("confidence") or 0.0) for t in ref]
+    rows, flags = [], []
+    for d in days:
+        ts = by_day[d]
+        conf = [float(t.get("confidence") or 0.0) for t in ts]
+        mix = Counter(t.get("intent") for t in ts)
+        row = {"day": d, "turns": len(ts), "intents": dict(mix.most_common()),
+               "mean_confidence": round(float(np.mean(conf)), 4) if conf else None,
+               "clarification_rate": round(sum(t.get("outcome") == "clarify" for t in ts) / len(ts), 4),
+               "handoff_rate": round(sum(t.get("outcome") == "handoff" for t in ts) / len(ts), 4),
+               "reference": d in ref_days}
+        if d not in ref_days:
+            row["intent_js_distance"] = js_distance(mix, ref_mix)
+            row["confidence_psi"] = psi(ref_conf, conf)
+            row["drift"] = [name for name, value, limit in (("intent_mix", row["intent_js_distance"], JS_DRIFT),
+                                                            ("confidence", row["confidence_psi"], PSI_DRIFT))
+                            if value > limit]
+            flags += [{"day": d, "signal": name} for name in row["drift"]]
+        rows.append(row)
+    return {"reference_days": ref_days, "thresholds": {"intent_js_distance": JS_DRIFT, "confidence_psi": PSI_DRIFT},
+            "days": rows, "flags": flags}
 
 
 def build_report(turns: Iterable[dict[str, Any]], feedback: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -96,6 +166,7 @@ def build_report(turns: Iterable[dict[str, Any]], feedback: Iterable[dict[str, A
             "high_risk_false_positives": high_risk_fp,
         },
         "high_risk_cancelled_at_confirmation": high_risk_cancelled,
+        "over_time": over_time(turns),
     }
 
 

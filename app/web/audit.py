@@ -13,6 +13,7 @@ importer (``start_graph_import``) so the graph follows the log while people chat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -22,12 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.core.paths import DATA_DIR
 from app.core.settings import get_settings
 from app.web.runtime import get_assistant, get_support
+from models.intents.data import OOS_LABEL, load_dataset
 from provenance.graph import ContinuousImporter
 from provenance.keys import pseudonym
 from provenance.queries import Audit, render_lineage, verify_session
-from provenance.records import STAFF_READ
+from provenance.records import INTENT_CORRECTION, STAFF_READ
 
 log = logging.getLogger("sahayak.web.audit")
 
@@ -317,3 +320,60 @@ def lineage_png(turn_id: str) -> bytes | None:
     with Audit(get_settings()) as audit, tempfile.TemporaryDirectory() as tmp:
         path = render_lineage(audit, turn_id, Path(tmp) / "lineage.png")
         return path.read_bytes()
+
+
+@functools.lru_cache(maxsize=1)
+def intent_labels() -> tuple[str, ...]:
+    """The intents a reviewer may choose: those of the shipped training data, plus Out_Of_Scope."""
+    return tuple(sorted(set(load_dataset(DATA_DIR / "intents").label_set) | {OOS_LABEL}))
+
+
+class CorrectionRefused(Exception):
+    """A correction that cannot be accepted (status code and a line for the reviewer)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def correct_intent(session_id: str, turn_id: str, correct: str, staff: str, *, reason: str | None = None,
+                   comment: str | None = None) -> dict[str, Any]:
+    """A reviewer marks a turn's intent wrong and names the right one.
+
+    The turn must be one of this session's turns in the *verified* signed log (its text and the
+    predicted intent come from there, never from the form or the graph), and the session must be
+    one the reviewer may open (hand-off, flagged, or a stated reason, as for reading it). Writes a
+    feedback row (``intents export-feedback`` turns it into training data) and a signed
+    ``intent_correction`` event naming the reviewer, both before answering."""
+    if correct not in intent_labels():
+        raise CorrectionRefused(400, "unknown intent")
+    _seal_log()
+    v = verify_session(session_id, settings=get_settings())
+    sid = v.get("session") or session_id
+    scope = session_scope(session_id, v)
+    stated = valid_reason(reason)
+    if scope is None and stated is None:
+        raise CorrectionRefused(403, "this session is outside the staff queue: state a reason first")
+    turn = next((r.get("content") for r in v.get("records") or []
+                 if r.get("turn_id") == turn_id and r.get("type") == "turn" and r.get("content")
+                 and r["signature_ok"] and r["chain_ok"]), None)
+    if turn is None:
+        raise CorrectionRefused(404, "no such verified turn in this session")
+    predicted = turn.get("intent")
+    if predicted == correct:
+        raise CorrectionRefused(400, f"the turn is already recorded as {correct}")
+    note = " ".join((comment or "").split())[:MAX_REASON_CHARS] or None
+    feedback_id = get_support().add_feedback(
+        # The raw session id when the reviewer came by it (the overview links pseudonyms).
+        session_id=session_id if not session_id.startswith("s_") else sid, turn_id=turn_id, rating=-1, text=turn.get("input") or "", predicted_intent=predicted,
+        correct_intent=correct, comment=f"staff correction by {staff}" + (f": {note}" if note else ""))
+    tracker = get_assistant().tracker
+    fields: dict[str, Any] = {"staff": staff, "session": sid, "turn_id": turn_id, "predicted_intent": predicted,
+                              "correct_intent": correct, "feedback_id": feedback_id, "scope": scope or "reason"}
+    if stated:
+        fields["reason"] = stated
+    if note:
+        fields["comment"] = note
+    rid = tracker.record_event(INTENT_CORRECTION, **fields)
+    tracker.flush(timeout=30)
+    return {"record_id": rid, "feedback_id": feedback_id, "predicted_intent": predicted, "correct_intent": correct}

@@ -6,6 +6,10 @@ user whose bank role is ``staff`` gets in; customers get 403, anonymous visitors
 
 Everything is rendered with Jinja2 autoescaping — chat text can contain ``<script>``.
 
+The one write, an intent correction (``POST /staff/session/{id}/turn/{turn}/correct``), needs
+the staff login *and* a same-origin request: the ``Origin`` header (or, without one, the
+``Referer``) must name this server, so a page elsewhere cannot make a reviewer's browser post it.
+
 Staff reads are scoped and audited (:mod:`app.web.audit`): a session page opens directly for a
 hand-off or flagged session, any other needs a stated reason (the ``reason`` query parameter,
 asked for by a form); each read — who, which session, why — is a signed ``staff_read`` record,
@@ -20,7 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -63,7 +69,7 @@ def current_staff(request: Request) -> str:
 def _page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(name).render(**ctx)
     return HTMLResponse(html, status_code=status, headers={
-        "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; "
                                    "frame-ancestors 'none'",
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
@@ -105,7 +111,44 @@ async def session_timeline(request: Request, session_id: str,
                      min_chars=audit.MIN_REASON_CHARS, max_chars=audit.MAX_REASON_CHARS, **data)
     if data.get("blocked"):
         return _page("unavailable.html", status=503, staff=who, problems=data.get("problems"))
-    return _page("session.html", staff=who, session_id=session_id, **data)
+    return _page("session.html", staff=who, session_id=session_id, intents=audit.intent_labels(),
+                 reason=reason or "", corrected=request.query_params.get("corrected"), **data)
+
+
+def same_origin(request: Request) -> bool:
+    """True when the request's Origin (else Referer) is this server's own scheme://host[:port]."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed or claimed == "null":
+        return False
+    parts = urlsplit(claimed)
+    host = request.headers.get("host", "")
+    return parts.scheme == request.url.scheme and parts.netloc.lower() == host.lower()
+
+
+@router.post("/session/{session_id}/turn/{turn_id}/correct")
+async def correct_turn(request: Request, session_id: str, turn_id: str,
+                       correct_intent: str = Form(..., max_length=64),
+                       reason: str | None = Form(None, max_length=audit.MAX_REASON_CHARS),
+                       comment: str | None = Form(None, max_length=audit.MAX_REASON_CHARS)) -> Response:
+    """A reviewer marks this turn's intent wrong and picks the right one (feedback row + signed record)."""
+    if not same_origin(request):  # before anything else: a cross-site post learns nothing
+        return _page("forbidden.html", status=403)
+    who = _guard(request)
+    if isinstance(who, Response):
+        return who
+    try:
+        done = await run_in_threadpool(audit.correct_intent, session_id, turn_id, correct_intent, who,
+                                       reason=reason, comment=comment)
+    except audit.CorrectionRefused as exc:
+        return _page("unavailable.html", status=exc.status, staff=who, problems=[exc.message])
+    except Exception as exc:  # noqa: BLE001 - not recorded, so not done: say so
+        log.warning("intent correction failed: %s", type(exc).__name__)
+        return _page("unavailable.html", status=503, staff=who,
+                     problems=["the correction could not be recorded in the audit log, so it was not made"])
+    query = {"corrected": turn_id, "correction": done["record_id"]}
+    if reason:
+        query["reason"] = reason
+    return RedirectResponse(f"/staff/session/{session_id}?{urlencode(query)}", status_code=303)
 
 
 def _monitoring() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,13 @@ def data_hashes(data: Dataset) -> dict[str, str]:
 def write_lineage(out: Path, *, approach: str, data: Dataset, hyperparameters: dict[str, Any],
                   training_seconds: float, model_version: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write lineage.json and return it."""
+    now = datetime.now(timezone.utc)
     record = {
         "model_version": model_version,
         "approach": approach,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # The training's real start and end (provenance records the run with these, not "now").
+        "started_at": (now - timedelta(seconds=training_seconds)).isoformat(timespec="seconds"),
+        "created_at": now.isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "training_files": data_hashes(data),
         "n_examples": len(data),

@@ -10,6 +10,7 @@ before/after comparison, git commit) from which :func:`model_card` writes ``MODE
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def train(n: int = 20_000, seed: int = 20240611, test_fraction: float = 0.2,
     """
     if mitigation not in MITIGATIONS:
         raise ValueError(f"mitigation must be one of {', '.join(MITIGATIONS)}")
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ds: LoanDataset = generate(n, seed)
     rng = np.random.default_rng(seed + 1)
     order = rng.permutation(n)
@@ -125,6 +127,7 @@ def train(n: int = 20_000, seed: int = 20240611, test_fraction: float = 0.2,
     return {
         "name": MODEL_NAME,
         "version": MODEL_VERSION,
+        "started_at": started_at,
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "dataset": {"generator": "models/scoring/dataset.py::generate", "n": n, "seed": seed,
@@ -141,10 +144,18 @@ def train(n: int = 20_000, seed: int = 20240611, test_fraction: float = 0.2,
             # Only the sign of each effect is published (for explanations), never its size.
             "directions": {f: int(np.sign(c)) for f, c in zip(FEATURES, w)},
             "defaults": population_defaults(ds),
+            # The standardised training box (min, max per feature): probability mode clips to it,
+            # which bounds the linear score the encrypted polynomial sigmoid is fitted on.
+            "feature_range": feature_range(Z[tr]),
         },
         "server": {"weights": w.tolist(), "bias": model.bias},
         "test_indices_seed": seed + 1,
     }
+
+
+def feature_range(Z: np.ndarray) -> list[list[float]]:
+    """Per-feature [min, max] of standardised rows, rounded outwards to 4 decimals."""
+    return [[math.floor(lo * 1e4) / 1e4, math.ceil(hi * 1e4) / 1e4] for lo, hi in zip(Z.min(axis=0), Z.max(axis=0))]
 
 
 _METHOD_TEXT = {

@@ -127,15 +127,17 @@ def _probability_mode(pclient: ScoringClient, art: dict[str, Any], X: np.ndarray
     pprobs_a = np.asarray(pprobs)
     pref = ref[: len(pprobs)]
     w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
-    Z = (X[: len(pprobs)] - np.asarray(art["bank"]["mean"])) / np.asarray(art["bank"]["std"])
-    poly_plain = np.clip(np.polynomial.polynomial.polyval(Z @ w + bias, ckks.sigmoid_poly_coefficients()), 0, 1)
+    Z, _ = pclient.clip_to_box((X[: len(pprobs)] - np.asarray(art["bank"]["mean"])) / np.asarray(art["bank"]["std"]))
+    lo, hi = ckks.linear_score_range(w, bias, art["bank"]["feature_range"])
+    poly = ckks.scoring_polynomial(min(lo, -1.0), max(hi, 1.0))
+    poly_plain = np.clip(np.polynomial.polynomial.polyval(Z @ w + bias, poly), 0, 1)
     t = time.perf_counter()
     pbatch, _ = pclient.score_matrix(X, mode="probability")
     pbatch_wall = time.perf_counter() - t
     return {
         "params": _params(pclient),
-        "polynomial": {"degree": ckks.SIGMOID_DEGREE, "interval": list(ckks.SIGMOID_INTERVAL),
-                       "max_abs_error_on_interval": round(ckks.sigmoid_poly_error(), 5)},
+        "polynomial": {"degree": 3, "interval": [round(lo, 3), round(hi, 3)],
+                       "max_abs_error_on_interval": round(ckks.poly_error(poly, lo, hi), 5)},
         "e2e_ms_p50": _pct(pe2e, 50), "e2e_ms_p95": _pct(pe2e, 95), "server_ms_p50": _pct(pserver, 50),
         "context_bytes": pclient.keys.context_bytes,
         "max_abs_error_vs_exact_sigmoid": float(np.max(np.abs(pprobs_a - pref))),

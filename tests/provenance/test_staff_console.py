@@ -160,3 +160,152 @@ def test_staff_reads_are_scoped_and_recorded(console: dict) -> None:
     r = httpx.get(f"{url}/staff/session/{pseud}", params={"reason": "second look for the same dispute"},
                   cookies=staff, timeout=60)
     assert r.status_code == 200 and 'id="reads"' in r.text and reason in r.text
+
+
+def _feedback(console: dict) -> list:
+    from app.conversation.support import SupportStore
+
+    return SupportStore(console["runtime"].get_bank().db).list_feedback()
+
+
+def test_staff_correct_an_intent_and_export_feedback_sees_it(console: dict, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from provenance.tracker import pseudonym
+
+    _fill(console)
+    settings, url, staff = console["settings"], console["url"], _cookie("meera", "staff")
+    page = httpx.get(f"{url}/staff/session/sess-handoff", cookies=staff, timeout=60)
+    action = "/staff/session/sess-handoff/turn/turn-101/correct"
+    assert page.status_code == 200 and f'action="{action}"' in page.text and "form-action 'self'" in \
+        page.headers["content-security-policy"]
+    r = httpx.post(url + action, data={"correct_intent": "Check_Balance", "comment": "asked for the balance"},
+                   cookies=staff, headers={"Origin": url}, timeout=60)
+    assert r.status_code == 303 and r.headers["location"].startswith("/staff/session/sess-handoff?corrected=turn-101")
+    follow = httpx.get(url + r.headers["location"], cookies=staff, timeout=60)
+    assert follow.status_code == 200 and 'id="correction-recorded"' in follow.text
+    rows = _feedback(console)
+    assert len(rows) == 1
+    fb = rows[0]
+    assert (fb.turn_id, fb.predicted_intent, fb.correct_intent, fb.rating) == ("turn-101", "Transfer_Money",
+                                                                                "Check_Balance", -1)
+    assert "9876543210" not in fb.text and "(101)" in fb.text and "meera" in fb.comment
+    # The signed correction record: who corrected which turn, from what to what.
+    from provenance.verify import verify_log
+
+    v = verify_log(settings.provenance_dir, settings=settings)
+    assert v.ok
+    corr = [x.record for x in v.records if x.record.get("kind") == "intent_correction"]
+    assert len(corr) == 1 and corr[0]["staff"] == "meera" and corr[0]["turn_id"] == "turn-101"
+    assert corr[0]["session"] == pseudonym(settings, "sess-handoff", "s_") and corr[0]["feedback_id"] == fb.id
+    assert (corr[0]["predicted_intent"], corr[0]["correct_intent"]) == ("Transfer_Money", "Check_Balance")
+    # `sahayak intents export-feedback` (a real subprocess on the same installation) sees it.
+    out = tmp_path / "feedback.yaml"
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-m", "app.cli", "intents", "export-feedback", "--out", str(out)], cwd=root,
+                         env=dict(os.environ, SAHAYAK_HOME=str(settings.home)), capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["per_intent"] == {"Check_Balance": 1}
+    doc = yaml.safe_load(out.read_text())
+    assert doc["intents"][0]["intent"] == "Check_Balance" and doc["intents"][0]["examples"] == [fb.text]
+
+
+def test_intent_corrections_refuse_cross_site_and_bad_requests(console: dict) -> None:
+    _fill(console)
+    url, staff = console["url"], _cookie("meera", "staff")
+    action = f"{url}/staff/session/sess-handoff/turn/turn-101/correct"
+    good = {"correct_intent": "Check_Balance"}
+    # Cross-site (another origin, or no Origin/Referer at all): refused before the login is even looked at.
+    assert httpx.post(action, data=good, cookies=staff, headers={"Origin": "http://evil.example"},
+                      timeout=60).status_code == 403
+    assert httpx.post(action, data=good, cookies=staff, headers={"Referer": "http://evil.example/x"},
+                      timeout=60).status_code == 403
+    assert httpx.post(action, data=good, cookies=staff, timeout=60).status_code == 403
+    same = {"Origin": url}
+    # Not logged in → the login page; a customer → 403.
+    r = httpx.post(action, data=good, headers=same, timeout=60)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert httpx.post(action, data=good, cookies=_cookie("asha", "staff"), headers=same, timeout=60).status_code == 403
+    # Unknown intent, the intent it already has, a turn of another session, a session out of scope.
+    assert httpx.post(action, data={"correct_intent": "Steal_Money"}, cookies=staff, headers=same,
+                      timeout=60).status_code == 400
+    assert httpx.post(action, data={"correct_intent": "Transfer_Money"}, cookies=staff, headers=same,
+                      timeout=60).status_code == 400
+    assert httpx.post(f"{url}/staff/session/sess-handoff/turn/turn-300/correct", data=good, cookies=staff,
+                      headers=same, timeout=60).status_code == 404
+    quiet = f"{url}/staff/session/sess-quiet/turn/turn-300/correct"
+    assert httpx.post(quiet, data=good, cookies=staff, headers=same, timeout=60).status_code == 403
+    assert _feedback(console) == []
+    r = httpx.post(quiet, data={**good, "reason": "customer phoned: it was a balance question"}, cookies=staff,
+                   headers=same, timeout=60)
+    assert r.status_code == 303 and "reason=" in r.headers["location"]
+    assert [f.turn_id for f in _feedback(console)] == ["turn-300"]
+
+
+def test_correction_loop_end_to_end(console: dict, tmp_path: Path) -> None:
+    """correction (HTTP) → export-feedback → retrain (CLI) → signed records → the graph shows the new
+    model derived from the correction. The CLI processes write the same log the console's tracker has open."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from provenance.graph import Importer
+    from provenance.queries import Audit
+    from provenance.verify import verify_log
+
+    _fill(console)
+    settings, url, staff = console["settings"], console["url"], _cookie("meera", "staff")
+    r = httpx.post(f"{url}/staff/session/sess-handoff/turn/turn-102/correct", data={"correct_intent": "Check_Balance"},
+                   cookies=staff, headers={"Origin": url}, timeout=60)
+    assert r.status_code == 303
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, SAHAYAK_HOME=str(settings.home), SAHAYAK_AGENT="system:retrain", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1")
+
+    def cli(*args: str) -> dict:
+        res = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for label, texts in {"Check_Balance": ["what is my balance", "show my balance", "balance please"],
+                         "Transfer_Money": ["send 500 to Ravi", "transfer 2000 to Asha", "pay Ravi 300"]}.items():
+        (data / f"{label}.yaml").write_text(yaml.safe_dump({"intent": label, "description": label, "examples": texts}))
+    exported = cli("intents", "export-feedback", "--out", str(data / "feedback.yaml"))
+    assert exported["per_intent"] == {"Check_Balance": 1} and len(exported["provenance"]["derived_from"]) == 1
+    trained = cli("intents", "train", "--data", str(data), "--fast", "--out", str(tmp_path / "retrained"))
+    model = trained["provenance"]["model"]
+    assert model.startswith("intents@")
+    assert verify_log(settings.provenance_dir, settings=settings).ok  # one chain across the three processes
+    imp = Importer(settings)
+    try:
+        imp.run_once()
+    finally:
+        imp.close()
+    with Audit(settings) as a:
+        rows = a.cypher("""MATCH (e:Event)<-[:DERIVED_FROM]-(d:Dataset)<-[:USED]-(t:Training)<-[:WAS_GENERATED_BY]-(m:Model)
+            MATCH (d)-[:USED_IN]->(m) MATCH (m)-[:ATTRIBUTED_TO]->(g:Agent)
+            RETURN e.kind AS kind, e.staff AS staff, d.path AS dataset, m.id AS model, g.id AS agent,
+                   t.started_at AS started, t.ended_at AS ended""")
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert (row["kind"], row["staff"], row["model"], row["agent"]) == ("intent_correction", "meera", model,
+                                                                        "system:retrain")
+    assert row["dataset"].endswith("feedback.yaml") and row["started"] <= row["ended"]
+
+
+def test_monitoring_page_shows_the_per_day_table(console: dict) -> None:
+    _fill(console)
+    r = httpx.get(f"{console['url']}/staff/monitoring", cookies=_cookie("meera", "staff"), timeout=120)
+    assert r.status_code == 200 and 'id="over-time"' in r.text and "(reference)" in r.text

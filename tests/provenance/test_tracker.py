@@ -234,3 +234,29 @@ def test_singleton_and_atexit_flush(fresh_home: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=60)
     recs = _records(fresh_home / "provenance")
     assert sum(r.get("kind") == "ping" for r in recs) == 30 and recs[-1]["type"] == "checkpoint"
+
+
+def test_two_processes_writing_one_log_keep_one_chain(make_tracker) -> None:
+    """A training command (another process) writes while the chat's tracker is open: one valid chain."""
+    import os
+    import subprocess
+    import sys
+
+    t = make_tracker(checkpoint_every=4)
+    other = make_tracker(checkpoint_every=4)  # a second writer in this process too
+    for i in range(6):
+        (t if i % 2 else other).record_event("ping", n=i)
+    t.flush(timeout=30)
+    other.flush(timeout=30)
+    code = ("from app.core.settings import get_settings\nfrom provenance.tracker import Tracker\n"
+            "x = Tracker(get_settings())\nfor i in range(5): x.record_event('from_child', n=i)\nx.close()\n")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], cwd=root, env=dict(os.environ, PYTHONPATH=str(root)), check=True,
+                   timeout=120)
+    for i in range(5):
+        t.record_event("after_child", n=i)
+    t.flush(timeout=30)
+    v = verify_log(t.folder, settings=t.settings)
+    assert v.ok, [(f.kind, f.line, f.detail) for f in v.failures]
+    kinds = [r.record.get("kind") for r in v.records if r.type == "event"]
+    assert kinds.count("ping") == 6 and kinds.count("from_child") == 5 and kinds.count("after_child") == 5

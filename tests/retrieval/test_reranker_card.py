@@ -81,6 +81,19 @@ def test_trained_reranker_has_a_card_naming_its_metrics(small_index: Path, tmp_p
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert Path(out["model_card"]) == card_path
+    # ... and records its training in the provenance log, once, with the times the trainer stored.
+    from provenance.verify import verify_log
+
+    assert out["provenance"]["model"] == rr.version
+    recs = [r.record for r in verify_log(get_settings().provenance_dir, settings=get_settings()).records]
+    runs = [r for r in recs if r["type"] == "training" and r["model_id"] == rr.version]
+    from datetime import datetime
+
+    assert len(runs) == 1
+    assert datetime.fromisoformat(runs[0]["ended_at"]) == datetime.fromisoformat(rr.info["trained_at"])
+    again = json.loads(CliRunner().invoke(root, ["kb", "train-reranker", "--index", str(small_index),
+                                                 "--fast"]).stdout.strip().splitlines()[-1])
+    assert again["provenance"] == {"model": rr.version, "already_recorded": True}
 
 
 def test_write_model_card_writes_next_to_the_record(tmp_path: Path) -> None:

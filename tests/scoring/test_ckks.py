@@ -68,6 +68,47 @@ def test_sigmoid_polynomial_is_documented_and_odd():
     assert ckks.sigmoid_poly_error(3, (-4.0, 4.0)) < err  # narrower interval, smaller error
 
 
+def test_the_old_fixed_polynomial_diverges_outside_its_interval():
+    # The bug this guards against: the [-12, 12] fit evaluated at z = -30 is 12.2, an approval.
+    assert np.polynomial.polynomial.polyval(-30.0, ckks.sigmoid_poly_coefficients()) > 12
+
+
+def test_linear_score_range_is_exact_on_the_box():
+    w, b = np.array([2.0, -1.0, 0.0]), 0.5
+    box = [[-1.0, 3.0], [-2.0, 4.0], [-5.0, 5.0]]
+    lo, hi = ckks.linear_score_range(w, b, box)
+    rng = np.random.default_rng(0)
+    pts = rng.uniform([r[0] for r in box], [r[1] for r in box], size=(5000, 3))
+    assert lo == 0.5 - 2 - 4 and hi == 0.5 + 6 + 2
+    assert lo <= (pts @ w + b).min() and (pts @ w + b).max() <= hi
+
+
+def test_scoring_polynomial_on_the_model_range_keeps_every_decision(artifact):
+    w, b = artifact["server"]["weights"], artifact["server"]["bias"]
+    lo, hi = ckks.linear_score_range(w, b, artifact["bank"]["feature_range"])
+    assert lo < -12  # the shipped model's scores go beyond the old fixed interval
+    poly = ckks.scoring_polynomial(lo, hi)
+    assert poly[0] == 0.5 and ckks.decision_safe(poly, lo, hi)
+    zs = np.linspace(lo, hi, 20001)
+    p = np.clip(np.polynomial.polynomial.polyval(zs, poly), 0, 1)
+    assert np.array_equal(p >= 0.5, zs >= 0)  # the approval decision is the exact sigmoid's on the whole range
+    assert ckks.poly_error(poly, lo, hi) < 0.25  # measured 0.215 on [-22.4, 6.2]
+    # On the real score distribution (held-out applicants) the mean error stays small.
+    from privacy.experiments.benchmark import held_out_set
+
+    X, _ = held_out_set(artifact)
+    Z = (X - np.asarray(artifact["bank"]["mean"])) / np.asarray(artifact["bank"]["std"])
+    z = Z @ np.asarray(w) + b
+    err = np.abs(np.clip(np.polynomial.polynomial.polyval(z, poly), 0, 1) - ckks.sigmoid(z))
+    assert err.mean() < 0.13 and np.array_equal(np.polynomial.polynomial.polyval(z, poly) >= 0.5, z >= 0)
+
+
+def test_decision_safe_rejects_a_polynomial_that_turns_back():
+    old = ckks.sigmoid_poly_coefficients()  # a3 < 0: p − ½ changes sign again at |z| ≈ 14
+    assert ckks.decision_safe(old, -12, 12) and not ckks.decision_safe(old, -30, 12)
+    assert not ckks.decision_safe((0.4, 0.1, 0.0, 0.0), -5, 5)  # p(0) ≠ ½ moves the threshold
+
+
 def test_sigmoid_is_stable_for_large_inputs():
     z = np.array([-800.0, -5.0, 0.0, 5.0, 800.0])
     p = ckks.sigmoid(z)

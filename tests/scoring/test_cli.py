@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -18,6 +22,20 @@ def test_score_command_prints_one_json_object(service):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert 0 <= out["probability"] <= 1 and out["request_id"] and "e2e_ms" in out["timings"]
+
+
+def test_probability_mode_cli_declines_a_clear_decline(service):
+    # A real subprocess, as an operator runs it.
+    feats = json.dumps({"monthly_income": 12000, "existing_emis": 9000, "loan_amount": 4000000, "tenure_months": 12,
+                        "missed_payments_24m": 12, "credit_utilisation": 1.0, "recent_enquiries_6m": 15})
+    root_dir = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-m", "app.cli", "scoring", "score", "--mode", "probability",
+                          "--features", feats, "--url", service.base_url], cwd=root_dir, capture_output=True,
+                         text=True, timeout=180, env=dict(os.environ))
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["mode"] == "probability" and out["approved"] is False and out["probability"] < 0.2
+    assert out["clipped"]
 
 
 def test_score_command_rejects_bad_json(service):

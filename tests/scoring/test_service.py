@@ -76,10 +76,50 @@ def test_probability_mode_keeps_the_sigmoid_encrypted(service, artifact):
         for i in range(5):
             r = c.score(dict(zip(artifact["bank"]["features"], X[i])), mode="probability")
             assert r.logit is None
-            assert abs(r.probability - ref[i]) <= ckks.sigmoid_poly_error() + 1e-3
+            lo, hi = ckks.linear_score_range(artifact["server"]["weights"], artifact["server"]["bias"],
+                                             artifact["bank"]["feature_range"])
+            assert abs(r.probability - ref[i]) <= ckks.poly_error(ckks.scoring_polynomial(lo, hi), lo, hi) + 1e-3
             assert r.approved == (ref[i] >= 0.5)
     finally:
         c.close()
+
+
+# A clear decline: unclipped its linear score is far below the old polynomial's interval (z ≈ −37,
+# where the old fit gave p ≈ 30, an approval).
+CLEAR_DECLINE = {"monthly_income": 12_000, "existing_emis": 9_000, "loan_amount": 4_000_000, "tenure_months": 12,
+                 "missed_payments_24m": 12, "credit_utilisation": 1.0, "recent_enquiries_6m": 15,
+                 "credit_history_years": 0.5, "employment_years": 0.2}
+
+
+def test_probability_mode_keeps_clear_declines_declined(service, artifact):
+    logit = ScoringClient(base_url=service.base_url, artifact=artifact, timeout=30)
+    prob = ScoringClient(base_url=service.base_url, preset="probability", artifact=artifact, timeout=30)
+    try:
+        exact = logit.score(CLEAR_DECLINE)
+        assert exact.logit is not None and exact.logit < -14 and not exact.approved
+        r = prob.score(CLEAR_DECLINE, mode="probability")
+        assert not r.approved and 0.0 <= r.probability < 0.2 and r.clipped  # brought into the training box
+        # Batched mode clips the same way.
+        X, _ = held_out_set(artifact)
+        x_bad, _ = prob.prepare(CLEAR_DECLINE)
+        probs, _ = prob.score_matrix(np.vstack([x_bad, X[:50]]), mode="probability")
+        ref = plaintext_scores(artifact, X[:50])
+        assert probs[0] < 0.2 and np.array_equal(probs[1:] >= 0.5, ref >= 0.5)
+        info = httpx.get(service.base_url + "/v1/model").json()["sigmoid_polynomial"]
+        assert info["interval"][0] < -12 and info["max_abs_error"] < 0.25
+    finally:
+        logit.close()
+        prob.close()
+
+
+def test_probability_mode_is_refused_for_a_model_without_a_feature_range(artifact):
+    from privacy.service import ScoringModel
+
+    old = {**artifact, "bank": {k: v for k, v in artifact["bank"].items() if k != "feature_range"}}
+    assert ScoringModel(old).poly is None
+    c = ScoringClient(base_url="http://127.0.0.1:9", preset="probability", artifact=old, timeout=5)
+    with pytest.raises(Exception, match="feature range"):
+        c.clip_to_box(np.zeros(len(artifact["bank"]["features"])))
 
 
 def test_context_with_secret_key_is_refused(service, logit_keys):
