@@ -16,6 +16,8 @@ def _card(value: Any, ctx: HandlerContext) -> dict[str, str]:
     if not matches:
         words = [w for w in ("debit", "credit") if w in ref]
         matches = [c for c in cards if c.type in words]
+    if not matches:  # "my rupay card": the network names it
+        matches = [c for c in cards if (c.network or "").lower().replace(" ", "") == ref.replace(" ", "")]
     if len(matches) != 1:
         listing = ", ".join(f"{c.type} card ending {c.last4}" for c in cards)
         raise SlotError(f"I couldn't tell which card you mean. Your cards: {listing}.")
@@ -27,7 +29,7 @@ def _card(value: Any, ctx: HandlerContext) -> dict[str, str]:
     "Card_Block",
     slots=(
         Slot("card", prompt="Which card should I block — debit or credit (or the last 4 digits)?",
-             entity=("card_last4", "card_type"), free_text=True, validator=_card),
+             entity=("card_last4", "card_type", "card_network"), free_text=True, validator=_card),
     ),
     requires_auth=True,
     risk=Risk.HIGH,

@@ -28,7 +28,7 @@ def _card(value: Any, ctx: HandlerContext) -> dict[str, Any]:
     "PIN_Reset",
     slots=(
         Slot("card", prompt="Which card's PIN should I reset — debit or credit (or the last 4 digits)?",
-             prompt_key="service.pin.prompt", entity=("card_last4", "card_type"), free_text=True, validator=_card,
+             prompt_key="service.pin.prompt", entity=("card_last4", "card_type", "card_network"), free_text=True, validator=_card,
              kind="card"),
     ),
     requires_auth=True,

@@ -22,6 +22,10 @@ def card_view(c: Card, already_blocked: bool = False) -> CardView:
     )
 
 
+_NETWORKS = {"rupay": "rupay", "visa": "visa", "mastercard": "mastercard", "master": "mastercard",
+             "amex": "americanexpress", "americanexpress": "americanexpress"}
+
+
 def resolve_card_in(s: Session, customer_id: int, card_ref: str | None) -> Card:
     """The customer's card row meant by ``card_ref`` (last 4 digits, "debit"/"atm" or "credit")."""
     rows = list(s.scalars(select(Card).where(Card.customer_id == customer_id).order_by(Card.id)))
@@ -38,6 +42,9 @@ def resolve_card_in(s: Session, customer_id: int, card_ref: str | None) -> Card:
         matches = [c for c in rows if c.type == "debit"]
     elif "credit" in text:
         matches = [c for c in rows if c.type == "credit"]
+    elif network := next((n for n in _NETWORKS if n in text.replace(" ", "")), None):
+        # "my rupay card": the network names the card when the customer has one of it.
+        matches = [c for c in rows if (c.network or "").lower().replace(" ", "") == _NETWORKS[network]]
     else:
         matches = rows
     if not matches:

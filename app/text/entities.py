@@ -7,6 +7,7 @@
     account_type  "savings" | "current"
     card_last4    "4321"
     card_type     "debit" | "credit"
+    card_network  "rupay" | "visa" | "mastercard" | "amex" (the card's network, when named)
     pincode       "400001"
     beneficiary   "Ravi" | "Priya Sharma" | "mom"
     date          "2026-11-25"  (relative words resolved against ``today``)
@@ -112,11 +113,17 @@ def _extract_otp(msg: Message, found: dict[str, Any]) -> None:
         msg.mask(m.start(1), m.end(1))
 
 
+_CARD_NETWORK = re.compile(r"\b(rupay|visa|master\s?card|amex)\b", re.I)
+
+
 def _extract_cards_and_accounts(msg: Message, found: dict[str, Any], money: bool) -> None:
     for m in _CARD_TYPE.finditer(msg.text):
         kind = (m.group(1) or m.group(2)).lower()
         found.setdefault("card_type", "debit" if kind == "atm" else kind)
         break
+    if m := _CARD_NETWORK.search(msg.text):
+        found.setdefault("card_network", re.sub(r"\s+", "", m.group(1).lower()).replace("master", "mastercard")
+                         .replace("mastercardcard", "mastercard"))
     for m in _CARD_ENDING.finditer(msg.work):
         label = closest_label(msg.text, m.start(), {"card": _CARD_WORD, "account": _ACCOUNT_WORD}, 60)
         if label == "account":
