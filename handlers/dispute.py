@@ -51,9 +51,17 @@ def _transaction(value: Any, ctx: HandlerContext) -> dict[str, Any]:
     return _transfer_fields(found[0])
 
 
+_CARD_CHARGE = re.compile(r"\b(atm|charged|debited|deducted|double charged|twice|kat gaye|kat gaya|kata)\b")
+
+
 def _default_transaction(ctx: HandlerContext) -> dict[str, Any]:
     if _REFERENCE.search(ctx.text or ""):
         return _transaction(ctx.text, ctx)
+    # "swiggy charged me twice on my debit card", "the ATM didn't give cash but 5000 got debited":
+    # a card or ATM payment, said in the first message.
+    text = words(ctx)
+    if ctx.slots.get("case") == "dispute" and (_CARD.search(text) or _CARD_CHARGE.search(text)):
+        return {"card": "yes"}
     raise SlotError("")  # ask which payment
 
 

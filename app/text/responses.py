@@ -31,7 +31,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             out.update(_flatten(value, name + "."))
         else:
-            out[name] = str(value).strip()
+            out[name] = str(value).strip("\n")  # spaces are meant (" or ", " Your balance …")
     return out
 
 

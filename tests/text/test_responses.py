@@ -29,3 +29,10 @@ def test_fallback_and_errors(tmp_path: Path) -> None:
     (tmp_path / "hi" / "two.yaml").write_text("a: again\n", encoding="utf-8")
     with pytest.raises(SahayakError, match="defined twice"):
         Responses(tmp_path)
+
+
+def test_meaningful_spaces_are_kept() -> None:
+    """" or " joins options and " Your balance …" follows a sentence: their spaces are part of the template."""
+    r = get_responses()
+    assert r.say("dialogue.clarify_joiner") == " or "
+    assert r.say("transfer.balance_after", from_type="savings", balance="₹1.00").startswith(" Your savings")
