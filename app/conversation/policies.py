@@ -145,10 +145,12 @@ def correction_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput)
     before = dict(frame.slots)
     errors = dm.fill(spec, frame, changed_inp, awaited=None, overwrite=True)
     if frame.slots == before and remainder and inp.act == "correct":
-        # A bare name or account ("not Ravi — Priya"): offer it to the free-text slots of its kind.
+        # A bare name or account ("not Ravi — Priya"): offer it to the free-text slots of its kind. The last
+        # clause carries the new value ("oh he's not added? ok then priya").
+        value = re.split(r"[?.!,;]", remainder)[-1].strip() or remainder
         for slot in spec.slots:
-            if slot.free_text and slot.answer_kind in ("payee", "account", "card") and len(remainder.split()) <= 4:
-                errors.update(dm.fill(spec, frame, changed_inp, awaited=slot.name, overwrite=True, text=remainder))
+            if slot.free_text and slot.answer_kind in ("payee", "account", "card") and len(value.split()) <= 4:
+                errors.update(dm.fill(spec, frame, changed_inp, awaited=slot.name, overwrite=True, text=value))
                 if frame.slots != before:
                     break
     if frame.slots == before:

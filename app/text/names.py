@@ -63,7 +63,7 @@ def canonical_relation(words: str) -> str | None:
 
 
 _LOOSE_LEAD = re.compile(
-    r"^(?:(?:to|for|send(?:\s+it)?\s+to|pay|the\s+usual(?:\s+one)?|usual(?:\s+one)?|same\s+as\s+last\s+time|my|meri|"
+    r"^(?:(?:ok|okay|then|so|toh|to|for|send(?:\s+it)?\s+to|pay|the\s+usual(?:\s+one)?|usual(?:\s+one)?|same\s+as\s+last\s+time|my|meri|"
     r"mera|mere|apni|apne|it'?s|its|is|the\s+one|the|that\s+is|i\s+mean)\b[\s,:;.\-—–]*)+", re.I)
 _LOOSE_TAIL = re.compile(r"(?:\s+(?:ko|ji|please|pls|plz|guy|wala|waala|wali|waali|person|one)\b|[\s.,!?]+)+$", re.I)
 
