@@ -29,6 +29,9 @@ _CORRECTION_LEAD = re.compile(
     r"^\s*(?:(?:no|nope|nahi|nahin|na|sorry|oops|oh|wait|actually|hold on|arre|arey|galti se|it should go to|"
     r"it should be|should be|send it to|it's|its|"
     r"make it|make that|change (?:it|that) to|change to|i meant|i mean|rather|instead)\b[\s,.!—–-]*)+", re.I)
+# Words that ask for a person outright ("… this is ridiculous, get me a human").
+_PERSON = re.compile(r"\b(?:human|real person|a person|agent|representative|someone real|customer care|manager|"
+                     r"insaan|kisi insaan|kisi se baat|banda|staff)\b", re.I)
 _ANAPHOR = re.compile(r"\b(?:this|that|it|these|those|iske|iska|iski|ismein|isme|is\s+pe|is\s+par|ye|yeh)\b", re.I)
 _NOT_TAIL = re.compile(r"(?:[,;]\s*|\s+)(?:not|nahi|instead\s+of)\s+[^,;.!?]{1,25}[.!?]?\s*$", re.I)
 _NOT_THIS = re.compile(r"^\s*not\s+[^,—–\-]{1,30}?(?:[,—–-]+|\s+but\s+)\s*", re.I)
@@ -48,8 +51,7 @@ def handoff_policy(dm: DialogueManager, state: DialogueState, inp: TurnInput) ->
     # "representative please" at a slot question reads like an answer; the intent model knows better.
     asked = asked or (u.task == "Human_Handoff" and u.confidence >= 0.8 and act.act not in ("affirm", "deny", "otp"))
     # Angry *and* asking for a person ("this is ridiculous, get me a human"): no need to offer first.
-    asked = asked or (act.act == "frustration" and (act.p("handoff") >= 0.15 or
-                                                    (u.task == "Human_Handoff" and u.confidence >= 0.5)))
+    asked = asked or (act.act == "frustration" and (act.p("handoff") >= 0.15 or bool(_PERSON.search(inp.text))))
     if asked:
         state.frame, state.stack, state.clarify, state.offer = None, [], None, None
         return dm.start(state, "Human_Handoff", inp)
