@@ -177,7 +177,9 @@ def _classify(digits: str, lengths: list[int], plus: bool, label: str | None, ph
             return "aadhaar"
         return None
     if phase == "card":
-        return "card" if 13 <= n <= 19 and not plus and luhn_valid(digits) else None
+        # A "+" in front does not make a card number a phone number: masking an odd international
+        # number as a card is the safe mistake.
+        return "card" if 13 <= n <= 19 and luhn_valid(digits) else None
     if 13 <= n <= 19 and label == "card":
         return "account"  # a mistyped card number still leaks most of the card
     if _is_phone(digits, lengths, plus) or (label == "phone" and len(digits) == 12 and digits[:2] == "91"

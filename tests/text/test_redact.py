@@ -197,3 +197,10 @@ def test_no_luhn_card_survives(text: str) -> None:
                                   "x" * 100_000 + "@", "account 1 " * 10_000])
 def test_large_inputs_complete(text: str) -> None:
     redact(text)  # linear-time patterns: this must finish, not hang
+
+
+def test_a_plus_in_front_does_not_hide_a_card() -> None:
+    """Found by the property test above: "+4111 1111 1111 1111" was read as a phone number and kept."""
+    assert "4111" not in redact("+4111111111111111").replace("XXXX XXXX XXXX 1111", "")
+    assert redact("+0001113132797").endswith("2797") and "000111" not in redact("+0001113132797")
+    assert redact("call +91 98200 12345") == "call +91XXXXXX2345"  # an Indian mobile stays a phone

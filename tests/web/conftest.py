@@ -59,7 +59,10 @@ def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="session")
-def browser(web_stack: dict) -> Iterator[object]:
+def chromium_browser() -> Iterator[object]:
+    """One Chromium for the whole session. Playwright's sync API allows one instance per thread, and
+    while it runs no other sync instance (nor asyncio.run) may start in this thread."""
+    _need_chromium()
     # Deferred: playwright is heavy, and only the browser tests need it.
     from playwright.sync_api import sync_playwright
 
@@ -69,6 +72,12 @@ def browser(web_stack: dict) -> Iterator[object]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def browser(web_stack: dict, chromium_browser: object) -> object:
+    """The session's Chromium, for tests of the whole stack."""
+    return chromium_browser
 
 
 @pytest.fixture()

@@ -24,7 +24,7 @@ from app.ops.procs import terminate
 from app.ops.stack import start_chat
 from app.web.runtime import auth_secret
 from tests.conftest import need_server
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, TURN_TIMEOUT_MS, _need_chromium
+from tests.web.conftest import TURN_TIMEOUT_MS, _need_chromium
 from tests.web.driver import ChatPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.timeout(1200)]
@@ -110,7 +110,7 @@ def balanced(tmp_path: Path, postgres_url: str):
             child.stop_fn()
 
 
-def test_two_workers_behind_haproxy_sticky_and_failover(balanced) -> None:
+def test_two_workers_behind_haproxy_sticky_and_failover(balanced, chromium_browser) -> None:
     url, workers = balanced
     # New clients are spread over both workers; a client with the cookie stays on its worker.
     fresh = {_worker_of(httpx.get(f"{url}/health", timeout=5)) for _ in range(4)}
@@ -120,27 +120,25 @@ def test_two_workers_behind_haproxy_sticky_and_failover(balanced) -> None:
         assert client.cookies.get("SAHAYAK_WORKER") == first
         assert {_worker_of(client.get("/health")) for _ in range(4)} == {first}
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(base_url=url)
-            context.set_default_timeout(TURN_TIMEOUT_MS)
-            page = context.new_page()
-            chat = ChatPage(page)
-            chat.login_ok("asha", os.environ.get("SAHAYAK_DEMO_PASSWORD", "demo1234"))
-            assert "₹" in chat.send("what's my balance")
-            sticky = next(c["value"] for c in context.cookies() if c["name"] == "SAHAYAK_WORKER")
-            other = "w2" if sticky == "w1" else "w1"
+    context = chromium_browser.new_context(base_url=url)  # the session's Chromium (one sync Playwright per thread)
+    try:
+        context.set_default_timeout(TURN_TIMEOUT_MS)
+        page = context.new_page()
+        chat = ChatPage(page)
+        chat.login_ok("asha", os.environ.get("SAHAYAK_DEMO_PASSWORD", "demo1234"))
+        assert "₹" in chat.send("what's my balance")
+        sticky = next(c["value"] for c in context.cookies() if c["name"] == "SAHAYAK_WORKER")
+        other = "w2" if sticky == "w1" else "w1"
 
-            # The customer's worker dies; the same browser reloads and lands on the other one.
-            os.kill(workers[sticky].pid, signal.SIGKILL)
-            workers[sticky].proc.wait(timeout=30)
-            page.reload()
-            expect(page.locator("#chat-input")).to_be_visible(timeout=TURN_TIMEOUT_MS)  # still logged in
-            assert "₹" in chat.send("what's my balance")
-            landed = next(c["value"] for c in context.cookies() if c["name"] == "SAHAYAK_WORKER")
-            assert landed == other
-        finally:
-            browser.close()
+        # The customer's worker dies; the same browser reloads and lands on the other one.
+        os.kill(workers[sticky].pid, signal.SIGKILL)
+        workers[sticky].proc.wait(timeout=30)
+        page.reload()
+        expect(page.locator("#chat-input")).to_be_visible(timeout=TURN_TIMEOUT_MS)  # still logged in
+        assert "₹" in chat.send("what's my balance")
+        landed = next(c["value"] for c in context.cookies() if c["name"] == "SAHAYAK_WORKER")
+        assert landed == other
+    finally:
+        context.close()

@@ -8,6 +8,8 @@ them), started the way ``sahayak run`` starts it (:mod:`app.ops.stack`)."""
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import re
@@ -155,7 +157,9 @@ class Chat:
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    """Run ``coro`` on a loop of its own thread: the browser tests' Playwright loop may hold this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _bank(srv: dict[str, Any]):
@@ -187,7 +191,7 @@ def _await_thread(srv: dict[str, Any], thread_id: str) -> None:
     for _ in range(150):
         if _chat_db(srv, 'SELECT 1 FROM threads WHERE "id" = :t AND "userIdentifier" IS NOT NULL', t=thread_id):
             return
-        asyncio.run(asyncio.sleep(0.2))
+        time.sleep(0.2)
     raise AssertionError(f"thread {thread_id} was never stored")
 
 
@@ -578,18 +582,9 @@ ws.onclose = () => {{ if (window.verdict === "pending") window.verdict = "refuse
 
 
 @pytest.fixture(scope="module")
-def chromium(server) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, _need_chromium
-
-    _need_chromium()
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+def chromium(server, chromium_browser) -> Any:
+    """The session's Chromium (one sync Playwright per thread; see tests/web/conftest.py)."""
+    return chromium_browser
 
 
 def _serve_attack_page(host: str, target: str) -> tuple[Any, str]:
