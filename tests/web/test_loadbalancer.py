@@ -75,8 +75,11 @@ def balanced(tmp_path: Path, postgres_url: str):
                   graph_enabled=False, scoring_port=free_port())
     first = Settings(home=tmp_path / "w1", **common)
     first.ensure_dirs()
+    front = free_port()
+    # Behind a proxy the browser's origin is the balancer's, not a worker's: the socket's Origin check
+    # (issue 19) must be told, as docs/deploy.md says.
     shared = {"CHAINLIT_AUTH_SECRET": auth_secret(first), "SAHAYAK_REDIS_URL": "redis://127.0.0.1:6379/15",
-              "SAHAYAK_REDIS_PREFIX": f"lb-{tmp_path.name}"}
+              "SAHAYAK_REDIS_PREFIX": f"lb-{tmp_path.name}", "SAHAYAK_ALLOWED_ORIGINS": f"http://127.0.0.1:{front}"}
     workers: dict[str, object] = {}
     proc = None
     try:
@@ -84,7 +87,6 @@ def balanced(tmp_path: Path, postgres_url: str):
             s = first if name == "w1" else Settings(home=tmp_path / name, **common)
             s.ensure_dirs()
             workers[name] = start_chat(s, "127.0.0.1", free_port(), timeout=600, env_extra=shared)
-        front = free_port()
         servers = "\n".join(f"    server {n} 127.0.0.1:{c.url.rsplit(':', 1)[1]} check cookie {n}"
                             for n, c in workers.items())
         cfg = tmp_path / "haproxy.cfg"
