@@ -98,6 +98,12 @@ class Harness:
         self.seed = seed_module
         seed_module.seed(self.settings.db_url)
         self.build = build_assistant
+        try:  # since the getters only load, a checkout prepares its models first; older ones trained on first use
+            from app.conversation.wiring import prepare_pipeline
+        except ImportError:
+            pass
+        else:
+            prepare_pipeline(self.settings)
         self.assistant = build_assistant(self.settings)
         self.assistant.warm_up()
         self.bank = self.assistant.bank

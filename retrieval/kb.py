@@ -161,7 +161,7 @@ class KnowledgeBase:
         return hits
 
     def reranker(self):
-        """The cross-encoder for this corpus (trained and cached on first use)."""
+        """The cross-encoder for this corpus (loaded on first use; see :func:`open_knowledge_base`)."""
         if self._reranker is None:
             with self._rr_lock:  # separate lock: training calls back into search (which uses _lock)
                 if self._reranker is None:
@@ -242,8 +242,10 @@ def write_calibration(index_dir: str | Path, data: dict) -> None:
 
 def open_knowledge_base(index_dir: str | Path, *, mode: str = "hybrid", rerank_top_k: int = 20,
                         threshold: float | None = None, models_dir: str | Path | None = None,
-                        reranker_config: Any = None, generate: bool = False) -> KnowledgeBase:
-    """Load the index at ``index_dir`` as a :class:`KnowledgeBase` (the reranker is trained lazily)."""
+                        reranker_config: Any = None, generate: bool = False,
+                        train_reranker: bool = True) -> KnowledgeBase:
+    """Load the index at ``index_dir`` as a :class:`KnowledgeBase`. The reranker is loaded on first use
+    and, with ``train_reranker`` (evaluation, ``sahayak prepare``), trained then if the corpus has none."""
     idx = load_index(index_dir)
     kb = KnowledgeBase(idx, mode=mode, rerank_top_k=rerank_top_k, threshold=threshold, generate=generate)
 
@@ -257,7 +259,8 @@ def open_knowledge_base(index_dir: str | Path, *, mode: str = "hybrid", rerank_t
 
     def loader(index: LoadedIndex):
         return reranker_for_index(index, models_dir=models_dir, config=reranker_config or RerankerConfig(),
-                                  first_stage=first_stage, embed_queries=embed_queries, top_k=rerank_top_k)
+                                  first_stage=first_stage, embed_queries=embed_queries, top_k=rerank_top_k,
+                                  train=train_reranker)
 
     kb._reranker_loader = loader
     return kb

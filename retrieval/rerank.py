@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from app.core.errors import NotPrepared
 from app.core.fingerprint import git_commit
 from app.core.fsutil import publishing
 from app.core.settings import get_settings
@@ -92,8 +93,9 @@ def reranker_for_index(index: LoadedIndex, *, models_dir: str | Path | None = No
                        config: RerankerConfig | None = None,
                        first_stage: Callable[[list[str], int], list[list[tuple[int, float]]]] | None = None,
                        embed_queries: Callable[[list[str]], np.ndarray] | None = None,
-                       top_k: int = 20, progress: bool = True) -> CrossEncoderReranker:
+                       top_k: int = 20, progress: bool = True, train: bool = True) -> CrossEncoderReranker:
     """The reranker for ``index``'s corpus: loaded from the cache, or trained now (minutes, once).
+    With ``train=False`` (the product's getter) a missing reranker raises :class:`NotPrepared`.
 
     ``first_stage(queries, n)`` returns each query's top-``n`` (chunk index, score) list; it is
     used to mine hard negatives and to measure the fusion weights. ``embed_queries`` (normalised
@@ -107,6 +109,9 @@ def reranker_for_index(index: LoadedIndex, *, models_dir: str | Path | None = No
         if (out / "reranker.json").exists():
             _refresh_card(out)
             return CrossEncoderReranker(out)
+        if not train:
+            raise NotPrepared(f"no reranker for this corpus under {out.parent}: run `sahayak prepare` "
+                              "(or `sahayak kb train-reranker`)")
         if first_stage is None:
             raise ValueError("training a reranker needs a first-stage retriever")
         t0 = time.perf_counter()

@@ -39,6 +39,16 @@ def sahayak_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True, scope="session")
+def prepared_models(sahayak_home: Path) -> None:
+    """What `sahayak prepare` builds, built once into the shared model cache: the product's getters
+    only load (a customer's turn never trains), so the suite prepares like a deployment does.
+    Quick when the cache is current (fingerprint checks only)."""
+    from app.conversation.wiring import prepare_pipeline
+
+    prepare_pipeline()
+
+
 @pytest.fixture()
 def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state folder for one test (its own SQLite bank, keys and logs)."""

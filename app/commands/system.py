@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from app.bank.seed import seed
 from app.core.errors import SahayakError
+from app.conversation.wiring import PREPARE_STEPS
 from app.core.settings import get_settings
 from app.ops.stack import Stack, start_stack
 from app.web.chatdb import chat_db_urls, create_schema
@@ -24,17 +25,7 @@ def register(root: typer.Typer) -> None:
     root.command("run")(run)
 
 
-def _models_cached(settings: Any) -> bool:
-    """True when the intent model and the KB index are already on disk (a warm start)."""
-    from models.intents import default_model_dir
-
-    intent_dir = settings.intent_model_dir or default_model_dir(settings)
-    index_dir = settings.index_dir
-    return (intent_dir.is_dir() and any(intent_dir.iterdir())
-            and index_dir.is_dir() and any(index_dir.iterdir()))
-
-
-def _steps(include_models: bool = True) -> list[tuple[str, Callable[[Any], str]]]:
+def _steps() -> list[tuple[str, Callable[[Any], str]]]:
     """Each preparation step calls the owning module's public function and returns a summary."""
 
     def seed_bank(settings: Any) -> str:
@@ -49,21 +40,6 @@ def _steps(include_models: bool = True) -> list[tuple[str, Callable[[Any], str]]
     def chat_secret(settings: Any) -> str:
         auth_secret(settings)
         return "login token secret ready"
-
-    def intent_model(settings: Any) -> str:
-        from models.intents import get_classifier
-
-        clf = get_classifier(settings)
-        return f"intent model {getattr(clf, 'version', '') or type(clf).__name__}"
-
-    def knowledge_base(settings: Any) -> str:
-        from retrieval import get_knowledge_base
-
-        kb = get_knowledge_base(settings)
-        warm = getattr(kb, "warm_up", None)
-        if callable(warm):
-            warm()
-        return f"knowledge base index at {settings.index_dir}"
 
     def scoring_model(settings: Any) -> str:
         from models.scoring import train as scoring_train
@@ -88,23 +64,21 @@ def _steps(include_models: bool = True) -> list[tuple[str, Callable[[Any], str]]
         ("Chat history database", chat_history_db),
         ("Encrypted-scoring model", scoring_model),
     ]
-    models = [
-        ("Intent model (train or load)", intent_model),
-        ("Knowledge-base index and reranker", knowledge_base),
-    ]
-    return cheap + models if include_models else cheap
+    # The pipeline's models and index (the composition root names them): the only place the product
+    # trains and indexes; each step is quick when its output is current.
+    return cheap + list(PREPARE_STEPS)
 
 
 def prepare() -> None:
     """Prepare everything `sahayak run` needs (idempotent; later runs reuse the cache)."""
-    _prepare(include_models=True)
+    _prepare()
 
 
-def _prepare(include_models: bool) -> None:
+def _prepare() -> None:
     settings = get_settings()
     settings.ensure_dirs()
     console = Console()
-    steps = _steps(include_models)
+    steps = _steps()
     t_all = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as progress:
@@ -143,12 +117,9 @@ def run(
     # Installed before anything starts: a SIGTERM during start-up must still stop the children.
     signal.signal(signal.SIGTERM, _sigterm)
     if not skip_prepare:
-        # Warm start: models and index are cached, and the chat process loads (and, if the
-        # training data changed, retrains) them itself; only the cheap steps run here.
-        cached = _models_cached(settings)
-        if cached:
-            console.print("[cyan]›[/] models and index cached — warm start")
-        _prepare(include_models=not cached)
+        # The chat process only loads models: anything missing or stale is trained here, with
+        # progress, before the stack starts (a warm start only checks fingerprints).
+        _prepare()
     stack = start_stack(host, port, settings, report=lambda m: console.print(f"[cyan]›[/] {m}"))
     failed = _supervise(stack, console, ready_s=time.perf_counter() - t0)
     if failed:

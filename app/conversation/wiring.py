@@ -10,8 +10,10 @@ assistant receive their collaborators instead of reaching for process-wide singl
     classifier getter, dialogue-act model getter, tracker getter (redactor: privacy.redact.redact)
                                               → Assistant
 
-Heavy components (the classifier, the knowledge base, the scoring client's keys) are built by
-getters on first use, so building a pipeline is cheap and `sahayak bank seed` never loads a model.
+Heavy components (the classifier, the dialogue-act model, the knowledge base, the scoring client's
+keys) are loaded by getters on first use, so building a pipeline is cheap and `sahayak bank seed`
+never loads a model. The getters only load: models and indexes are trained and built by
+`sahayak prepare` (or an explicit train command), never during a customer's turn.
 """
 
 from __future__ import annotations
@@ -26,12 +28,28 @@ from app.conversation.sessions import SessionStore
 from app.conversation.support import SupportStore
 from app.core.settings import Settings, get_settings
 from handlers.base import HandlerServices, KnowledgeBaseLike, ScorerLike
-from models.acts import DialogueActClassifier, get_acts
-from models.intents import IntentClassifier, get_classifier
+from models.acts import DialogueActClassifier, get_acts, prepare_acts
+from models.intents import IntentClassifier, get_classifier, prepare_classifier
 from privacy.client import get_client
 from privacy.redact import redact
 from provenance.tracker import Tracker, get_tracker
-from retrieval.prepare import get_knowledge_base
+from retrieval.prepare import get_knowledge_base, prepare_knowledge_base
+
+
+# What the pipeline's getters load, and the one function that builds each (train, index) when it is
+# missing or stale. `sahayak prepare` runs these steps with progress; benches and the test suite call
+# prepare_pipeline. Each is quick when its output is current (fingerprint checks only).
+PREPARE_STEPS: list[tuple[str, Callable[[Settings], str]]] = [
+    ("Intent model (train when missing or stale)", lambda settings: prepare_classifier(settings)),
+    ("Dialogue-act model", lambda settings: prepare_acts(settings)),
+    ("Knowledge-base index (and reranker in rerank mode)", lambda settings: prepare_knowledge_base(settings)),
+]
+
+
+def prepare_pipeline(settings: Settings | None = None) -> list[str]:
+    """Build whatever the pipeline's getters will load (models, index); one summary line per step."""
+    settings = settings or build_settings()
+    return [fn(settings) for _label, fn in PREPARE_STEPS]
 
 
 def build_settings() -> Settings:
@@ -55,7 +73,7 @@ def build_support(bank: BankService) -> SupportStore:
 
 
 def knowledge_base_getter(settings: Settings) -> Callable[[], KnowledgeBaseLike]:
-    """Loads (building or refreshing the index when the corpus changed) the knowledge base on first call."""
+    """Loads the knowledge base (indexed by `sahayak prepare`) on first call."""
     return partial(get_knowledge_base, settings)
 
 
@@ -74,12 +92,12 @@ def build_services(settings: Settings, support: SupportStore) -> HandlerServices
 
 
 def classifier_getter(settings: Settings) -> Callable[[], IntentClassifier]:
-    """Loads (training and caching on first use) the configured intent classifier."""
+    """Loads the configured intent classifier (trained by `sahayak prepare`) on first call."""
     return partial(get_classifier, settings)
 
 
 def acts_getter(settings: Settings) -> Callable[[], DialogueActClassifier]:
-    """Loads (training in seconds and caching on first use) the dialogue-act model."""
+    """Loads the dialogue-act model (trained by `sahayak prepare`) on first call."""
     return partial(get_acts, settings)
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,11 +73,12 @@ def test_faq_handler_answers_and_refuses(small_kb) -> None:
     assert "I don't know" in no.text and no.data["citations"] == []
 
 
-def test_get_knowledge_base_builds_and_calibrates(small_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+def test_prepare_builds_and_calibrates_then_the_getter_loads(small_corpus: Path, tmp_path: Path, monkeypatch) -> None:
     import shutil
 
     from app.core.settings import reset_settings
-    from retrieval import get_knowledge_base, reset_knowledge_base
+    from app.core.errors import NotPrepared
+    from retrieval import get_knowledge_base, prepare_knowledge_base, reset_knowledge_base
 
     kb_dir = tmp_path / "data" / "kb"
     shutil.copytree(small_corpus, kb_dir)
@@ -88,6 +91,11 @@ def test_get_knowledge_base_builds_and_calibrates(small_corpus: Path, tmp_path: 
     reset_settings()
     reset_knowledge_base()
     try:
+        with pytest.raises(NotPrepared, match="sahayak prepare"):
+            get_knowledge_base()  # the getter only loads: indexing is `sahayak prepare`'s job
+        assert not (tmp_path / "index").exists()
+        assert "built" in prepare_knowledge_base()
+        assert "current" in prepare_knowledge_base()
         kb = get_knowledge_base()
         assert kb is get_knowledge_base()
         assert (tmp_path / "index" / "calibration.json").exists()
