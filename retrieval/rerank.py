@@ -28,8 +28,8 @@ from models.reranker import (
     FORMAT,
     CrossEncoderReranker,
     RerankerConfig,
-    _refresh_card,
-    _zscore,
+    refresh_card,
+    zscore,
     train_cross_encoder,
 )
 from models.reranker.card import write_model_card
@@ -70,9 +70,9 @@ def _choose_alpha(reranker: CrossEncoderReranker, chunks: list[Chunk], val: list
         if not cand:
             continue
         idx = [i for i, _ in cand]
-        ce = _zscore(reranker.score(g.query, [chunks[i] for i in idx]))
+        ce = zscore(reranker.score(g.query, [chunks[i] for i in idx]))
         base = dense(g.query, idx) if dense is not None else np.array([s for _, s in cand], dtype="float32")
-        fs = _zscore(np.asarray(base, dtype="float32"))
+        fs = zscore(np.asarray(base, dtype="float32"))
         for a in alphas:
             fused = a * ce + (1 - a) * fs
             seen: list[str] = []
@@ -107,7 +107,7 @@ def reranker_for_index(index: LoadedIndex, *, models_dir: str | Path | None = No
     out = models_dir / "reranker" / f"{fp[:16]}-{config.key()}"
     with _LOCK:
         if (out / "reranker.json").exists():
-            _refresh_card(out)
+            refresh_card(out)
             return CrossEncoderReranker(out)
         if not train:
             raise NotPrepared(f"no reranker for this corpus under {out.parent}: run `sahayak prepare` "

@@ -10,7 +10,7 @@ import pytest
 
 import numpy as np
 
-from models.reranker import RerankerConfig, _zscore
+from models.reranker import RerankerConfig, zscore
 from retrieval.rerank import split_by_document
 from retrieval.pairs import build_groups, synthetic_queries
 from retrieval.chunking import chunk_document
@@ -91,7 +91,7 @@ def test_fast_reranker_trains_caches_and_reranks(small_index: Path) -> None:
     idx = [i for i, _, _ in ranked]
     ce = np.array([st["rerank"] for _, _, st in ranked])
     cos = kb.index.embeddings[idx] @ kb._embed_query(q)
-    expected = info["alpha"] * _zscore(ce) + (1 - info["alpha"]) * _zscore(cos)
+    expected = info["alpha"] * zscore(ce) + (1 - info["alpha"]) * zscore(cos)
     assert np.allclose([s for _, s, _ in ranked], expected, atol=1e-4)
 
     # a second open loads the cached weights instead of training again
