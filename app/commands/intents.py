@@ -30,8 +30,9 @@ def train(
     seed: int = typer.Option(13, "--seed"),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", min=0,
-        help="Fine-tuning wall-clock budget (finetune, finetune-mpnet, ensemble, ensemble-mpnet; default 12, 0 = none): "
-             "on a slow CPU it trains fewer epochs than planned."),
+        help="Opt-in fine-tuning wall-clock budget in minutes (finetune, finetune-mpnet, ensemble, ensemble-mpnet; "
+             "default none: the recipe's epochs run, so a busy machine trains the same model, only slower). With a "
+             "budget a slow CPU trains fewer epochs than planned; metrics.json and lineage record what ran."),
 ) -> None:
     """Train an intent model into OUT (weights, config, metrics, lineage.json, model_card.md)."""
     from models.intents import load_dataset, train_model

@@ -93,8 +93,8 @@ def train_ensemble(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     tr_idx, va_idx = stratified_split(data.labels, val_fraction, seed)
     ft_params = {k: v for k, v in params.items() if k not in ("frozen", "weights", "finetune_members", "refit_frozen")}
     ft_params.update({"val_fraction": val_fraction, "split_seed": seed})
-    # The wall-clock budget (the trainer's default: 12 minutes) is for the whole ensemble, not per run.
-    ft_params["max_minutes"] = float(ft_params.get("max_minutes", 12.0)) / n_ft
+    # An opt-in wall-clock budget (default none) is for the whole ensemble, not per run.
+    ft_params["max_minutes"] = float(ft_params.get("max_minutes", 0.0)) / n_ft
     fr_params = {**FROZEN_DEFAULTS, **params.get("frozen", {})}
     if "max_length" in params:
         fr_params.setdefault("max_length", params["max_length"])

@@ -7,7 +7,8 @@ Design (kept because the numbers supported it, see docs/intents.md):
 - the head is warm-started from the frozen approach's logistic regression, so fine-tuning
   starts at the baseline's accuracy instead of from random;
 - label smoothing, linear warm-up/decay, length-bucketed batches (little padding on CPU),
-  an optional wall-clock budget;
+  an opt-in wall-clock budget (off by default: the epoch count decides, so results do not depend
+  on the machine's load);
 - calibration (temperature, OOS threshold) on a held-out validation split, scored with the
   same int8-quantised encoder that serves predictions;
 - optionally a refit head: logistic regression on the fine-tuned embeddings + character
@@ -126,18 +127,11 @@ def _top_embeddings(model, states: list, start: int, batch_size: int = 128) -> n
     return out
 
 
-def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
-    t_start = time.perf_counter()  # first, so that the phases recorded below add up to the whole call
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoModel, AutoTokenizer
-
+def _hyperparameters(params: dict[str, Any], fast: bool, seed: int) -> dict[str, Any]:
+    """The fine-tuning recipe: ``params`` over the defaults (recorded whole in metrics and lineage)."""
     from app.core.settings import get_settings
-    from models.embeddings import EMBEDDING_MODEL_NAME, embedding_model_path
+    from models.embeddings import EMBEDDING_MODEL_NAME
 
-    set_torch_threads()
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     hp = {
         "epochs": float(params.get("epochs", 1 if fast else 5)),
         "batch_size": int(params.get("batch_size", 32)),
@@ -148,7 +142,10 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         "warmup_fraction": 0.06,
         "max_length": int(params.get("max_length", 64)),
         "val_fraction": float(params.get("val_fraction", 0.15)),
-        "max_minutes": float(params.get("max_minutes", 12.0)),
+        # Opt-in wall-clock budget (0 = none): the epoch count decides by default, so the same data
+        # and seed give the same model on an idle or a busy machine. What ran is recorded
+        # (steps, epochs_done, stopped_early_by_time).
+        "max_minutes": float(params.get("max_minutes", 0.0)),
         "freeze_layers": int(params.get("freeze_layers", 0)),
         # With frozen bottom layers, run them once per text (eval mode, no dropout) and train the
         # top layers on their cached output: each step then costs only the top layers. This is
@@ -167,23 +164,20 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         "refit_C": float(params.get("refit_C", 32.0)),
         "seed": seed,
     }
-    base_path = str(embedding_model_path(params.get("embedding_model")))
     hp["base_encoder"] = str(params.get("embedding_model") or get_settings().embedding_model or EMBEDDING_MODEL_NAME)
     # The hold-out split has its own seed so that an ensemble's members (different ``seed``:
     # initial shuffles, dropout) are all scored on the same rows.
     hp["split_seed"] = int(params.get("split_seed", seed))
-    tr_idx, va_idx = stratified_split(data.labels, hp["val_fraction"], hp["split_seed"])
-    if not va_idx:  # checked before any model loads: the temperature needs held-out rows
-        raise SahayakError(f"val_fraction {hp['val_fraction']} holds out no rows of {len(data)} "
-                           f"({len(data) // max(1, len(set(data.labels)))} per label on average); raise val_fraction or add data")
-    texts = [data.texts[i] for i in tr_idx]
-    y_all = np.array([labels.index(lab) for lab in data.labels])
-    y = y_all[tr_idx]
+    return hp
 
-    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
-    model = AutoModel.from_pretrained(base_path, local_files_only=True)
+
+def _warm_start_head(model, tokenizer, texts: list[str], y: np.ndarray, n_labels: int, hp: dict[str, Any],  # noqa: ANN001
+                     base_path: str, seed: int):  # noqa: ANN202 - (torch head, cached lower-layer states or None)
+    """1. The head warm-started from a logistic regression on the frozen embeddings, so fine-tuning
+    starts at the frozen baseline's accuracy instead of from random."""
+    import torch  # heavy: only training needs it
+
     cached: list | None = None
-    # 1. Warm start: logistic regression on the frozen embeddings.
     if hp["cache_frozen_layers"]:
         # The cached states also give the frozen embeddings: the top layers run once, untrained.
         cached = lower_layer_states(model, tokenizer, texts, hp["freeze_layers"], hp["max_length"])
@@ -195,14 +189,16 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         # The int8 encoder is used for speed (its vectors are within ~1% cosine of full
         # precision; this only seeds the head).
         x_warm = get_encoder(base_path, hp["max_length"], quantize=hp["quantize_int8"]).encode(texts, progress=True)
-    clf = _fit_lr(x_warm, y, hp["warm_start_C"], seed)
-    coef, intercept = _full_head(clf, len(labels))
-
-    # 2. Fine-tune encoder + head.
-    head = torch.nn.Linear(coef.shape[1], len(labels))
+    coef, intercept = _full_head(_fit_lr(x_warm, y, hp["warm_start_C"], seed), n_labels)
+    head = torch.nn.Linear(coef.shape[1], n_labels)
     with torch.no_grad():
         head.weight.copy_(torch.tensor(coef, dtype=torch.float32))
         head.bias.copy_(torch.tensor(np.maximum(intercept, -50.0), dtype=torch.float32))
+    return head, cached
+
+
+def _freeze(model, hp: dict[str, Any]) -> None:  # noqa: ANN001 - a transformers AutoModel
+    """Stop gradients to the word embeddings and/or the bottom ``freeze_layers`` layers, as configured."""
     if hp["freeze_word_embeddings"]:
         model.embeddings.word_embeddings.weight.requires_grad = False
     if hp["freeze_layers"] > 0:
@@ -211,6 +207,15 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         for layer in model.encoder.layer[: hp["freeze_layers"]]:
             for p in layer.parameters():
                 p.requires_grad = False
+
+
+def _fine_tune(model, tokenizer, head, cached: list | None, texts: list[str], y: np.ndarray,  # noqa: ANN001
+               hp: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """2. Fine-tune encoder + head for ``hp["epochs"]`` (or until the opt-in budget); what ran."""
+    import torch  # heavy: only training needs it
+    from tqdm import tqdm
+
+    _freeze(model, hp)
     opt = torch.optim.AdamW([
         {"params": [p for p in model.parameters() if p.requires_grad], "lr": hp["lr"]},
         {"params": head.parameters(), "lr": hp["head_lr"]},
@@ -232,7 +237,6 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
     model.train()
     t0 = time.perf_counter()
-    hp["warm_start_seconds"] = round(t0 - t_start, 1)
     step, stopped_early, losses = 0, False, []
     bar = tqdm(total=total_steps, desc="fine-tuning", unit="step", leave=False)
     while step < total_steps and not stopped_early:
@@ -278,62 +282,99 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
             if step >= total_steps:
                 break
             if hp["max_minutes"] > 0 and (time.perf_counter() - t0) / 60.0 > hp["max_minutes"]:
-                stopped_early = True  # the wall-clock budget wins over the epoch count
+                stopped_early = True  # the opt-in wall-clock budget wins over the epoch count
                 break
     bar.close()
+    model.eval()
+    return {"steps": step, "planned_steps": planned_steps, "epochs_done": round(step / steps_per_epoch, 3),
+            "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
+            "fine_tune_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _refit_head(serving: Encoder, texts: list[str], y: np.ndarray, val_texts: list[str], y_val: np.ndarray,
+                val_logits: np.ndarray, n_labels: int, hp: dict[str, Any], seed: int):  # noqa: ANN202
+    """4. A refit head on the fine-tuned embeddings + character n-grams (as the frozen default),
+    returned only if it is more accurate on the validation split the fine-tuning never saw:
+    ``(val_logits, arrays, char_vocab)`` or None."""
+    import scipy.sparse as sp  # heavy: only training needs it
+
+    from models.intents.frozen import _char_vectorizer
+
+    x_tr = serving.encode(texts, progress=True)
+    x_val = serving.encode(val_texts, progress=True)
+    vec = _char_vectorizer().fit(texts)
+    w = hp["char_weight"]
+    feats_tr = sp.hstack([sp.csr_matrix(x_tr), w * vec.transform(texts)]).tocsr()
+    feats_val = sp.hstack([sp.csr_matrix(x_val), w * vec.transform(val_texts)]).tocsr()
+    c2, i2 = _full_head(_fit_lr(feats_tr, y, hp["refit_C"], seed), n_labels)
+    logits2 = np.asarray(feats_val @ c2.T) + i2
+    acc_head = float((val_logits.argmax(1) == y_val).mean())
+    acc_refit = float((logits2.argmax(1) == y_val).mean())
+    hp["val_accuracy"] = {"fine_tuned_head": round(acc_head, 4), "refit_with_char_ngrams": round(acc_refit, 4)}
+    if acc_refit <= acc_head:
+        return None
+    arrays = {"coef": c2.astype(np.float32), "intercept": i2.astype(np.float32), "idf": vec.idf_.astype(np.float32)}
+    return logits2, arrays, {k: int(v) for k, v in vec.vocabulary_.items()}
+
+
+def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Fine-tune the encoder on ``data`` into ``out``: warm-started head, fine-tuning, validation
+    logits with the serving (int8) encoder, optional refit head. Returns what the trainer calibrates
+    on and records (validation logits and labels, metrics, hyper-parameters, config)."""
+    t_start = time.perf_counter()  # first, so that the phases recorded below add up to the whole call
+    import torch  # heavy: only training needs it
+    from transformers import AutoModel, AutoTokenizer
+
+    from models.embeddings import embedding_model_path
+
+    set_torch_threads()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    hp = _hyperparameters(params, fast, seed)
+    base_path = str(embedding_model_path(params.get("embedding_model")))
+    tr_idx, va_idx = stratified_split(data.labels, hp["val_fraction"], hp["split_seed"])
+    if not va_idx:  # checked before any model loads: the temperature needs held-out rows
+        raise SahayakError(f"val_fraction {hp['val_fraction']} holds out no rows of {len(data)} "
+                           f"({len(data) // max(1, len(set(data.labels)))} per label on average); raise val_fraction or add data")
+    texts = [data.texts[i] for i in tr_idx]
+    y_all = np.array([labels.index(lab) for lab in data.labels])
+    y = y_all[tr_idx]
+
+    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
+    model = AutoModel.from_pretrained(base_path, local_files_only=True)
+    head, cached = _warm_start_head(model, tokenizer, texts, y, len(labels), hp, base_path, seed)
+    hp["warm_start_seconds"] = round(time.perf_counter() - t_start, 1)
+    ran = _fine_tune(model, tokenizer, head, cached, texts, y, hp, rng)
     t_loop_end = time.perf_counter()
     cached = None  # hundreds of MB for mpnet; the rest of training does not need them
-    model.eval()
     enc_dir = out / ENCODER_SUBDIR
     model.save_pretrained(enc_dir, safe_serialization=True)
     tokenizer.save_pretrained(enc_dir)
     # 3. Validation logits with the serving configuration (int8 when quantised).
     serving = Encoder(str(enc_dir), hp["max_length"], hp["quantize_int8"])
     val_texts = [data.texts[i] for i in va_idx]
-    x_val = serving.encode(val_texts, progress=True)
     coef = head.weight.detach().numpy().astype(np.float32)
     intercept = head.bias.detach().numpy().astype(np.float32)
-    val_logits = x_val @ coef.T + intercept
+    val_logits = serving.encode(val_texts, progress=True) @ coef.T + intercept
     arrays: dict[str, np.ndarray] = {"coef": coef, "intercept": intercept}
     char_vocab: dict[str, int] | None = None
     hp["head"] = "fine-tuned linear head"
-
-    # 4. Optionally a refit head on the fine-tuned embeddings + character n-grams (as the frozen
-    # default), kept only if it is more accurate on the validation split the fine-tuning never saw.
     if hp["char_ngrams"]:
-        import scipy.sparse as sp
-
-        from models.intents.frozen import _char_vectorizer
-
-        x_tr = serving.encode(texts, progress=True)
-        vec = _char_vectorizer().fit(texts)
-        w = hp["char_weight"]
-        feats_tr = sp.hstack([sp.csr_matrix(x_tr), w * vec.transform(texts)]).tocsr()
-        feats_val = sp.hstack([sp.csr_matrix(x_val), w * vec.transform(val_texts)]).tocsr()
-        clf = _fit_lr(feats_tr, y, hp["refit_C"], seed)
-        c2, i2 = _full_head(clf, len(labels))
-        logits2 = np.asarray(feats_val @ c2.T) + i2
-        acc_head = float((val_logits.argmax(1) == y_all[va_idx]).mean())
-        acc_refit = float((logits2.argmax(1) == y_all[va_idx]).mean())
-        hp["val_accuracy"] = {"fine_tuned_head": round(acc_head, 4), "refit_with_char_ngrams": round(acc_refit, 4)}
-        if acc_refit > acc_head:
-            val_logits = logits2
-            arrays = {"coef": c2.astype(np.float32), "intercept": i2.astype(np.float32),
-                      "idf": vec.idf_.astype(np.float32)}
-            char_vocab = {k: int(v) for k, v in vec.vocabulary_.items()}
+        refit = _refit_head(serving, texts, y, val_texts, y_all[va_idx], val_logits, len(labels), hp, seed)
+        if refit is not None:
+            val_logits, arrays, char_vocab = refit
             hp["head"] = "refit LR on fine-tuned embeddings + char n-grams"
     np.savez(out / "head.npz", **arrays)
     if char_vocab is not None:
         (out / "char_vocab.json").write_text(json.dumps(char_vocab, ensure_ascii=False), encoding="utf-8")
-    hp.update({"steps": step, "planned_steps": planned_steps,
-               "epochs_done": round(step / steps_per_epoch, 3), "stopped_early_by_time": stopped_early, "final_loss": round(float(np.mean(losses[-20:])), 4),
-               "fine_tune_seconds": round(t_loop_end - t0, 1), "after_fine_tune_seconds": round(time.perf_counter() - t_loop_end, 1),
+    hp.update(ran)
+    hp.update({"after_fine_tune_seconds": round(time.perf_counter() - t_loop_end, 1),
                "n_train": len(texts), "n_val": len(va_idx)})
     return {
         "val_logits": val_logits,
         "val_y": y_all[va_idx],
         "metrics": {"epochs_planned": hp["epochs"], "epochs_done": hp["epochs_done"],
-                    "stopped_by_time_budget": step < planned_steps},
+                    "stopped_by_time_budget": hp["steps"] < hp["planned_steps"]},
         "val_kind": f"stratified hold-out split ({hp['val_fraction']:.0%}, seed {hp['split_seed']}) not used for fine-tuning",
         "hyperparameters": hp,
         "config": {"max_length": hp["max_length"], "quantize": hp["quantize_int8"], "encoder_subdir": ENCODER_SUBDIR,

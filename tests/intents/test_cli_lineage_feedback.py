@@ -159,3 +159,24 @@ def test_cli_time_budget_is_refused_for_approaches_that_do_not_fine_tune(tmp_pat
                                    "--approach", "frozen", "--max-minutes", "5", "--out", str(tmp_path / "m")])
     assert res.exit_code == 2 and "only fine-tuning approaches" in res.output
     assert not (tmp_path / "m").exists()
+
+
+def test_fine_tuning_runs_its_epochs_without_a_budget_and_repeats_exactly(tmp_path, tiny_csv):
+    """No budget unless asked: the recipe's epochs run, and the same data and seed give the same model."""
+    import numpy as np
+
+    from models.intents import load_dataset, train_model
+
+    data = load_dataset(tiny_csv, label_column="intent")
+    heads = []
+    for run in ("a", "b"):
+        out = train_model("finetune", data, tmp_path / run, fast=True, seed=5, params={"val_fraction": 0.3})
+        metrics = json.loads((out / "metrics.json").read_text())
+        lineage = json.loads((out / "lineage.json").read_text())
+        assert metrics["stopped_by_time_budget"] is False and metrics["epochs_done"] == metrics["epochs_planned"] == 1
+        hp = lineage["hyperparameters"]
+        assert hp["max_minutes"] == 0.0 and hp["steps"] == hp["planned_steps"] and hp["stopped_early_by_time"] is False
+        heads.append(dict(np.load(out / "head.npz")))
+    assert heads[0].keys() == heads[1].keys()
+    for name in heads[0]:
+        np.testing.assert_array_equal(heads[0][name], heads[1][name])
