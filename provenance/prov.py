@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from app.core.errors import SahayakError
-from provenance.graph import model_id
+from provenance.graph_rows import model_id
 from provenance.verify import verify_log
 
 SAHAYAK_NS = "urn:sahayak:"
