@@ -27,7 +27,7 @@ import numpy as np
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
 from models.scoring.dataset import derive_features
-from models.scoring.train import load_artifact
+from models.scoring import ScoringModel, load_artifact
 from privacy import ckks
 
 
@@ -99,24 +99,24 @@ class ScoringClient:
     """Bank-side client of the encrypted scoring service (thread-safe)."""
 
     def __init__(self, settings: Any = None, base_url: str | None = None, preset: str = "logit",
-                 timeout: float | None = None, artifact: dict[str, Any] | None = None) -> None:
+                 timeout: float | None = None, artifact: ScoringModel | None = None) -> None:
+        """``artifact``: the scoring model (default: the one in use, ``models.scoring.load_artifact``)."""
         self.settings = settings or get_settings()
         self.base_url = (base_url or self.settings.scoring_base_url).rstrip("/")
         self.timeout = timeout if timeout is not None else self.settings.scoring_timeout_s
         self.preset = preset
-        art = artifact or load_artifact(self.settings)
-        bank = art["bank"]  # the client reads only the bank part: no weights
-        self.model_version = art["version"]
-        self.features: list[str] = list(bank["features"])
-        self.mean = np.asarray(bank["mean"], dtype=float)
-        self.std = np.asarray(bank["std"], dtype=float)
-        self.directions: dict[str, int] = dict(bank["directions"])
-        self.defaults: dict[str, float] = dict(bank["defaults"])
+        bank = (artifact or load_artifact(self.settings)).bank_part()  # the client keeps only the bank part: no weights
+        self.model_version = bank.version
+        self.features: list[str] = list(bank.features)
+        self.mean = np.asarray(bank.mean, dtype=float)
+        self.std = np.asarray(bank.std, dtype=float)
+        self.directions: dict[str, int] = dict(bank.directions)
+        self.defaults: dict[str, float] = dict(bank.defaults)
         # Standardised training box: probability mode clips to it so the service's polynomial is only
         # ever evaluated on the score range it was fitted for (absent in artifacts written before it was added).
-        box = bank.get("feature_range")
+        box = bank.feature_range
         self.feature_range = np.asarray(box, dtype=float) if box is not None else None
-        self.threshold = float(art.get("threshold", 0.5))
+        self.threshold = float(bank.threshold)
         self._keys: ckks.KeyPair | None = None
         self._session: str | None = None
         self._lock = threading.Lock()

@@ -44,13 +44,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.environment import private_umask
 from app.core.settings import get_settings
-from models.scoring.train import load_artifact
+from models.scoring import ScoringModel, load_artifact
 from privacy import ckks
 from privacy.service_process import ServiceProcess, start_in_background, wait_healthy
 
 # Re-exported: the child-process helpers used to live here (they import no FastAPI; use
 # privacy.service_process where start-up time matters).
-__all__ = ["ApiError", "ScoringModel", "ServiceProcess", "Session", "SessionStore", "create_app", "main", "run",
+__all__ = ["ApiError", "EncryptedEvaluator", "ServiceProcess", "Session", "SessionStore", "create_app", "main", "run",
            "start_in_background", "wait_healthy"]
 
 MAX_CONTEXT_BYTES = 8 * 1024 * 1024  # base64 JSON of a public context (≈2 MB in practice)
@@ -117,13 +117,13 @@ class SessionStore:
         return len(self._items)
 
 
-class ScoringModel:
-    """The server-side model: weights and bias applied to ciphertexts."""
+class EncryptedEvaluator:
+    """The server side of a :class:`models.scoring.ScoringModel`: its weights and bias applied to ciphertexts."""
 
-    def __init__(self, artifact: dict[str, Any]) -> None:
-        self.name, self.version = artifact["name"], artifact["version"]
-        self.features: list[str] = list(artifact["bank"]["features"])
-        w = np.asarray(artifact["server"]["weights"], dtype=float)
+    def __init__(self, model: ScoringModel) -> None:
+        self.name, self.version = model.name, model.version
+        self.features: list[str] = list(model.features)
+        w = np.asarray(model.weights, dtype=float)
         if len(w) != len(self.features) or len(w) > ckks.SLOTS_SINGLE:
             raise ValueError("artifact weights do not match its feature list")
         if not np.any(w):
@@ -131,12 +131,12 @@ class ScoringModel:
         self.weights = w
         self.padded = np.zeros(ckks.SLOTS_SINGLE)
         self.padded[: len(w)] = w
-        self.bias = float(artifact["server"]["bias"])
-        self.threshold = float(artifact.get("threshold", 0.5))
+        self.bias = float(model.bias)
+        self.threshold = float(model.threshold)
         # Probability mode needs a bounded score: the bank clips the standardised features to the
         # training box (bank.feature_range), so z lies in score_range and the polynomial is fitted
         # there. An artifact without the box, or a fit that could flip a decision, gets no such mode.
-        box = artifact["bank"].get("feature_range")
+        box = model.feature_range
         self.score_range: tuple[float, float] | None = None
         self.poly: tuple[float, float, float, float] | None = None
         if box is not None and self.threshold == 0.5:
@@ -269,7 +269,7 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:  # prag
 # --------------------------------------------------------------------------------------
 # request helpers and the encrypted work (run in the thread pool)
 # --------------------------------------------------------------------------------------
-def _mode(session: Session, mode: str, model: ScoringModel) -> str:
+def _mode(session: Session, mode: str, model: EncryptedEvaluator) -> str:
     if mode not in ckks.MODE_DEPTH:
         raise ApiError(422, "invalid_mode", f"mode must be one of {list(ckks.MODE_DEPTH)}")
     if mode == "probability" and model.poly is None:
@@ -299,7 +299,7 @@ def _context_from_json(body: bytes) -> bytes:
         raise ApiError(400, "malformed_context", "context is not valid base64") from None
 
 
-def _evaluate_single(model: ScoringModel, session: Session, body: bytes, mode: str) -> Any:
+def _evaluate_single(model: EncryptedEvaluator, session: Session, body: bytes, mode: str) -> Any:
     vec = _load_vector(session, body)
     if vec.size() != ckks.SLOTS_SINGLE:
         raise ApiError(422, "wrong_size", f"expected a {ckks.SLOTS_SINGLE}-slot vector, got {vec.size()}")
@@ -309,7 +309,7 @@ def _evaluate_single(model: ScoringModel, session: Session, body: bytes, mode: s
         raise ApiError(400, "bad_ciphertext", "the ciphertext cannot be evaluated with this context") from None
 
 
-def _evaluate_batch(model: ScoringModel, session: Session, body: bytes, mode: str) -> Any:
+def _evaluate_batch(model: EncryptedEvaluator, session: Session, body: bytes, mode: str) -> Any:
     try:
         frames = ckks.unpack_frames(body)
     except ValueError as exc:
@@ -331,7 +331,7 @@ def _evaluate_batch(model: ScoringModel, session: Session, body: bytes, mode: st
 class _Routes:
     """The API's route handlers, bound to one model and one session store."""
 
-    def __init__(self, model: ScoringModel, sessions: SessionStore) -> None:
+    def __init__(self, model: EncryptedEvaluator, sessions: SessionStore) -> None:
         self.model, self.sessions = model, sessions
 
     def install(self, app: FastAPI) -> None:
@@ -396,9 +396,9 @@ class _Routes:
                                  "X-Model-Version": self.model.version})
 
 
-def create_app(artifact: dict[str, Any] | None = None, settings: Any = None) -> FastAPI:
-    """Build the FastAPI application around the (server-side) model artifact."""
-    model = ScoringModel(artifact or load_artifact(settings))
+def create_app(artifact: ScoringModel | None = None, settings: Any = None) -> FastAPI:
+    """Build the FastAPI application around the server side of ``artifact`` (default: the model in use)."""
+    model = EncryptedEvaluator(artifact or load_artifact(settings))
     sessions = SessionStore()
     app = FastAPI(title="Sahayak encrypted scoring", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/v1/openapi.json")

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.fingerprint import environment_facts
+from models.scoring import ScoringModel
 from provenance.records import new_record_id
 
 _lock = threading.Lock()
@@ -185,21 +186,20 @@ def intent_run(model_dir: str | Path) -> dict[str, Any]:
             "environment": {"libraries": lineage.get("libraries")}}
 
 
-def scoring_run(art: dict[str, Any]) -> dict[str, Any]:
-    """``record_training_run`` arguments for the loan-scoring artifact (its training record)."""
-    ds = art.get("dataset") or {}
-    ended = art["trained_at"]
+def scoring_run(model: ScoringModel) -> dict[str, Any]:
+    """``record_training_run`` arguments for the loan-scoring model (its training record)."""
+    ds = model.dataset
+    ended = model.trained_at
+    if ended is None:
+        raise ValueError("the scoring model's record has no trained_at")
     path = f"{ds.get('generator', 'models/scoring/dataset.py')} (n={ds.get('n')}, seed={ds.get('seed')})"
-    mit = art.get("mitigation") or {}
-    return {"name": "loan-scoring", "version": art["version"],
-            "datasets": [DatasetRef(path, ds.get("sha256", ""), "synthetic loan applications")],
-            "started_at": art.get("started_at") or ended, "ended_at": ended,
-            "hyperparameters": {"threshold": art.get("threshold"), "model": "L2 logistic regression (C=1)",
-                                "fairness_mitigation": {k: mit.get(k) for k in
-                                                        ("method", "bound", "penalty", "excluded_features",
-                                                         "bound_met")}},
-            "metrics": {**(art.get("metrics") or {}), "fairness": art.get("fairness")},
-            "git_commit": art.get("git_commit")}
+    return {"name": "loan-scoring", "version": model.version,
+            "datasets": [DatasetRef(path, model.dataset_sha256 or "", "synthetic loan applications")],
+            "started_at": model.started_at or ended, "ended_at": ended,
+            "hyperparameters": {"threshold": model.threshold, "model": "L2 logistic regression (C=1)",
+                                "fairness_mitigation": model.mitigation_summary},
+            "metrics": {**model.metrics, "fairness": model.fairness},
+            "git_commit": model.git_commit}
 
 
 def reranker_run(model_dir: str | Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from rich.console import Console
 from app.commands.training_record import record_run
 from app.core.errors import SahayakError
 from app.core.settings import get_settings
-from models.scoring.train import MITIGATIONS, export
+from models.scoring.train import MITIGATIONS
 from models.scoring.train import train as train_model
 from privacy.client import ScoringClient
 from privacy.experiments.benchmark import run_benchmark
@@ -68,16 +68,12 @@ def train(out: Optional[Path] = typer.Option(None, help="Output folder (default 
         raise SahayakError(f"--mitigation must be one of {', '.join(MITIGATIONS)}")
     console = Console(stderr=True)
     with console.status(f"generating {n} applications and training ({mitigation})"):
-        art = train_model(n=n, seed=seed, mitigation=mitigation)
-    path = export(art, out or get_settings().models_dir / "scoring")
-    prov = record_run(scoring_run(art), command=f"sahayak scoring train --n {n} --seed {seed} --mitigation {mitigation}")
-    typer.echo(json.dumps({"artifact": str(path), "provenance": prov, "metrics": art["metrics"],
-                           "dataset_sha256": art["dataset"]["sha256"],
-                           "fairness": {k: {m: v[m] for m in ("demographic_parity_difference",
-                                                              "equal_opportunity_difference")}
-                                        for k, v in art["fairness"].items()},
-                           "mitigation": {k: art["mitigation"].get(k) for k in ("method", "bound", "bound_met",
-                                                                                "penalty")}}))
+        model = train_model(n=n, seed=seed, mitigation=mitigation)
+    path = model.save(out or get_settings().models_dir / "scoring")
+    prov = record_run(scoring_run(model), command=f"sahayak scoring train --n {n} --seed {seed} --mitigation {mitigation}")
+    typer.echo(json.dumps({"artifact": str(path), "provenance": prov, "metrics": model.metrics,
+                           "dataset_sha256": model.dataset_sha256, "fairness": model.fairness_differences,
+                           "mitigation": model.mitigation_summary}))
 
 
 @scoring.command("bench")

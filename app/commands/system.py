@@ -17,6 +17,8 @@ from app.core.settings import get_settings
 from app.ops.stack import Stack, start_stack
 from app.web.chatdb import chat_db_urls, create_schema
 from app.web.runtime import auth_secret
+from models.scoring import artifact_path, load_artifact
+from models.scoring.train import train as train_scoring_model
 from provenance.keys import keyring_for
 
 
@@ -42,16 +44,12 @@ def _steps() -> list[tuple[str, Callable[[Any], str]]]:
         return "login token secret ready"
 
     def scoring_model(settings: Any) -> str:
-        from models.scoring import train as scoring_train
-
         try:
-            art = scoring_train.load_artifact(settings)
-        except Exception:  # noqa: BLE001 - no artifact yet: train one
-            art = None
-        if art is None:
-            path = scoring_train.export(scoring_train.train(), settings.models_dir / "scoring")
+            model = load_artifact(settings)
+        except SahayakError:  # no (readable) artifact yet: train one
+            path = train_scoring_model().save(settings.models_dir / "scoring")
             return f"trained scoring model → {path}"
-        return f"scoring model {art.get('version', '')} at {scoring_train.artifact_path(settings)}".strip()
+        return f"scoring model {model.version} at {artifact_path(settings)}"
 
     def chat_history_db(settings: Any) -> str:
         create_schema(chat_db_urls(settings)[1])

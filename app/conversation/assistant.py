@@ -34,7 +34,7 @@ from app.text.responses import Responses, get_responses
 from handlers.base import HandlerServices
 from models.acts import DialogueActClassifier
 from models.intents import IntentClassifier, training_record
-from models.scoring.train import load_artifact
+from models.scoring import load_artifact
 from privacy.redact import redact
 from provenance.tracker import Tracker
 from provenance.training import register_model_at_first_use
@@ -199,14 +199,11 @@ class Assistant:
 
     def _record_scoring_model(self, version: str) -> str:
         """The loan-scoring model's key; registered at first use when `sahayak scoring train` did not record it here."""
-        art = load_artifact(self.settings)
-        mitigation = art.get("mitigation") or {}
-        return register_model_at_first_use(self.tracker, "loan-scoring", art.get("version", version), claimed={
-            "trained_at": art.get("trained_at"), "git_commit": art.get("git_commit"),
-            "dataset_sha256": (art.get("dataset") or {}).get("sha256"),
+        model = load_artifact(self.settings)
+        return register_model_at_first_use(self.tracker, "loan-scoring", model.version or version, claimed={
+            "trained_at": model.trained_at, "git_commit": model.git_commit, "dataset_sha256": model.dataset_sha256,
             # How the model was made fair is part of what its card claims (checked by the fairness bound).
-            "fairness_mitigation": {k: mitigation.get(k) for k in
-                                    ("method", "bound", "penalty", "excluded_features", "bound_met")}})
+            "fairness_mitigation": model.mitigation_summary})
 
     def _record(self, envelope: MessageEnvelope, result: TurnResult, cls: Classification, conv: Conversation,
                 text: str, dialogue: dict[str, Any] | None) -> None:

@@ -15,8 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.core.net import free_port
-from models.scoring.dataset import generate
-from models.scoring.train import load_artifact
+from models.scoring import ScoringModel, load_artifact
 from privacy import ckks
 from privacy.client import ScoringClient
 from privacy.service_process import start_in_background
@@ -26,27 +25,11 @@ def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 3) if values else float("nan")
 
 
-def held_out_set(artifact: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The model's held-out rows (same generator, seed and split as training)."""
-    d = artifact["dataset"]
-    ds = generate(d["n"], d["seed"])
-    order = np.random.default_rng(artifact.get("test_indices_seed", d["seed"] + 1)).permutation(d["n"])
-    idx = order[: int(d["n"] * d["test_fraction"])]
-    return ds.X[idx], ds.y[idx]
-
-
-def plaintext_scores(artifact: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """Exact plaintext probabilities (the reference the encrypted results are compared with)."""
-    b, s = artifact["bank"], artifact["server"]
-    Z = (X - np.asarray(b["mean"])) / np.asarray(b["std"])
-    return ckks.sigmoid(Z @ np.asarray(s["weights"]) + s["bias"])
-
-
 def _load_avg() -> float | None:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
-def _single(client: ScoringClient, art: dict[str, Any], rows: list[dict[str, float]],
+def _single(client: ScoringClient, model: ScoringModel, rows: list[dict[str, float]],
             ref: np.ndarray) -> tuple[dict[str, Any], dict[str, list[float]], list[float]]:
     """Single customers, encrypted logit, exact sigmoid after decryption; and the plaintext baseline.
 
@@ -63,10 +46,10 @@ def _single(client: ScoringClient, art: dict[str, Any], rows: list[dict[str, flo
             timing[k].append(r.timings[k])
     probs_a = np.asarray(probs)
     single_err = float(np.max(np.abs(probs_a - ref[:n_single])))
-    single_agree = float(np.mean((probs_a >= art["threshold"]) == (ref[:n_single] >= art["threshold"])))
+    single_agree = float(np.mean((probs_a >= model.threshold) == (ref[:n_single] >= model.threshold)))
 
     # Plaintext baseline: the same per-customer work without encryption or network.
-    w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
+    w, bias = np.asarray(model.weights), model.bias
     plain_ms = []
     for row in rows:
         t = time.perf_counter()
@@ -85,7 +68,7 @@ def _single(client: ScoringClient, art: dict[str, Any], rows: list[dict[str, flo
     return section, timing, plain_ms
 
 
-def _batched(client: ScoringClient, art: dict[str, Any], X: np.ndarray, ref: np.ndarray,
+def _batched(client: ScoringClient, model: ScoringModel, X: np.ndarray, ref: np.ndarray,
              batch_chunks: int) -> dict[str, Any]:
     """Feature-major batches: the held-out set repeated to fill ``batch_chunks`` full ciphertexts
     (a steadier rate), against plaintext scoring of the same rows."""
@@ -96,7 +79,7 @@ def _batched(client: ScoringClient, art: dict[str, Any], X: np.ndarray, ref: np.
     bprobs, btot = client.score_matrix(XB)
     batch_wall = time.perf_counter() - t
     t = time.perf_counter()
-    plaintext_scores(art, XB)
+    model.predict_proba(XB)
     plain_batch_s = time.perf_counter() - t
     return {
         "batch_size": client.keys.params.slot_count, "customers": int(len(XB)),
@@ -109,12 +92,12 @@ def _batched(client: ScoringClient, art: dict[str, Any], X: np.ndarray, ref: np.
         "request_bytes": int(btot["request_bytes"] / btot["requests"]),
         "response_bytes": int(btot["response_bytes"] / btot["requests"]),
         "max_abs_error": float(np.max(np.abs(bprobs - refB))),
-        "decision_agreement": float(np.mean((bprobs >= art["threshold"]) == (refB >= art["threshold"]))),
+        "decision_agreement": float(np.mean((bprobs >= model.threshold) == (refB >= model.threshold))),
         "plaintext_scores_per_s": round(len(XB) / plain_batch_s, 1),
     }
 
 
-def _probability_mode(pclient: ScoringClient, art: dict[str, Any], X: np.ndarray, ref: np.ndarray,
+def _probability_mode(pclient: ScoringClient, model: ScoringModel, X: np.ndarray, ref: np.ndarray,
                       rows: list[dict[str, float]], n_prob: int) -> dict[str, Any]:
     """The polynomial sigmoid under encryption, single and batched, against the exact sigmoid."""
     pclient.score(rows[0], mode="probability")
@@ -126,9 +109,9 @@ def _probability_mode(pclient: ScoringClient, art: dict[str, Any], X: np.ndarray
         pprobs.append(r.probability)
     pprobs_a = np.asarray(pprobs)
     pref = ref[: len(pprobs)]
-    w, bias = np.asarray(art["server"]["weights"]), art["server"]["bias"]
-    Z, _ = pclient.clip_to_box((X[: len(pprobs)] - np.asarray(art["bank"]["mean"])) / np.asarray(art["bank"]["std"]))
-    lo, hi = ckks.linear_score_range(w, bias, art["bank"]["feature_range"])
+    w, bias = np.asarray(model.weights), model.bias
+    Z, _ = pclient.clip_to_box(model.standardise(X[: len(pprobs)]))
+    lo, hi = ckks.linear_score_range(w, bias, model.feature_range)
     poly = ckks.scoring_polynomial(min(lo, -1.0), max(hi, 1.0))
     poly_plain = np.clip(np.polynomial.polynomial.polyval(Z @ w + bias, poly), 0, 1)
     t = time.perf_counter()
@@ -180,17 +163,17 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
     """Run the whole benchmark against ``base_url`` (or a child service on a free port)."""
     say = progress or (lambda _m: None)
     load_before = _load_avg()
-    art = load_artifact(settings)
-    X, _y = held_out_set(art)
-    ref = plaintext_scores(art, X)
+    model = load_artifact(settings)
+    X, _y = model.held_out_set()
+    ref = model.predict_proba(X)
     service = None
     if base_url is None:
         say("starting the scoring service on loopback")
         service = start_in_background(host="127.0.0.1", port=free_port(), settings=settings)
         base_url = service.base_url
     try:
-        features = art["bank"]["features"]
-        client = ScoringClient(settings, base_url=base_url, artifact=art)
+        features = model.features
+        client = ScoringClient(settings, base_url=base_url, artifact=model)
         t = time.perf_counter()
         client.keys  # noqa: B018 - key generation, timed on its own
         keygen_ms = (time.perf_counter() - t) * 1e3
@@ -201,15 +184,15 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
         say(f"single: {n_single} encrypted requests")
         n_single = min(n_single, len(X))
         rows = [dict(zip(features, X[i])) for i in range(n_single)]
-        single, timing, plain_ms = _single(client, art, rows, ref)
+        single, timing, plain_ms = _single(client, model, rows, ref)
         say(f"batched: {client.keys.params.slot_count * batch_chunks} customers, "
             f"{client.keys.params.slot_count} per ciphertext")
-        batched = _batched(client, art, X, ref, batch_chunks)
+        batched = _batched(client, model, X, ref, batch_chunks)
         say(f"probability mode: {n_prob} requests")
-        pclient = ScoringClient(settings, base_url=base_url, preset="probability", artifact=art)
-        probability = _probability_mode(pclient, art, X, ref, rows, n_prob)
+        pclient = ScoringClient(settings, base_url=base_url, preset="probability", artifact=model)
+        probability = _probability_mode(pclient, model, X, ref, rows, n_prob)
         say(f"compact preset: {n_prob} requests")
-        cclient = ScoringClient(settings, base_url=base_url, preset="compact", artifact=art)
+        cclient = ScoringClient(settings, base_url=base_url, preset="compact", artifact=model)
         compact = _compact(cclient, rows, ref, n_prob, timing["e2e_ms"])
         client.close()
         pclient.close()
@@ -233,7 +216,7 @@ def run_benchmark(base_url: str | None = None, n_single: int = 200, n_prob: int 
         "test_set_size": int(len(X)),
         "plaintext_ms_p50": plain_p50,
         "overhead_ratio": round(single["e2e_ms_p50"] / plain_p50, 1) if plain_p50 > 0 else None,
-        "model_version": art["version"],
+        "model_version": model.version,
         # Other work on the same cores inflates latencies: record how busy the machine was.
         "machine": {"cpus": os.cpu_count(), "load_avg_1m_before": load_before, "load_avg_1m_after": _load_avg()},
     }

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from app.core.net import free_port
-from models.scoring.train import SHIPPED_DIR, load_artifact
+from models.scoring import SHIPPED_DIR, ScoringModel, load_artifact
 from privacy import ckks
 from privacy.client import ScoringClient
 from privacy.service_process import start_in_background
 
 
 @pytest.fixture(scope="session")
-def artifact() -> dict[str, Any]:
+def artifact() -> ScoringModel:
     return load_artifact(path=SHIPPED_DIR / "loan_lr.json")
 
 
@@ -35,7 +35,7 @@ def service() -> Any:
 
 
 @pytest.fixture(scope="session")
-def client(service: Any, artifact: dict[str, Any]) -> Any:
+def client(service: Any, artifact: ScoringModel) -> Any:
     c = ScoringClient(base_url=service.base_url, artifact=artifact, timeout=30)
     yield c
     c.close()

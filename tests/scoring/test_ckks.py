@@ -84,8 +84,8 @@ def test_linear_score_range_is_exact_on_the_box():
 
 
 def test_scoring_polynomial_on_the_model_range_keeps_every_decision(artifact):
-    w, b = artifact["server"]["weights"], artifact["server"]["bias"]
-    lo, hi = ckks.linear_score_range(w, b, artifact["bank"]["feature_range"])
+    w, b = artifact.weights, artifact.bias
+    lo, hi = ckks.linear_score_range(w, b, artifact.feature_range)
     assert lo < -12  # the shipped model's scores go beyond the old fixed interval
     poly = ckks.scoring_polynomial(lo, hi)
     assert poly[0] == 0.5 and ckks.decision_safe(poly, lo, hi)
@@ -94,10 +94,8 @@ def test_scoring_polynomial_on_the_model_range_keeps_every_decision(artifact):
     assert np.array_equal(p >= 0.5, zs >= 0)  # the approval decision is the exact sigmoid's on the whole range
     assert ckks.poly_error(poly, lo, hi) < 0.25  # measured 0.215 on [-22.4, 6.2]
     # On the real score distribution (held-out applicants) the mean error stays small.
-    from privacy.experiments.benchmark import held_out_set
-
-    X, _ = held_out_set(artifact)
-    Z = (X - np.asarray(artifact["bank"]["mean"])) / np.asarray(artifact["bank"]["std"])
+    X, _ = artifact.held_out_set()
+    Z = (X - np.asarray(artifact.mean)) / np.asarray(artifact.std)
     z = Z @ np.asarray(w) + b
     err = np.abs(np.clip(np.polynomial.polynomial.polyval(z, poly), 0, 1) - ckks.sigmoid(z))
     assert err.mean() < 0.13 and np.array_equal(np.polynomial.polynomial.polyval(z, poly) >= 0.5, z >= 0)

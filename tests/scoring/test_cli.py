@@ -47,7 +47,7 @@ def test_train_command_writes_artifact(tmp_path):
     res = runner.invoke(root, ["scoring", "train", "--n", "3000", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert (tmp_path / "loan_lr.json").exists() and (tmp_path / "MODEL_CARD.md").exists()
+    assert (tmp_path / "loan_lr.json").exists() and (tmp_path / "model_card.md").exists()
     assert out["dataset_sha256"] and "gender" in out["fairness"]
 
 

@@ -11,11 +11,12 @@ import pytest
 from models.scoring import dataset
 from models.scoring.fairness import (FAIRNESS_BOUND, fit_logistic, joint_groups, reweighing_weights,
                                      sampling_margin, worst_difference)
-from models.scoring.train import SHIPPED_DIR, fairness_report, model_card, train
+from models.scoring import SHIPPED_DIR, ScoringModel
+from models.scoring.train import fairness_report, model_card, train
 
 
 @pytest.fixture(scope="module")
-def same_data() -> dict[str, dict[str, Any]]:
+def same_data() -> dict[str, ScoringModel]:
     """The unmitigated and the mitigated fit on the same generated data and split."""
     return {"none": train(n=4000, seed=11, mitigation="none"), "mitigated": train(n=4000, seed=11)}
 
@@ -65,25 +66,26 @@ def test_penalty_narrows_the_approval_gap_and_respects_constraints() -> None:
     assert all(s == 0 or v * s >= 0 for v, s in zip(fair.weights, signs)), "no effect may change sign"
 
 
-def test_mitigation_lowers_age_band_gap_versus_unmitigated_fit(same_data: dict[str, dict[str, Any]]) -> None:
+def test_mitigation_lowers_age_band_gap_versus_unmitigated_fit(same_data: dict[str, ScoringModel]) -> None:
     before, after = same_data["none"], same_data["mitigated"]
-    assert before["dataset"]["sha256"] == after["dataset"]["sha256"]
-    dpd = {k: a["fairness"]["age_band"]["demographic_parity_difference"] for k, a in same_data.items()}
-    eod = {k: a["fairness"]["age_band"]["equal_opportunity_difference"] for k, a in same_data.items()}
+    assert before.dataset_sha256 == after.dataset_sha256
+    dpd = {k: a.fairness["age_band"]["demographic_parity_difference"] for k, a in same_data.items()}
+    eod = {k: a.fairness["age_band"]["equal_opportunity_difference"] for k, a in same_data.items()}
     assert dpd["mitigated"] < dpd["none"] - 0.05
     assert eod["mitigated"] < eod["none"]
     # the record's "unmitigated" row is exactly the unmitigated fit on the same data
-    row = after["mitigation"]["comparison"][0]
+    row = after.mitigation["comparison"][0]
     assert row["model"] == "unmitigated"
     assert row["fairness"]["age_band"]["demographic_parity_difference"] == dpd["none"]
-    assert row["accuracy"] == before["metrics"]["test_accuracy"]
-    assert after["bank"]["directions"]["age"] == 0  # the mitigated model does not use age at all
+    assert row["accuracy"] == before.metrics["test_accuracy"]
+    assert after.directions["age"] == 0  # the mitigated model does not use age at all
 
 
-def test_model_card_states_bound_method_and_before_after(same_data: dict[str, dict[str, Any]]) -> None:
+def test_model_card_states_bound_method_and_before_after(same_data: dict[str, ScoringModel]) -> None:
     art = same_data["mitigated"]
-    card = model_card(art)
-    mit = art["mitigation"]
+    card = model_card(art).render()
+    assert card == art.card().render()
+    mit = art.mitigation
     assert f"≤ **{FAIRNESS_BOUND}**" in card
     assert "Kamiran & Calders" in card and "demographic-parity penalty" in card and f"λ = {mit['penalty']}" in card
     before, after = mit["comparison"][0], mit["comparison"][-1]
@@ -93,7 +95,7 @@ def test_model_card_states_bound_method_and_before_after(same_data: dict[str, di
         assert str(row["accuracy"]) in line
     assert f"Bound met: {'yes' if mit['bound_met'] else 'no'}" in card
     assert f"{before['worst_difference']} unmitigated → {after['worst_difference']} shipped" in card
-    assert mit["bound_met"] == (worst_difference(art["fairness"]) <= FAIRNESS_BOUND)
+    assert mit["bound_met"] == (worst_difference(art.fairness) <= FAIRNESS_BOUND)
 
 
 def test_sampling_margin_is_two_standard_errors_of_the_smallest_groups() -> None:
@@ -118,5 +120,5 @@ def test_shipped_model_meets_the_bound_it_states() -> None:
         assert rep["demographic_parity_difference"] <= FAIRNESS_BOUND
         assert rep["equal_opportunity_difference"] <= FAIRNESS_BOUND
     assert art["mitigation"]["bound_met"] is True
-    card = (SHIPPED_DIR / "MODEL_CARD.md").read_text()
-    assert card == model_card(art), "the shipped card is generated from the shipped record"
+    card = (SHIPPED_DIR / "model_card.md").read_text()
+    assert card == ScoringModel.from_record(art).card().render(), "the shipped card is generated from the shipped record"

@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from models.scoring import dataset
-from models.scoring.train import SHIPPED_DIR, export, fairness_report, train
+from models.scoring import SHIPPED_DIR, ScoringModel
+from models.scoring.train import fairness_report, train
 
 
 def test_dataset_is_deterministic_and_plausible():
@@ -27,19 +28,23 @@ def test_protected_attributes_are_not_features():
 
 
 def test_training_exports_weights_card_and_fairness(tmp_path):
-    art = train(n=4000, seed=11)
-    assert art["metrics"]["test_auc"] > 0.7
-    assert set(art["fairness"]) == {"gender", "age_band"}
-    for rep in art["fairness"].values():
+    model = train(n=4000, seed=11)
+    assert model.metrics["test_auc"] > 0.7
+    assert set(model.fairness) == {"gender", "age_band"}
+    for rep in model.fairness.values():
         assert 0 <= rep["demographic_parity_difference"] <= 1
         assert 0 <= rep["equal_opportunity_difference"] <= 1
-    path = export(art, tmp_path)
-    card = (tmp_path / "MODEL_CARD.md").read_text()
-    assert art["dataset"]["sha256"] in card and "demographic parity" in card
-    for w in art["server"]["weights"]:
+    path = model.save(tmp_path)
+    card = (tmp_path / "model_card.md").read_text()
+    assert model.dataset_sha256 in card and "demographic parity" in card
+    for w in model.weights:
         # the card publishes directions, never weights (a pinned 0 is its own direction, "0")
         assert w == 0.0 or repr(w) not in card
     assert json.loads(path.read_text())["bank"]["features"] == list(dataset.FEATURES)
+    assert model.train_seconds is not None and model.train_seconds >= 0
+    # What was saved loads back as the same model, card included.
+    again = ScoringModel.load(tmp_path)
+    assert again == model and again.to_record() == model.to_record() and again.card().render() == card
 
 
 def test_shipped_artifact_is_reproducible():

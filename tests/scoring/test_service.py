@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from models.scoring import ScoringModel
 from privacy import ckks
 from privacy.client import ScoringClient
-from privacy.experiments.benchmark import held_out_set, plaintext_scores
+from privacy.service import EncryptedEvaluator
 
 
 def _post(service, path, **kw):
@@ -31,20 +32,20 @@ def _error(resp, status, code):
 
 def test_health_and_model_info_reveal_no_weights(service, artifact):
     h = httpx.get(service.base_url + "/v1/health").json()
-    assert h["status"] == "ok" and h["version"] == artifact["version"]
+    assert h["status"] == "ok" and h["version"] == artifact.version
     info = httpx.get(service.base_url + "/v1/model")
-    assert info.json()["features"] == artifact["bank"]["features"]
-    for w in artifact["server"]["weights"] + [artifact["server"]["bias"]]:
+    assert info.json()["features"] == list(artifact.features)
+    for w in list(artifact.weights) + [artifact.bias]:
         assert repr(w)[:10] not in info.text
 
 
 def test_encrypted_scores_match_plaintext(client, artifact):
-    X, _ = held_out_set(artifact)
-    ref = plaintext_scores(artifact, X[:20])
+    X, _ = artifact.held_out_set()
+    ref = artifact.predict_proba(X[:20])
     for i in range(20):
-        r = client.score(dict(zip(artifact["bank"]["features"], X[i])))
+        r = client.score(dict(zip(artifact.features, X[i])))
         assert abs(r.probability - ref[i]) < 1e-3
-        assert r.approved == (ref[i] >= artifact["threshold"])
+        assert r.approved == (ref[i] >= artifact.threshold)
         assert r.request_id and r.timings["server_ms"] > 0 and r.timings["request_bytes"] < 500_000
 
 
@@ -59,25 +60,24 @@ def test_raw_inputs_are_derived_and_defaults_reported(client):
 
 
 def test_batched_scoring_matches_plaintext(client, artifact):
-    X, _ = held_out_set(artifact)
+    X, _ = artifact.held_out_set()
     X = X[:500]
     probs, tot = client.score_matrix(X)
-    ref = plaintext_scores(artifact, X)
+    ref = artifact.predict_proba(X)
     assert np.max(np.abs(probs - ref)) < 1e-3
     assert np.array_equal(probs >= 0.5, ref >= 0.5)
     assert tot["requests"] == 1
 
 
 def test_probability_mode_keeps_the_sigmoid_encrypted(service, artifact):
-    X, _ = held_out_set(artifact)
-    ref = plaintext_scores(artifact, X[:5])
+    X, _ = artifact.held_out_set()
+    ref = artifact.predict_proba(X[:5])
     c = ScoringClient(base_url=service.base_url, preset="probability", artifact=artifact, timeout=30)
     try:
         for i in range(5):
-            r = c.score(dict(zip(artifact["bank"]["features"], X[i])), mode="probability")
+            r = c.score(dict(zip(artifact.features, X[i])), mode="probability")
             assert r.logit is None
-            lo, hi = ckks.linear_score_range(artifact["server"]["weights"], artifact["server"]["bias"],
-                                             artifact["bank"]["feature_range"])
+            lo, hi = ckks.linear_score_range(artifact.weights, artifact.bias, artifact.feature_range)
             assert abs(r.probability - ref[i]) <= ckks.poly_error(ckks.scoring_polynomial(lo, hi), lo, hi) + 1e-3
             assert r.approved == (ref[i] >= 0.5)
     finally:
@@ -100,10 +100,10 @@ def test_probability_mode_keeps_clear_declines_declined(service, artifact):
         r = prob.score(CLEAR_DECLINE, mode="probability")
         assert not r.approved and 0.0 <= r.probability < 0.2 and r.clipped  # brought into the training box
         # Batched mode clips the same way.
-        X, _ = held_out_set(artifact)
+        X, _ = artifact.held_out_set()
         x_bad, _ = prob.prepare(CLEAR_DECLINE)
         probs, _ = prob.score_matrix(np.vstack([x_bad, X[:50]]), mode="probability")
-        ref = plaintext_scores(artifact, X[:50])
+        ref = artifact.predict_proba(X[:50])
         assert probs[0] < 0.2 and np.array_equal(probs[1:] >= 0.5, ref >= 0.5)
         info = httpx.get(service.base_url + "/v1/model").json()["sigmoid_polynomial"]
         assert info["interval"][0] < -12 and info["max_abs_error"] < 0.25
@@ -113,13 +113,14 @@ def test_probability_mode_keeps_clear_declines_declined(service, artifact):
 
 
 def test_probability_mode_is_refused_for_a_model_without_a_feature_range(artifact):
-    from privacy.service import ScoringModel
-
-    old = {**artifact, "bank": {k: v for k, v in artifact["bank"].items() if k != "feature_range"}}
-    assert ScoringModel(old).poly is None
+    record = artifact.to_record()
+    del record["bank"]["feature_range"]  # as in artifacts written before the box was added
+    old = ScoringModel.from_record(record)
+    assert old.feature_range is None
+    assert EncryptedEvaluator(old).poly is None
     c = ScoringClient(base_url="http://127.0.0.1:9", preset="probability", artifact=old, timeout=5)
     with pytest.raises(Exception, match="feature range"):
-        c.clip_to_box(np.zeros(len(artifact["bank"]["features"])))
+        c.clip_to_box(np.zeros(len(artifact.features)))
 
 
 def test_context_with_secret_key_is_refused(service, logit_keys):
@@ -222,12 +223,12 @@ def test_request_id_is_echoed_only_when_it_is_a_plain_token(service, client, ses
 
 
 def test_compact_preset_scores_within_tolerance(service, artifact):
-    X, _ = held_out_set(artifact)
-    ref = plaintext_scores(artifact, X[:10])
+    X, _ = artifact.held_out_set()
+    ref = artifact.predict_proba(X[:10])
     c = ScoringClient(base_url=service.base_url, preset="compact", artifact=artifact, timeout=30)
     try:
         for i in range(10):
-            r = c.score(dict(zip(artifact["bank"]["features"], X[i])))
+            r = c.score(dict(zip(artifact.features, X[i])))
             assert abs(r.probability - ref[i]) < 1e-3 and r.timings["request_bytes"] < 100_000
     finally:
         c.close()
