@@ -8,8 +8,24 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from app.bank.db import Database
+from app.commands.training_record import record_run
+from app.conversation.support import SupportStore
+from app.core.errors import SahayakError
+from app.core.fingerprint import file_sha256
 from app.core.paths import DATA_DIR
+from app.core.settings import get_settings
+from models.intents import evaluate, get_classifier, load_dataset, load_model, train_model
+from models.intents.feedback import export_feedback_yaml
+from models.intents.train import PRESETS, confusion_png
+from privacy.redact import redact
+from provenance.records import INTENT_CORRECTION
+from provenance.tracker import Tracker
+from provenance.training import intent_run
+from provenance.verify import verify_log
 
 intents_app = typer.Typer(help="Train, evaluate and improve the intent classifier.", no_args_is_help=True)
 
@@ -35,9 +51,6 @@ def train(
              "budget a slow CPU trains fewer epochs than planned; metrics.json and lineage record what ran."),
 ) -> None:
     """Train an intent model into OUT (weights, config, metrics, lineage.json, model_card.md)."""
-    from models.intents import load_dataset, train_model
-    from models.intents.train import PRESETS
-
     params = None
     if max_minutes is not None:
         if PRESETS.get(approach, (approach,))[0] not in ("finetune", "ensemble"):
@@ -59,9 +72,6 @@ def train(
                        f"of {m['epochs_planned']:g} planned epochs on this machine; --max-minutes 0 trains them all",
                        err=True)
     # The run's own provenance, now: datasets, the training activity (its real times), agent, model.
-    from app.commands.training_record import record_run
-    from provenance.training import intent_run
-
     summary["provenance"] = record_run(intent_run(model_dir), command=f"sahayak intents train --approach {approach}")
     typer.echo(json.dumps({"model_dir": str(model_dir), **summary}))
 
@@ -76,9 +86,6 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON report (one line)."),
 ) -> None:
     """Evaluate a model: accuracy, macro-F1, OOS recall, single-query latency, confusion matrix."""
-    from models.intents import load_dataset, load_model
-    from models.intents.train import confusion_png
-
     clf = load_model(model)
     ds = load_dataset(data, label_column=label_column, text_column=text_column)
     metrics, y_true, y_pred = evaluate_with_progress(clf, ds)
@@ -90,9 +97,6 @@ def eval_cmd(
     except OSError:
         pass
     if not as_json:
-        from rich.console import Console
-        from rich.table import Table
-
         table = Table(title=f"{clf.model_version} on {data}")
         table.add_column("label")
         table.add_column("F1", justify="right")
@@ -103,8 +107,6 @@ def eval_cmd(
 
 
 def evaluate_with_progress(clf, ds):  # noqa: ANN001, ANN201 - thin wrapper
-    from models.intents import evaluate
-
     return evaluate(clf, ds, progress=True)
 
 
@@ -115,11 +117,6 @@ def export_feedback(
                                             help="Also list thumbs-down turns without a correction (for review)."),
 ) -> None:
     """Export misclassified turns flagged by users/staff as YAML training data."""
-    from app.bank.db import Database
-    from app.conversation.support import SupportStore
-    from app.core.settings import get_settings
-    from models.intents.feedback import export_feedback_yaml
-
     rows = [r.model_dump() for r in SupportStore(Database(get_settings().db_url)).list_feedback()]
     summary = export_feedback_yaml(rows, out, include_unlabelled=include_unlabelled)
     summary["provenance"] = _record_feedback_dataset(out, rows)
@@ -131,13 +128,6 @@ def _record_feedback_dataset(out: Path, rows: list[dict]) -> dict:
 
     A retrain on the file then ``USED`` this dataset (same SHA-256), so the graph links
     correction → dataset → training → new model."""
-    from app.core.fingerprint import file_sha256
-    from app.core.settings import get_settings
-    from privacy.redact import redact
-    from provenance.records import INTENT_CORRECTION
-    from provenance.tracker import Tracker
-    from provenance.verify import verify_log
-
     settings = get_settings()
     ids = {r.get("id") for r in rows if r.get("correct_intent")}
     try:
@@ -166,15 +156,9 @@ def classify(
     jsonl: bool = typer.Option(False, "--jsonl", help="Read one text per line from stdin; write one JSON object per line."),
 ) -> None:
     """Classify messages: intent, calibrated confidence and entities as JSON."""
-    from app.core.errors import SahayakError
-
     if model is not None:
-        from models.intents import load_model
-
         clf = load_model(model)
     else:
-        from models.intents import get_classifier
-
         clf = get_classifier()
     if jsonl:
         for line in sys.stdin:

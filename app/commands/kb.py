@@ -7,8 +7,19 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from app.commands.training_record import record_run
+from app.core.errors import SahayakError
 from app.core.paths import DATA_DIR
+from app.core.settings import get_settings
+from models.reranker import RerankerConfig
+from models.reranker.card import CARD_NAME
+from provenance.training import recorded_models, reranker_run
+from retrieval.evaluate import calibrate_threshold, evaluate, load_queries
+from retrieval.index import build_index, index_is_current
+from retrieval.kb import open_knowledge_base, write_calibration
 
 kb_app = typer.Typer(help="Build, search and evaluate the policy knowledge base.", no_args_is_help=True)
 
@@ -20,11 +31,6 @@ def register(root: typer.Typer) -> None:
 
 def _open(index: Optional[Path], mode: str | None = None, fast_reranker: bool = False, threshold: float | None = None):
     """The knowledge base at INDEX, or the project's default one (built from settings.kb_dir if stale)."""
-    from app.core.settings import get_settings
-    from retrieval.index import build_index, index_is_current
-    from retrieval.kb import open_knowledge_base
-    from models.reranker import RerankerConfig
-
     s = get_settings()
     if index is None:
         index = s.index_dir
@@ -44,9 +50,6 @@ def index_cmd(
     index_type: str = typer.Option("auto", "--index-type", help="auto | flat | hnsw (auto: HNSW above 50k chunks)."),
 ) -> None:
     """Index CORPUS into OUT: chunks, MiniLM embeddings (reused when unchanged), FAISS, metadata."""
-    from app.core.errors import SahayakError
-    from retrieval.index import build_index
-
     if index_type not in {"auto", "flat", "hnsw"}:
         raise SahayakError("--index-type must be auto, flat or hnsw")
     report = build_index(corpus, out, index_type=index_type, progress=True)
@@ -69,9 +72,6 @@ def search_cmd(
         typer.echo(json.dumps({"query": query, "mode": mode or kb.mode, "hits": [h.to_dict() for h in hits]},
                               ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"{mode or kb.mode}: {query}")
     for col in ("#", "doc", "title", "score", "passage"):
         table.add_column(col)
@@ -89,17 +89,12 @@ def eval_cmd(
     fast_reranker: bool = typer.Option(False, "--fast-reranker", help="Use the small test reranker configuration."),
 ) -> None:
     """MRR@10, nDCG@10, recall@1/5/10 and latency per mode; the JSON report is the last line."""
-    from retrieval.evaluate import evaluate, load_queries
-
     kb = _open(index, None, fast_reranker)
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     if "rerank" in mode_list:
         kb.reranker()  # train/load before timing
     report = evaluate(kb, load_queries(queries), mode_list, progress=not as_json)
     if not as_json:
-        from rich.console import Console
-        from rich.table import Table
-
         cols = ["mrr@10", "ndcg@10", "recall@1", "recall@5", "recall@10", "latency_ms_p50", "latency_ms_p95"]
         table = Table(title=f"{queries} ({report['n_queries']} queries)")
         table.add_column("mode")
@@ -120,9 +115,6 @@ def calibrate_cmd(
     index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: the project KB)."),
 ) -> None:
     """Calibrate the "I don't know" threshold on the dev half and store it with the index."""
-    from retrieval.evaluate import calibrate_threshold, load_queries
-    from retrieval.kb import write_calibration
-
     kb = _open(index, "hybrid")
     pos = [q["query"] for q in load_queries(answerable)]
     neg = [q["query"] for q in load_queries(unanswerable) if not split or q.get("split") == split]
@@ -137,11 +129,6 @@ def train_reranker_cmd(
     fast: bool = typer.Option(False, "--fast", help="Small test configuration (trains in under a minute)."),
 ) -> None:
     """Train (or load from the cache) the cross-encoder reranker for the index's corpus; prints its card's path."""
-    from app.commands.training_record import record_run
-    from app.core.settings import get_settings
-    from models.reranker.card import CARD_NAME
-    from provenance.training import recorded_models, reranker_run
-
     kb = _open(index, "rerank", fast)
     rr = kb.reranker()
     # A reranker trained now (or cached but not yet in this log) is recorded with the times it was trained.

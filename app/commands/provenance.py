@@ -24,7 +24,7 @@ from provenance.graph import CURSOR_NAME, ContinuousImporter, GraphUnavailable, 
 from provenance.keys import keyring_for, load_public_pem
 from provenance.proofs import prove_consistency, prove_inclusion
 from provenance.prov import export_prov
-from provenance.queries import Audit, render_lineage, verify_session
+from provenance.queries import SEED_CYPHER, Audit, render_lineage, verify_session
 from provenance.verify import trusted_keys, verify_log
 
 prov_app = typer.Typer(help="Signed provenance log: verify, prove, keys, flush, export.", no_args_is_help=True)
@@ -306,8 +306,6 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 def audit_cypher(query: str = typer.Argument(..., help="Read-only Cypher, or a seed query number 3.1–3.8."),
                  as_json: bool = JSON_OPT) -> None:
     """Run read-only Cypher over the graph (writes, CALL and admin commands are refused)."""
-    from provenance.queries import SEED_CYPHER
-
     with _audit() as a:
         _show(a.cypher(SEED_CYPHER.get(query.strip(), query)), as_json, "rows")
 

@@ -12,6 +12,9 @@ from rich.table import Table
 
 from app.conversation.monitoring import build_report, collect, render_pngs
 from app.core.settings import get_settings
+from privacy.redact import redact
+from provenance.tracker import Tracker
+from provenance.verify import verify_log
 
 
 def register(root: typer.Typer) -> None:
@@ -67,10 +70,6 @@ def _print_report(rep: dict[str, Any], verification: dict[str, Any], out: Path) 
 
 def _record_drift_incidents(settings: Any, over_time: dict[str, Any]) -> list[str]:
     """One signed ``incident`` event per (day, signal) drift flag the log does not hold yet; their ids."""
-    from privacy.redact import redact
-    from provenance.tracker import Tracker
-    from provenance.verify import verify_log
-
     done = set()
     if Path(settings.provenance_dir).exists():
         v = verify_log(settings.provenance_dir, settings=settings)

@@ -175,7 +175,7 @@ def render_pngs(report: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib  # heavy: loaded only when pictures are drawn, not by `sahayak report --json`
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy: as above, only when pictures are drawn
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

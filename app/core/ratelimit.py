@@ -154,6 +154,7 @@ class RateLimiter:
 
     def _shared_call(self, fn: Callable[[], Any]) -> Any:
         """``fn()`` against Redis, or ``_UNREACHABLE``."""
+        # heavy: redis (~0.1 s), as in _redis_client; only a Redis-backed limiter gets here
         from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
         if self._down_since is not None and time.monotonic() < self._next_probe:

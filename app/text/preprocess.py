@@ -27,6 +27,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from app.core.settings import get_settings
+
 Language = Literal["en", "hi", "hinglish"]
 
 # Characters that render as nothing (or only steer rendering) and are used to hide text.
@@ -178,8 +180,6 @@ def too_long_reply(length: int, limit: int) -> str:
 def preprocess(text: str, max_chars: int | None = None) -> Preprocessed:
     """Check the length, normalise and tag the language of one incoming message."""
     if max_chars is None:
-        from app.core.settings import get_settings
-
         max_chars = get_settings().max_message_chars
     original_length = len(text)
     if original_length > max_chars:
