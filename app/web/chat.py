@@ -32,6 +32,7 @@ from fastapi import Request, Response  # noqa: E402
 from app.bank.seed import DEMO_USERNAMES  # noqa: E402
 from app.conversation.assistant import mask_codes  # noqa: E402
 from app.conversation.frame import DialogueState  # noqa: E402
+from app.conversation.wiring import serving_process  # noqa: E402
 from app.core.errors import SahayakError  # noqa: E402
 from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
 from app.web import security  # noqa: E402
@@ -115,6 +116,7 @@ async def _logout(request: Request, response: Response) -> dict[str, bool]:
 async def _startup() -> None:
     """Load the models before the first customer types (start-up, not first-message, latency)."""
     try:
+        serving_process()  # torch threads for turns, before any model loads
         await cl.make_async(get_assistant().warm_up)()
         await cl.make_async(_warm_knowledge_base)()
     except Exception as exc:  # noqa: BLE001 - the chat still starts; turns will report the problem

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Iterable
 
@@ -19,14 +20,26 @@ import numpy as np
 
 from app.core.environment import apply_offline_env
 
+RECENT_TEXTS = 4  # single texts remembered per encoder: enough for one turn's two models, not a cache of traffic
+
 apply_offline_env()  # before transformers is imported: weights come from installed packages only
 
 
-def set_torch_threads() -> None:
-    """Two cores are shared by everything here: never let torch spawn more threads than that."""
-    import torch
+def training_threads() -> int:
+    """Threads for training and indexing: ``SAHAYAK_TORCH_THREADS`` or min(2, CPUs)."""
+    return int(os.environ.get("SAHAYAK_TORCH_THREADS", "0")) or max(1, min(2, os.cpu_count() or 1))
 
-    n = int(os.environ.get("SAHAYAK_TORCH_THREADS", "0")) or max(1, min(2, os.cpu_count() or 1))
+
+def set_torch_threads(n: int | None = None) -> None:
+    """Two cores are shared by everything here: never let torch spawn more threads than that.
+
+    With ``n`` (training passes :func:`training_threads`, a serving process ``settings.serving_threads``)
+    torch uses exactly ``n``; without it (a model being loaded) only a count above the cap is lowered,
+    so loading a model never undoes a serving process's choice."""
+    import torch  # heavy: only a process that runs a model pays for it
+
+    if n is None:
+        n = min(torch.get_num_threads(), training_threads())
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
@@ -70,15 +83,34 @@ class Encoder:
         # Optional text -> vector memo; benchmarks set it so several approaches trained on the
         # same texts embed them once. Off by default (a chat server would grow it forever).
         self.memo: dict[str, np.ndarray] | None = None
+        # The last few single texts: a chat turn embeds the customer's message once for the intent
+        # model and once for the dialogue-act model (same encoder, same text). A text encoded alone
+        # always gets the same vector (no other rows share its int8 scale), so reusing it is exact.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array (n, dim), rows of unit length."""
+        if self.memo is None and len(texts) == 1:
+            return self._encode_one(texts[0])
         if self.memo is not None:
             todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
             if todo:
                 self.memo.update(zip(todo, self._encode(todo, batch_size, progress)))
             return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
         return self._encode(texts, batch_size, progress)
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        with self._lock:
+            vec = self._recent.get(text)
+            if vec is not None:
+                self._recent.move_to_end(text)
+        if vec is None:
+            vec = self._encode([text], 1, False)[0]
+            with self._lock:
+                self._recent[text] = vec
+                while len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+        return vec[None, :].copy()
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         torch = self._torch

@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from app.core.errors import SahayakError
+from app.core.settings import get_settings
+from models.embeddings import EMBEDDING_MODEL_NAME, embedding_model_path
 from models.intents.data import Dataset, stratified_split
-from models.intents.encoder import Encoder, get_encoder, mean_pool, set_torch_threads
-from models.intents.frozen import FrozenClassifier, _fit_lr, _full_head
+from models.intents.encoder import Encoder, get_encoder, mean_pool, set_torch_threads, training_threads
+from models.intents.frozen import FrozenClassifier, _char_vectorizer, _fit_lr, _full_head
 
 ENCODER_SUBDIR = "encoder"
 
@@ -67,7 +70,7 @@ def run_layers(model, hidden, attention_mask, start: int, stop: int | None):  # 
     ``run_layers(model, embeddings, mask, 0, None)`` equals ``model(...).last_hidden_state``
     (checked in tests/intents/test_finetune_cached.py for both architectures).
     """
-    from transformers.masking_utils import create_bidirectional_mask
+    from transformers.masking_utils import create_bidirectional_mask  # heavy: transformers, only training needs it
 
     mask = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=attention_mask)
     extra = (model.encoder.compute_position_bias(hidden),) if hasattr(model.encoder, "compute_position_bias") else ()
@@ -80,8 +83,7 @@ def run_layers(model, hidden, attention_mask, start: int, stop: int | None):  # 
 def lower_layer_states(model, tokenizer, texts: list[str], n_layers: int, max_length: int,  # noqa: ANN001
                        batch_size: int = 64) -> list:
     """Per text, the (unpadded) hidden states after the embeddings and the first ``n_layers`` layers."""
-    import torch
-    from tqdm import tqdm
+    import torch  # heavy: only training needs it
 
     was_training = model.training
     model.eval()
@@ -99,7 +101,7 @@ def lower_layer_states(model, tokenizer, texts: list[str], n_layers: int, max_le
 
 
 def _pad(states: list):  # noqa: ANN202 - (hidden, attention_mask) tensors
-    import torch
+    import torch  # heavy: only training needs it
 
     n = max(s.shape[0] for s in states)
     hidden = torch.zeros(len(states), n, states[0].shape[1])
@@ -112,7 +114,7 @@ def _pad(states: list):  # noqa: ANN202 - (hidden, attention_mask) tensors
 
 def _top_embeddings(model, states: list, start: int, batch_size: int = 128) -> np.ndarray:  # noqa: ANN001
     """Sentence embeddings from cached lower-layer states (the top layers run in eval mode)."""
-    import torch
+    import torch  # heavy: only training needs it
 
     was_training = model.training
     model.eval()
@@ -129,9 +131,6 @@ def _top_embeddings(model, states: list, start: int, batch_size: int = 128) -> n
 
 def _hyperparameters(params: dict[str, Any], fast: bool, seed: int) -> dict[str, Any]:
     """The fine-tuning recipe: ``params`` over the defaults (recorded whole in metrics and lineage)."""
-    from app.core.settings import get_settings
-    from models.embeddings import EMBEDDING_MODEL_NAME
-
     hp = {
         "epochs": float(params.get("epochs", 1 if fast else 5)),
         "batch_size": int(params.get("batch_size", 32)),
@@ -213,7 +212,6 @@ def _fine_tune(model, tokenizer, head, cached: list | None, texts: list[str], y:
                hp: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """2. Fine-tune encoder + head for ``hp["epochs"]`` (or until the opt-in budget); what ran."""
     import torch  # heavy: only training needs it
-    from tqdm import tqdm
 
     _freeze(model, hp)
     opt = torch.optim.AdamW([
@@ -298,8 +296,6 @@ def _refit_head(serving: Encoder, texts: list[str], y: np.ndarray, val_texts: li
     ``(val_logits, arrays, char_vocab)`` or None."""
     import scipy.sparse as sp  # heavy: only training needs it
 
-    from models.intents.frozen import _char_vectorizer
-
     x_tr = serving.encode(texts, progress=True)
     x_val = serving.encode(val_texts, progress=True)
     vec = _char_vectorizer().fit(texts)
@@ -325,9 +321,7 @@ def train_finetune(data: Dataset, out: Path, labels: list[str], fast: bool, seed
     import torch  # heavy: only training needs it
     from transformers import AutoModel, AutoTokenizer
 
-    from models.embeddings import embedding_model_path
-
-    set_torch_threads()
+    set_torch_threads(training_threads())
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = _hyperparameters(params, fast, seed)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from tqdm import tqdm
 
+from models.embeddings import embedding_model_path
 from models.reranker.card import CARD_NAME, render_model_card, write_model_card
 
 
@@ -65,7 +67,7 @@ def _build_net(encoder: Any, dim: int):
     Not BERT's [CLS] pooler: the checkpoint has no trained pooler and its [CLS] vector barely
     varies, so a [CLS] head does not learn in a few hundred steps.
     """
-    import torch
+    import torch  # heavy: torch (~1 s), only when the reranker is built
 
     class CrossEncoderNet(torch.nn.Module):
         def __init__(self) -> None:
@@ -94,13 +96,14 @@ class CrossEncoderReranker:
     """Scores (query, passage) pairs; fuses with the first-stage score; caches per (query, chunk hash)."""
 
     def __init__(self, path: str | Path, cache_size: int = 4096) -> None:
+        # heavy: torch + transformers (~2.5 s), only when the reranker is loaded
         import torch
         from transformers import AutoModel, AutoTokenizer
 
         self.path = Path(path)
         self.info = json.loads((self.path / "reranker.json").read_text(encoding="utf-8"))
         cfg = self.info["config"]
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1, torch.get_num_threads())))  # never above a serving choice
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
         encoder = AutoModel.from_pretrained(str(self.path), local_files_only=True, add_pooling_layer=False)
         model = _build_net(encoder, encoder.config.hidden_size)
@@ -118,7 +121,7 @@ class CrossEncoderReranker:
 
     def score_texts(self, query: str, passages: list[str], batch_size: int = 32) -> np.ndarray:
         """Raw cross-encoder logits for ``query`` against each passage."""
-        import torch
+        import torch  # heavy: torch, loaded already by __init__
 
         out = []
         with torch.inference_mode():
@@ -155,10 +158,9 @@ class CrossEncoderReranker:
 
 def train_cross_encoder(groups: list, out_dir: Path, config: RerankerConfig, progress: bool = True) -> None:
     """Fine-tune MiniLM with a one-logit head on the groups (listwise softmax loss) and save it."""
+    # heavy: torch + transformers (~2.5 s), only training needs them
     import torch
     from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
-
-    from models.embeddings import embedding_model_path
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -181,8 +183,6 @@ def train_cross_encoder(groups: list, out_dir: Path, config: RerankerConfig, pro
     rng = random.Random(config.seed)
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=steps, desc="training reranker", unit="step", leave=False)
     size = 1 + config.negatives
     for _ in range(config.epochs):
