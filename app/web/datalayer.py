@@ -95,7 +95,7 @@ def redacting_layer_class() -> type:
 
     Built lazily so importing this module never imports Chainlit (whose import writes config files).
     """
-    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer  # heavy: Chainlit (~1.2 s; its import writes config files)
 
     class RedactingDataLayer(SQLAlchemyDataLayer):
         """``SQLAlchemyDataLayer`` that redacts PII from everything it writes."""

@@ -42,7 +42,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
+from app.core.settings import get_settings
 from app.web import runtime
+from app.web.routes import mount_first
+
+# Chainlit is imported inside the functions below (heavy: ~1.2 s, and its import writes .chainlit/ and
+# .files/ into the working directory), so importing this module never loads it.
 
 log = logging.getLogger("sahayak.web.security")
 
@@ -375,7 +380,7 @@ async def session_js(request: Request) -> Response:
 
 
 async def _owner_of_step(step_id: str) -> str | None:
-    from chainlit.data import get_data_layer
+    from chainlit.data import get_data_layer  # heavy: Chainlit (see the note at the imports)
 
     rows = await get_data_layer().execute_sql(
         query='SELECT t."userIdentifier" AS owner FROM steps s JOIN threads t ON s."threadId" = t."id" '
@@ -384,7 +389,7 @@ async def _owner_of_step(step_id: str) -> str | None:
 
 
 async def _owner_of_feedback(feedback_id: str) -> str | None:
-    from chainlit.data import get_data_layer
+    from chainlit.data import get_data_layer  # heavy: Chainlit (see the note at the imports)
 
     rows = await get_data_layer().execute_sql(
         query='SELECT t."userIdentifier" AS owner FROM feedbacks f JOIN steps s ON f."forId" = s."id" '
@@ -393,7 +398,7 @@ async def _owner_of_feedback(feedback_id: str) -> str | None:
 
 
 async def _current_user(request: Request) -> Any:
-    from chainlit.auth import authenticate_user
+    from chainlit.auth import authenticate_user  # heavy: Chainlit (see the note at the imports)
 
     token = request_token(request.headers)
     if not token:
@@ -408,7 +413,7 @@ def _not_found() -> HTTPException:
 @router.put("/feedback")
 async def put_feedback(request: Request) -> Any:
     """Chainlit's feedback endpoint, for the caller's own messages (and own chat session) only."""
-    from chainlit.server import update_feedback
+    from chainlit.server import update_feedback  # heavy: Chainlit (see the note at the imports)
     from chainlit.session import WebsocketSession
     from chainlit.types import UpdateFeedbackRequest
 
@@ -431,7 +436,7 @@ async def put_feedback(request: Request) -> Any:
 @router.delete("/feedback")
 async def remove_feedback(request: Request) -> Any:
     """Chainlit's feedback deletion, for the caller's own feedback only."""
-    from chainlit.server import delete_feedback
+    from chainlit.server import delete_feedback  # heavy: Chainlit (see the note at the imports)
     from chainlit.types import DeleteFeedbackRequest
 
     user = await _current_user(request)
@@ -445,7 +450,7 @@ async def remove_feedback(request: Request) -> Any:
 
 
 def _sharing_on() -> bool:
-    from chainlit.config import config
+    from chainlit.config import config  # heavy: Chainlit (see the note at the imports)
 
     return bool(getattr(config.features, "allow_thread_sharing", False))
 
@@ -455,7 +460,7 @@ async def share_thread(request: Request) -> Any:
     """Thread sharing is switched off: refused here, whatever the client sends."""
     if not _sharing_on():
         raise HTTPException(status_code=403, detail="thread sharing is disabled")
-    from chainlit.server import share_thread as chainlit_share
+    from chainlit.server import share_thread as chainlit_share  # heavy: Chainlit (see the note at the imports)
     from chainlit.types import ShareThreadRequest
 
     user = await _current_user(request)
@@ -467,7 +472,7 @@ async def shared_thread(request: Request, thread_id: str) -> Any:
     """Shared threads do not exist while sharing is off."""
     if not _sharing_on():
         raise _not_found()
-    from chainlit.server import get_shared_thread
+    from chainlit.server import get_shared_thread  # heavy: Chainlit (see the note at the imports)
 
     return await get_shared_thread(request, thread_id, None)
 
@@ -475,7 +480,7 @@ async def shared_thread(request: Request, thread_id: str) -> Any:
 @router.post("/project/file")
 async def upload_file(request: Request) -> Any:
     """Uploads are switched off (they would bypass redaction): refused before Chainlit reads a byte."""
-    from chainlit.config import config
+    from chainlit.config import config  # heavy: Chainlit (see the note at the imports)
 
     upload = getattr(config.features, "spontaneous_file_upload", None)
     if not (upload and upload.enabled):
@@ -485,7 +490,7 @@ async def upload_file(request: Request) -> Any:
 
 async def thread_author_or_404(username: str, thread_id: str) -> bool:
     """Chainlit's ``is_thread_author``, answering 404 for unknown *and* other people's threads."""
-    from chainlit.data import get_data_layer
+    from chainlit.data import get_data_layer  # heavy: Chainlit (see the note at the imports)
 
     layer = get_data_layer()
     try:
@@ -500,12 +505,9 @@ async def thread_author_or_404(username: str, thread_id: str) -> bool:
 # --------------------------------------------------------------------------- install
 def install(app: FastAPI, sio: Any, host: str, port: int) -> list[str]:
     """Put every control above on Chainlit's app and socket; returns the allowed origins."""
-    import chainlit.server as cl_server
+    import chainlit.server as cl_server  # heavy: Chainlit (see the note at the imports)
     from chainlit.auth import cookie as cl_cookie
     from chainlit.config import config
-
-    from app.core.settings import get_settings
-    from app.web.routes import mount_first
 
     settings = get_settings()
     origins = settings.origins(host, port)
