@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.core.environment import apply_offline_env
 from app.core.errors import MissingModelPackage
 from app.core.fsutil import publishing
-
-if TYPE_CHECKING:
-    from app.core.settings import Settings
+from app.core.settings import Settings, get_settings
+from models.intents.encoder import set_torch_threads
 
 apply_offline_env()  # before transformers is imported: weights come from installed packages only
 
@@ -48,14 +48,10 @@ def llm_gguf_path() -> Path:
 
 def llm_model_version(settings: "Settings | None" = None) -> str:
     """A version label for provenance: the model path or package name and version."""
-    from app.core.settings import get_settings
-
     settings = settings or get_settings()
     if settings.llm_model:
         return str(settings.llm_model)
     try:
-        from importlib.metadata import version
-
         return f"{LLM_NAME}@{LLM_PACKAGE}=={version(LLM_PACKAGE)}"
     except Exception:  # noqa: BLE001 - only a label
         return LLM_NAME
@@ -67,7 +63,7 @@ def _dequantised_dir(settings: "Settings") -> Path:
     target = settings.models_dir / "llm" / gguf.stem
     if (target / "config.json").exists():
         return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: transformers + torch (~2.5 s)
 
     with publishing(target) as tmp:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -84,15 +80,11 @@ def _dequantised_dir(settings: "Settings") -> Path:
 
 def load_llm(settings: "Settings | None" = None) -> tuple[Any, Any]:
     """(tokenizer, causal LM) in eval mode on CPU, loaded once per process and path."""
-    from app.core.settings import get_settings
-
     settings = settings or get_settings()
     with _lock:
         path = str(settings.llm_model) if settings.llm_model else str(_dequantised_dir(settings))
         if path not in _cache:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            from models.intents.encoder import set_torch_threads
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: transformers + torch (~2.5 s)
 
             set_torch_threads()
             tok = AutoTokenizer.from_pretrained(path, local_files_only=True)

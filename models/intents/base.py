@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,24 +16,9 @@ from typing import Any
 import numpy as np
 
 from app.core.types import Classification
+from app.text.entities import extract_entities
 from models.intents.calibration import apply_oos_threshold, softmax
 from models.intents.data import OOS_LABEL
-
-_entities_fn = None
-_entities_lock = threading.Lock()
-
-
-def extract_entities(text: str) -> dict[str, Any]:
-    """Entities from ``app.text.entities`` (written by the text part); ``{}`` until that module exists."""
-    global _entities_fn
-    if _entities_fn is None:
-        with _entities_lock:
-            try:
-                from app.text.entities import extract_entities as fn
-            except ImportError:
-                return {}
-            _entities_fn = fn
-    return _entities_fn(text)
 
 
 class IntentClassifier(abc.ABC):

@@ -11,6 +11,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import yaml
+
 from app.core.errors import SahayakError
 from app.core.paths import DATA_DIR, REPO_ROOT
 
@@ -57,8 +60,6 @@ def _read_yaml(path: Path) -> list[tuple[str, str, list[str]]]:
     A file is either one intent (``intent``/``description``/``examples``) or several under an
     ``intents:`` list (the shape ``sahayak intents export-feedback`` writes).
     """
-    import yaml
-
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -121,8 +122,6 @@ def _load_csv(path: Path, label_column: str, text_column: str) -> Dataset:
 
 def stratified_split(labels: list[str], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded stratified (train, validation) index split; every label keeps ≥ 1 training row."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     by_label: dict[str, list[int]] = {}
     for i, lab in enumerate(labels):

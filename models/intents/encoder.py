@@ -17,8 +17,10 @@ from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from app.core.environment import apply_offline_env
+from models.embeddings import embedding_model_path
 
 RECENT_TEXTS = 4  # single texts remembered per encoder: enough for one turn's two models, not a cache of traffic
 
@@ -46,7 +48,7 @@ def set_torch_threads(n: int | None = None) -> None:
 
 def mean_pool(hidden, attention_mask):  # noqa: ANN001, ANN201 - torch tensors in and out
     """Mean over the real tokens, L2-normalised (the sentence-transformers pooling)."""
-    import torch
+    import torch  # heavy: only a process that runs a model pays for it
 
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
@@ -54,7 +56,7 @@ def mean_pool(hidden, attention_mask):  # noqa: ANN001, ANN201 - torch tensors i
 
 def quantize_int8(model):  # noqa: ANN001, ANN201 - torch module in, torch module out
     """int8 dynamic quantisation of every Linear layer (weights int8, activations quantised per call)."""
-    import torch
+    import torch  # heavy: only a process that runs a model pays for it
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the eager API prints a migration notice; it still works
@@ -65,6 +67,7 @@ class Encoder:
     """Mean-pooled, L2-normalised MiniLM embeddings; thread-safe (one forward at a time)."""
 
     def __init__(self, model_path: str, max_length: int = 64, quantize: bool = True) -> None:
+        # heavy: torch + transformers (~2.5 s), only when an encoder is built
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -119,8 +122,6 @@ class Encoder:
         order = np.argsort([len(t) for t in texts], kind="stable")
         starts: Iterable[int] = range(0, len(texts), batch_size)
         if progress and len(texts) > batch_size:
-            from tqdm import tqdm
-
             starts = tqdm(list(starts), desc="embedding", unit="batch", leave=False)
         for s in starts:
             idx = order[s : s + batch_size]
@@ -142,8 +143,6 @@ def _cached(model_path: str, max_length: int, quantize: bool) -> Encoder:
 
 def get_encoder(model_path: str | None = None, max_length: int = 64, quantize: bool = True) -> Encoder:
     """The process-wide encoder for this configuration (loaded once)."""
-    from models.embeddings import embedding_model_path
-
     path = str(embedding_model_path(model_path))
     with _enc_lock:
         return _cached(path, max_length, quantize)

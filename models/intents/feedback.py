@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import yaml
+
 
 def misclassified(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Texts grouped by their corrected intent, for rows where the correction differs from the prediction.
@@ -53,8 +55,6 @@ def feedback_document(rows: Iterable[Mapping[str, Any]], *, include_unlabelled: 
 
 def export_feedback_yaml(rows: Iterable[Mapping[str, Any]], out: str | Path, *, include_unlabelled: bool = False) -> dict[str, Any]:
     """Write the training YAML for ``rows`` to ``out``; return a summary (counts per intent)."""
-    import yaml
-
     doc = feedback_document(rows, include_unlabelled=include_unlabelled)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

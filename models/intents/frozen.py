@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from models.intents.base import IntentClassifier
+from models.intents.calibration import nll
 from models.intents.data import Dataset
 from models.intents.encoder import get_encoder
 
@@ -56,7 +57,7 @@ CHAR_NGRAMS = (2, 4)
 
 def _char_vectorizer(vocabulary: dict[str, int] | None = None, idf: np.ndarray | None = None):  # noqa: ANN202
     """Character n-gram TF-IDF; rebuilt from its vocabulary and idf (no pickles in model dirs)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import TfidfVectorizer  # heavy: sklearn (~0.7 s), only with char n-grams
 
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, lowercase=True,
                           min_df=1 if vocabulary else 2, vocabulary=vocabulary, dtype=np.float32)
@@ -66,7 +67,7 @@ def _char_vectorizer(vocabulary: dict[str, int] | None = None, idf: np.ndarray |
 
 
 def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, seed: int):  # noqa: ANN202 - sklearn estimator
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # heavy: sklearn, only training fits a head
 
     return LogisticRegression(C=c, max_iter=3000, random_state=seed).fit(x, y)
 
@@ -94,7 +95,7 @@ def train_frozen(data: Dataset, out: Path, labels: list[str], fast: bool, seed: 
     C is chosen by 5-fold cross-validated log-loss from a small grid (one value in fast mode);
     the final head is refit on all rows.
     """
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold  # heavy: sklearn, only training
 
     max_length = int(params.get("max_length", 64))
     quantize = bool(params.get("quantize", True))
@@ -104,7 +105,7 @@ def train_frozen(data: Dataset, out: Path, labels: list[str], fast: bool, seed: 
     char_weight = float(params.get("char_weight", 0.5))
     vec = None
     if use_char:
-        import scipy.sparse as sp
+        import scipy.sparse as sp  # heavy: scipy (~0.15 s), only training
 
         vec = _char_vectorizer().fit(data.texts)
         x = sp.hstack([sp.csr_matrix(x), char_weight * vec.transform(data.texts)]).tocsr()
@@ -114,8 +115,6 @@ def train_frozen(data: Dataset, out: Path, labels: list[str], fast: bool, seed: 
     min_count = int(np.bincount(y).min())
     folds = list(StratifiedKFold(n_splits=max(2, min(n_splits, min_count)), shuffle=True, random_state=seed).split(x, y))
     best: tuple[float, float, np.ndarray] | None = None
-    from models.intents.calibration import nll
-
     for c in grid:
         oof = np.zeros((len(y), len(labels)), dtype=np.float64)
         for tr, va in folds:

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from app.text.chatml import render_chatml
 from models.intents.base import IntentClassifier
 from models.intents.data import Dataset
+from models.llm import llm_model_version, load_llm
 
 LABEL_CHUNK = 16  # labels scored per batch (memory: the prompt's KV cache is repeated this many times)
 
@@ -61,10 +64,7 @@ class LLMScorer:
     """Scores every label as a continuation of the prompt; thread-safe, prefix cached."""
 
     def __init__(self, labels: list[str], system: str, shots: list[tuple[str, str]], settings=None) -> None:  # noqa: ANN001
-        import torch
-
-        from app.text.chatml import render_chatml
-        from models.llm import load_llm
+        import torch  # heavy: torch (~1 s), only when the LLM scores
 
         self._torch = torch
         self._render = render_chatml
@@ -134,10 +134,6 @@ class LLMClassifier(IntentClassifier):
 
 def train_llm(data: Dataset, out: Path, labels: list[str], fast: bool, seed: int, params: dict[str, Any]) -> dict[str, Any]:
     """No weights change: choose the few-shot examples, then calibrate on a bounded sample of the rest."""
-    from tqdm import tqdm
-
-    from models.llm import llm_model_version
-
     per_label = int(params.get("shots_per_label", 1 if fast or len(labels) > 20 else 2))
     shots, used = select_few_shot(data, labels, per_label, seed)
     system = build_system(labels, data.descriptions)

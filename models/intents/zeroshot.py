@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.errors import SahayakError
 from models.intents.base import IntentClassifier
 from models.intents.data import Dataset, stratified_split
 from models.intents.encoder import get_encoder
@@ -65,8 +66,6 @@ def train_zeroshot(data: Dataset, out: Path, labels: list[str], fast: bool, seed
         protos = _normalise(np.stack([x[y == k].mean(0) for k in range(len(labels))]))
         val_kind = f"stratified 20% hold-out (seed {seed}) scored against centroids of the other 80%"
     else:
-        from app.core.errors import SahayakError
-
         raise SahayakError(f"unknown zeroshot mode {mode!r} (descriptions | centroids)")
     np.savez(out / "prototypes.npz", prototypes=protos.astype(np.float32))
     val_logits = x_val @ (protos if mode == "descriptions" else val_protos).T

@@ -110,7 +110,7 @@ class LinearModel:
 
     def proba(self, Z: np.ndarray) -> np.ndarray:
         """Approval probability for each row of ``Z``."""
-        from scipy.special import expit
+        from scipy.special import expit  # heavy: scipy (~0.17 s); this module loads at CLI start, only training uses it
 
         return expit(Z @ self.weights + self.bias)
 
@@ -128,6 +128,7 @@ def fit_logistic(Z: np.ndarray, y: np.ndarray, *, C: float = 1.0, sample_weight:
     explanations built on them wrong; ``init`` warm-starts the optimiser (the objective is convex,
     so the minimiser does not depend on it beyond tolerance).
     """
+    # heavy: scipy.optimize (~0.4 s), only training fits
     from scipy.optimize import minimize
     from scipy.special import expit
 
@@ -173,7 +174,7 @@ def fit_logistic(Z: np.ndarray, y: np.ndarray, *, C: float = 1.0, sample_weight:
 def evaluate(model: LinearModel, Z: np.ndarray, y: np.ndarray, attributes: Mapping[str, np.ndarray],
              threshold: float) -> dict[str, Any]:
     """Accuracy, ROC AUC, approval rate and the fairness report per attribute on one split."""
-    from sklearn.metrics import accuracy_score, roc_auc_score
+    from sklearn.metrics import accuracy_score, roc_auc_score  # heavy: sklearn (~0.7 s), only training evaluates
 
     proba = model.proba(Z)
     pred = (proba >= threshold).astype(int)
@@ -196,7 +197,7 @@ def choose_penalty(Z: np.ndarray, y: np.ndarray, attributes: Mapping[str, np.nda
     the λ with the smallest worst difference when none qualifies. Returns the choice and every
     candidate's cross-validated numbers.
     """
-    from sklearn.metrics import accuracy_score, roc_auc_score
+    from sklearn.metrics import accuracy_score, roc_auc_score  # heavy: sklearn (~0.7 s), only training
 
     fold_of = np.random.default_rng(seed).permutation(len(y)) % folds
     parts = []
