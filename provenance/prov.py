@@ -157,7 +157,7 @@ class _ProvBuilder:
 
     def agent(self, agent: dict[str, Any] | str | None) -> Any:
         """An engineer (``prov:Person``) or a system identity (``prov:SoftwareAgent``), with its FOAF name."""
-        from rdflib.namespace import FOAF
+        from rdflib.namespace import FOAF  # heavy: rdflib, as in __init__
 
         if not agent:
             return None
@@ -340,7 +340,7 @@ def run_sparql(graph: Any, name: str, **bindings: Any) -> list[dict[str, Any]]:
     """Run one of :data:`SPARQL` or :data:`SEED_SPARQL` against an rdflib graph; rows as dicts of Python values.
 
     ``bindings`` become initial bindings (datetimes as ``xsd:dateTime``), e.g. ``start=…, end=…``."""
-    from rdflib import Literal
+    from rdflib import Literal  # heavy: rdflib (~75 ms), only SPARQL over an export needs it
 
     query = SPARQL_PREFIXES + SPARQL[name] if name in SPARQL else SEED_SPARQL_PREFIX + SEED_SPARQL[name]
     res = graph.query(query, initBindings={k: Literal(v) for k, v in bindings.items()})

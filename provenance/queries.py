@@ -8,6 +8,7 @@ dicts/lists (JSON-ready). The Cypher uses only what both Neo4j 5 and ArcadeDB ac
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -110,8 +111,6 @@ def read_only_problem(cypher: str) -> str | None:
     Writes, procedure calls and admin commands are refused by keyword, outside string literals
     and comments; the statement also runs in a READ transaction, so a server that enforces
     access modes refuses a write the keyword check missed."""
-    import re
-
     code = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", "''", cypher)
     code = re.sub(r"//[^\n]*|/\*.*?\*/", " ", code, flags=re.S)
     words = set(re.findall(r"[A-Za-z_]+", code.upper()))
@@ -388,8 +387,8 @@ def render_lineage(audit: Audit, turn_id: str, path: str | Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import networkx as nx
+    import matplotlib.pyplot as plt  # heavy: as above
+    import networkx as nx  # heavy: networkx (~0.17 s), only this picture
 
     G = nx.DiGraph()
     kinds: dict[str, str] = {}

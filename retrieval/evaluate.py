@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from app.core.errors import SahayakError
 
@@ -77,8 +78,6 @@ def evaluate(kb: "KnowledgeBase", queries: list[dict[str, Any]], modes: Iterable
         lat = []
         it = qs
         if progress:
-            from tqdm import tqdm
-
             it = tqdm(qs, desc=f"eval {mode}", leave=False)
         for q in it:
             with kb._lock:  # time the whole query, embedding included (modes share the query cache)

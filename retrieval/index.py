@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rank_bm25 import BM25Okapi
+from tqdm import tqdm
 
 from app.core.errors import SahayakError
+from models.embeddings import embedding_model_version, load_sentence_model
 from retrieval.chunking import Chunk, chunk_document
 from retrieval.corpus import Document, load_corpus, sha256_text
 from retrieval.text import tokenize
@@ -62,8 +65,6 @@ def corpus_fingerprint(docs: list[Document]) -> str:
 def _progress(iterable, total: int, desc: str, show: bool):
     if not show:
         return iterable
-    from tqdm import tqdm
-
     return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False)
 
 
@@ -86,7 +87,7 @@ def embed_texts(texts: list[str], model, batch_size: int = 64, progress: bool = 
 
 
 def make_faiss_index(emb: np.ndarray, index_type: str) -> "faiss.Index":
-    import faiss
+    import faiss  # heavy: faiss (~0.1 s), only building or loading an index needs it
 
     dim = emb.shape[1]
     if index_type == "hnsw":
@@ -118,8 +119,6 @@ def measure_recall(emb: np.ndarray, approx: "faiss.Index", n_queries: int = 200,
 def build_index(corpus: str | Path, out_dir: str | Path, *, model=None, index_type: str = "auto",
                 progress: bool = True) -> BuildReport:
     """Build (or incrementally update) the index of ``corpus`` in ``out_dir``."""
-    from models.embeddings import embedding_model_version, load_sentence_model
-
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,7 +146,7 @@ def build_index(corpus: str | Path, out_dir: str | Path, *, model=None, index_ty
     index = make_faiss_index(emb, kind)
     recall = measure_recall(emb, index) if kind == "hnsw" else None
 
-    import faiss
+    import faiss  # heavy: as in make_faiss_index
 
     tmp = out / ".tmp"
     tmp.mkdir(exist_ok=True)
@@ -209,8 +208,7 @@ class LoadedIndex:
 
 def load_index(path: str | Path) -> LoadedIndex:
     """Load an index folder written by :func:`build_index` (BM25 is rebuilt from the chunks; it takes ms)."""
-    import faiss
-    from rank_bm25 import BM25Okapi
+    import faiss  # heavy: as in make_faiss_index
 
     p = Path(path)
     meta = _read_json(p / "meta.json")
@@ -228,8 +226,6 @@ def load_index(path: str | Path) -> LoadedIndex:
 
 def index_is_current(index_dir: str | Path, corpus: str | Path) -> bool:
     """True when ``index_dir`` holds an index of exactly the current contents of ``corpus``."""
-    from models.embeddings import embedding_model_version
-
     meta = _read_json(Path(index_dir) / "meta.json")
     if not meta or meta.get("format") != INDEX_FORMAT:
         return False

@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import SahayakError
+from models.embeddings import load_sentence_model
+from models.llm import llm_model_version
 from models.reranker import RerankerConfig
 from retrieval.answer import compose_answer
 from retrieval.index import LoadedIndex, load_index
-from retrieval.llm import generate_answer
+from retrieval.llm import generate_answer, llm_rerank
 from retrieval.rerank import reranker_for_index
 from retrieval.text import tokenize
 from retrieval.types import Answer, Hit
@@ -50,8 +52,6 @@ class KnowledgeBase:
         self.calibration = calib
         self._threshold_override = threshold
         self.threshold = threshold if threshold is not None else calib.get("threshold", DEFAULT_THRESHOLD)
-        from models.embeddings import load_sentence_model
-
         self.model = load_sentence_model()
 
     # --- first stages ------------------------------------------------------------------
@@ -121,8 +121,6 @@ class KnowledgeBase:
         if mode == "hybrid":
             return [(i, s, stages[i]) for i, s in order]
         if mode == "llm":
-            from retrieval.llm import llm_rerank
-
             cand = order[: self.rerank_top_k]
             p_yes = llm_rerank(query, [self.index.chunks[i] for i, _ in cand])
             out = [(i, p + 1e-3 * s, dict(stages[i], llm=p)) for (i, s), p in zip(cand, p_yes)]
@@ -223,8 +221,6 @@ class KnowledgeBase:
         if (mode or self.mode) == "rerank" and self._reranker is not None:
             out["reranker"] = self._reranker.version
         if (mode or self.mode) == "llm" or self.generate:
-            from models.llm import llm_model_version
-
             out["llm"] = llm_model_version()
         return out
 

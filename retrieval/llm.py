@@ -15,6 +15,9 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from app.text.chatml import render_chatml
+from models.llm import llm_model_version, load_llm
+
 if TYPE_CHECKING:
     from retrieval.chunking import Chunk
     from retrieval.types import Hit
@@ -29,17 +32,13 @@ _NUM = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 def _model():
-    from models.llm import llm_model_version, load_llm
-
     tok, model = load_llm()
     return tok, model, llm_model_version()
 
 
 def llm_rerank(query: str, chunks: list["Chunk"], max_passage_chars: int = 700) -> list[float]:
     """P(yes) that each passage answers ``query`` (input order)."""
-    import torch
-
-    from app.text.chatml import render_chatml
+    import torch  # heavy: torch (~1 s), only the LLM modes need it
 
     tok, model, _ = _model()
     yes = tok.encode("Yes", add_special_tokens=False)[0]
@@ -75,9 +74,7 @@ def check_grounding(reply: str, passages: dict[str, str]) -> dict[str, Any]:
 
 def generate_answer(question: str, hits: list["Hit"], max_new_tokens: int = 80, n_passages: int = 3) -> dict[str, Any]:
     """A generated answer from the top passages, with its grounding check and timing."""
-    import torch
-
-    from app.text.chatml import render_chatml
+    import torch  # heavy: torch (~1 s), only the LLM modes need it
 
     tok, model, version = _model()
     used = hits[:n_passages]
