@@ -1,6 +1,6 @@
 """Turn latency of this checkout against an older commit, measured in the same run.
 
-Checks a commit out into a temporary git worktree, then runs each checkout's own
+Checks a commit (and, with ``--head``, a second one) out into a temporary git worktree, then runs each checkout's own
 ``bench/turns.py`` in turn (old, new, old, new …, so load drifts hit both alike), each with its own
 model cache, and prints one JSON object: per-run p50/p95, the medians per side and new/old ratios.
 
@@ -34,6 +34,7 @@ def run_turns(checkout: Path, models_home: Path, rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default="061f34c", help="the older commit to compare against")
+    parser.add_argument("--head", default=None, help="the newer commit (default: this working tree)")
     parser.add_argument("--repeats", type=int, default=2, help="old/new pairs")
     parser.add_argument("--rounds", type=int, default=20, help="rounds of the turn script per run")
     parser.add_argument("--out", type=Path, default=None)
@@ -43,19 +44,26 @@ def main() -> None:
     old = work / "old"
     subprocess.run(["git", "worktree", "add", "--detach", str(old), args.base], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    new = ROOT
+    if args.head:  # a second worktree for the newer commit too
+        new = work / "new"
+        subprocess.run(["git", "worktree", "add", "--detach", str(new), args.head], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_commit = subprocess.run(["git", "rev-parse", args.base], cwd=ROOT, capture_output=True, text=True,
                                  check=True).stdout.strip()
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", args.head or "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     try:
         # One warm-up run each trains or loads that side's models, so training never lands in a measurement.
         run_turns(old, work / "models-old", 2)
-        run_turns(ROOT, work / "models-new", 2)
+        run_turns(new, work / "models-new", 2)
         for _ in range(args.repeats):
             runs["old"].append(run_turns(old, work / "models-old", args.rounds))
-            runs["new"].append(run_turns(ROOT, work / "models-new", args.rounds))
+            runs["new"].append(run_turns(new, work / "models-new", args.rounds))
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=False)
+        for tree in {old, new} - {ROOT}:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
     def med(side: str, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[side]), 2)
