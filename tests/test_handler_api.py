@@ -57,3 +57,36 @@ def test_new_handler_is_routed_with_slot_validation(fresh_home):
     assert out.state == "awaiting_slot" and "odd" in out.reply
     out = say("4", intent="Out_Of_Scope", confidence=0.2, act="inform")
     assert out.state == "done" and out.reply == "You said 4."
+
+
+def test_the_readme_example_handler_works_unchanged(fresh_home, monkeypatch):
+    """The README's "Adding a handler" code, executed as written, is registered and routed with its slot."""
+    import re
+    import types
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(# handlers/fd_rates\.py\n.*?)```", readme, re.S).group(1)
+    from handlers import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the example leaves no handler behind
+    module = types.ModuleType("handlers.fd_rates_from_readme")
+    exec(compile(code, "README.md:handlers/fd_rates.py", "exec"), module.__dict__)  # noqa: S102 - our own README
+    assert get_handler("FD_Quote") is not None
+    settings = get_settings()
+    seed(settings.db_url)
+    dm = DialogueManager(settings, BankService(settings.db_url))
+    state = DialogueState()
+
+    def say(text: str, intent: str, confidence: float, act: str):
+        u = Understanding(text=text, model_text=text, language="en", context=state.context(), task=intent,
+                          confidence=confidence, ranking=[(intent, confidence)], label=intent,
+                          act=ActPrediction(act, 0.99, ((act, 0.99),)))
+        return dm.turn(state, TurnInput("s-readme", None, None, text, u, {}, []))
+
+    out = say("what is the fd rate", "FD_Quote", 0.95, "request")
+    assert out.state == "awaiting_slot" and "how many years" in out.reply.lower()
+    out = say("15 years", "Out_Of_Scope", 0.2, "inform")
+    assert out.state == "awaiting_slot" and "1 to 10 years" in out.reply
+    out = say("5 years", "Out_Of_Scope", 0.2, "inform")
+    assert out.state == "done" and out.reply == "For 5 years our FD rate is 6.75% a year."
