@@ -18,6 +18,7 @@ import pytest
 
 from app.bank.seed import seed
 from app.core.net import free_port
+from app.core.paths import restarts_path
 from app.core.settings import Settings, reset_settings
 from app.ops.stack import Backoff, Stack, start_stack
 from privacy.service_process import wait_healthy
@@ -119,6 +120,9 @@ def test_killed_scoring_service_is_restarted_and_the_conversation_keeps_answerin
     log = stack.log_path.read_text(encoding="utf-8")
     assert "scoring service stopped unexpectedly (exit code -9)" in log and "scoring service restarted" in log
     assert any("scoring service restarted" in m for m in lines)
+    # The count the chat's /metrics exports (sahayak_component_restarts_total).
+    counts = json.loads(restarts_path(stack.settings.home).read_text(encoding="utf-8"))
+    assert counts["scoring service"] == stack.restarts()["scoring service"] >= 1
 
 
 def test_killed_graph_server_is_restarted_on_its_port(services):

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -214,6 +214,11 @@ class Database:
         self.url = url or self.settings.db_url
         self._clock = clock or utcnow
         init_db(self.url)
+
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query (readiness checks)."""
+        with self.read() as s:
+            s.execute(text("SELECT 1"))
 
     def now(self) -> datetime:
         """This database's notion of now (aware UTC)."""

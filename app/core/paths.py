@@ -22,3 +22,8 @@ def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 DATA_DIR = data_dir()
+
+
+def restarts_path(home: Path) -> Path:
+    """Where ``sahayak run``'s supervisor keeps each component's restart count (the chat's /metrics reads it)."""
+    return Path(home) / "logs" / "restarts.json"

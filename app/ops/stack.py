@@ -15,6 +15,7 @@ says the graph is unavailable). Spawning, health waits and termination are :mod:
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import SahayakError
+from app.core.fsutil import write_atomic
 from app.core.net import port_open
+from app.core.paths import restarts_path
 from app.core.settings import Settings, get_settings
 from app.ops.graph import start_graph_server
 from app.ops.procs import spawn, tail, terminate, wait_http_ok
@@ -168,9 +171,20 @@ class Stack:
             self.children[i] = new
             w.failed_restarts, w.next_try, w.up_since = 0, None, time.monotonic()
             w.restarts += 1
+            self._save_restarts()
             self.say(f"{new.name} restarted at {new.url or '(in-process)'} (pid {new.pid}, "
                      f"{time.perf_counter() - t0:.1f}s; restart {w.restarts})")
         return lost
+
+    def _save_restarts(self) -> None:
+        """Each component's restart count, for the chat's /metrics (``sahayak_component_restarts``)."""
+        counts = self.restarts()
+        try:
+            path = restarts_path(self.settings.home)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(counts, sort_keys=True))
+        except OSError as exc:  # a full disk must not stop the supervision itself
+            self.say(f"could not record restart counts: {exc}")
 
     def stop(self, report: Report | None = None) -> None:
         """Stop every component (idempotent); never raises."""

@@ -35,7 +35,7 @@ from app.conversation.frame import DialogueState  # noqa: E402
 from app.conversation.wiring import serving_process  # noqa: E402
 from app.core.errors import SahayakError  # noqa: E402
 from app.core.types import MessageEnvelope, TurnResult  # noqa: E402
-from app.web import security  # noqa: E402
+from app.web import health, security  # noqa: E402
 from app.web.audit import start_graph_import, stop_graph_import  # noqa: E402
 from app.web.datalayer import EPHEMERAL_ELEMENTS, flag_masked, make_data_layer  # noqa: E402
 from app.web.render import citations_of, safe_markdown, scoring_of, step_outputs  # noqa: E402
@@ -119,8 +119,11 @@ async def _startup() -> None:
         serving_process()  # torch threads for turns, before any model loads
         await cl.make_async(get_assistant().warm_up)()
         await cl.make_async(_warm_knowledge_base)()
+        health.set_models_ready(True)
     except Exception as exc:  # noqa: BLE001 - the chat still starts; turns will report the problem
         log.error("warm-up failed: %s: %s", type(exc).__name__, exc)
+        health.observe_error("warm_up")
+        health.set_models_ready(False, f"warm-up failed: {type(exc).__name__}: {exc}")
     try:
         start_graph_import()
     except Exception as exc:  # noqa: BLE001 - the chat works without the graph; the console says so
@@ -218,8 +221,10 @@ async def _process(text: str, shown: str | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - never a traceback in the chat
         ref = uuid.uuid4().hex[:8]
         log.exception("turn failed (reference %s): %s", ref, type(exc).__name__)
+        health.observe_error("turn")
         await cl.ErrorMessage(content=FRIENDLY_ERROR.format(ref=ref)).send()
         return
+    health.observe_turn(result)
     await _render(result, shown if shown is not None else text)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse
 
-from app.web import files, staff, statements
+from app.web import files, health, staff, statements
 
 STATIC = Path(__file__).parent / "static"
 branding = APIRouter()
@@ -46,6 +46,6 @@ def mount_first(app: FastAPI, router: APIRouter) -> None:
 
 
 def mount_all(app: FastAPI) -> None:
-    """Mount the staff console, the chat-file store, statements and the branding ahead of Chainlit's routes."""
-    for router in (staff.router, files.router, statements.router, branding):
+    """Mount the staff console, the chat-file store, statements, health/metrics and the branding ahead of Chainlit's routes."""
+    for router in (staff.router, files.router, statements.router, health.router, branding):
         mount_first(app, router)

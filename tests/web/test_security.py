@@ -644,3 +644,33 @@ def test_browser_customer_chats_and_attack_page_is_refused(server, chromium) -> 
         expect(page.locator("#chat-input")).to_be_visible()
     finally:
         context.close()
+
+
+# --------------------------------------------------------------------------- health and metrics
+def test_health_and_metrics_of_a_serving_worker_carry_no_customer_data(server) -> None:
+    """Liveness and readiness answer; /metrics counts the turn by task and outcome, times its stages,
+    and says nothing about who asked what."""
+    token = token_of(login(server["url"], "asha", address="10.0.1.9"))
+
+    async def go() -> str:
+        chat = Chat(server["url"], token, server["url"], csrf_of(server["url"], token))
+        await chat.connect()
+        try:
+            return (await chat.say("What's my savings account balance?"))["output"]
+        finally:
+            await chat.close()
+    reply = run(go())
+    assert httpx.get(f"{server['url']}/health/live", timeout=10).json() == {"status": "alive"}
+    ready = httpx.get(f"{server['url']}/health/ready", timeout=10)
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    m = httpx.get(f"{server['url']}/metrics", timeout=10)
+    assert m.status_code == 200 and m.headers["content-type"].startswith("text/plain")
+    text = m.text
+    turns = re.search(r'^sahayak_turns_total\{outcome="success",task="Check_Balance"\} (\d+)\.0$', text, re.M)
+    assert turns and int(turns.group(1)) >= 1, text[:2000]
+    assert re.search(r'^sahayak_turn_stage_seconds_count\{stage="understand"\} [1-9]', text, re.M)
+    assert "sahayak_handoffs_total" in text and "sahayak_errors_total" in text
+    assert "sahayak_component_restarts_total" in text or "sahayak_component_restarts" in text
+    balance = re.search(r"₹[\d,]+\.\d\d", reply).group(0)
+    for private in ("asha", "Asha", balance, "savings account X"):
+        assert private not in text
