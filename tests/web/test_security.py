@@ -196,17 +196,22 @@ def _await_thread(srv: dict[str, Any], thread_id: str) -> None:
 
 
 # --------------------------------------------------------------------------- 1. CSWSH
-def test_own_origin_with_csrf_token_can_chat(server) -> None:
-    token = token_of(login(server["url"], "asha", address="10.0.1.1"))
+def _say_once(server: dict[str, Any], user: str, text: str, address: str) -> str:
+    """Sign ``user`` in (as if from ``address``), chat from the server's own origin, return the reply."""
+    token = token_of(login(server["url"], user, address=address))
 
     async def go() -> str:
         chat = Chat(server["url"], token, server["url"], csrf_of(server["url"], token))
         await chat.connect()
         try:
-            return (await chat.say("What's my savings account balance?"))["output"]
+            return (await chat.say(text))["output"]
         finally:
             await chat.close()
-    reply = run(go())
+    return run(go())
+
+
+def test_own_origin_with_csrf_token_can_chat(server) -> None:
+    reply = _say_once(server, "asha", "What's my savings account balance?", "10.0.1.1")
     assert re.search(r"savings account X+\d{4}: ₹[\d,]+\.\d\d", reply), reply
 
 
@@ -650,16 +655,7 @@ def test_browser_customer_chats_and_attack_page_is_refused(server, chromium) -> 
 def test_health_and_metrics_of_a_serving_worker_carry_no_customer_data(server) -> None:
     """Liveness and readiness answer; /metrics counts the turn by task and outcome, times its stages,
     and says nothing about who asked what."""
-    token = token_of(login(server["url"], "asha", address="10.0.1.9"))
-
-    async def go() -> str:
-        chat = Chat(server["url"], token, server["url"], csrf_of(server["url"], token))
-        await chat.connect()
-        try:
-            return (await chat.say("What's my savings account balance?"))["output"]
-        finally:
-            await chat.close()
-    reply = run(go())
+    reply = _say_once(server, "asha", "What's my savings account balance?", "10.0.1.9")
     assert httpx.get(f"{server['url']}/health/live", timeout=10).json() == {"status": "alive"}
     ready = httpx.get(f"{server['url']}/health/ready", timeout=10)
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
