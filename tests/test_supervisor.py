@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from app.bank.seed import seed
-from app.core.net import free_port
+from app.core.net import free_port, port_open
 from app.core.paths import restarts_path
 from app.core.settings import Settings, reset_settings
 from app.ops.stack import Backoff, Stack, start_stack
@@ -203,6 +203,9 @@ def test_sahayak_run_restarts_a_killed_child_and_the_chat_stays_up(tmp_path: Pat
         assert "scoring service restarted" in (tmp_path / "logs" / "stack.log").read_text(encoding="utf-8")
     finally:
         if run.poll() is None:
+            # Twice, as an impatient operator does: the second must not cut the shutdown short.
+            run.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
             run.send_signal(signal.SIGTERM)
             try:
                 run.wait(timeout=120)
@@ -210,3 +213,8 @@ def test_sahayak_run_restarts_a_killed_child_and_the_chat_stays_up(tmp_path: Pat
                 os.killpg(run.pid, signal.SIGKILL)
                 run.wait(timeout=30)
     assert run.returncode == 0, out.read_text(errors="replace")[-3000:]
+    assert "all services stopped" in out.read_text(errors="replace")
+    deadline = time.monotonic() + 20
+    while (port_open("127.0.0.1", port) or port_open("127.0.0.1", scoring)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_open("127.0.0.1", port) and not port_open("127.0.0.1", scoring)  # no orphaned child

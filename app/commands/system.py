@@ -146,6 +146,10 @@ def _supervise(stack: Stack, console: Console, ready_s: float) -> str:
     except KeyboardInterrupt:
         stopping = True
     finally:
+        # A second Ctrl-C or SIGTERM (an impatient operator, a supervisor's retry) must not cut the
+        # shutdown short and orphan the children still to be stopped: it stops them, whatever comes.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         console.print("stopping…" if stopping else "shutting down…")
         stack.stop(lambda m: console.print(f"[cyan]›[/] {m}"))
         console.print("[green]all services stopped[/]")
