@@ -1,4 +1,4 @@
-"""`sahayak kb index|search|eval|calibrate|train-reranker` and the top-level `sahayak ask`."""
+"""`sahayak kb import|index|search|eval|calibrate|train-reranker` and the top-level `sahayak ask`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from tqdm import tqdm
 from rich.table import Table
 
 from app.commands.training_record import record_run
@@ -18,6 +19,7 @@ from models.reranker import RerankerConfig
 from models.reranker.card import CARD_NAME
 from provenance.training import recorded_models, reranker_run
 from retrieval.evaluate import calibrate_threshold, evaluate, load_queries
+from retrieval.importer import import_documents
 from retrieval.index import build_index, index_is_current
 from retrieval.kb import open_knowledge_base, write_calibration
 
@@ -41,6 +43,33 @@ def _open(index: Optional[Path], mode: str | None = None, fast_reranker: bool = 
     return open_knowledge_base(index, mode=mode or s.retrieval_mode, rerank_top_k=s.rerank_top_k,
                                threshold=threshold if threshold is not None else s.answer_threshold,
                                models_dir=s.models_dir, reranker_config=cfg)
+
+
+@kb_app.command("import")
+def import_cmd(
+    paths: list[Path] = typer.Argument(..., help="Files or folders: Markdown, HTML, PDF, or CSV of Q/A pairs."),
+    into: Optional[Path] = typer.Option(None, "--into", help="Corpus folder to write (default: SAHAYAK_KB_DIR)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Index to update (default: the product's, when "
+                                         "importing into SAHAYAK_KB_DIR)."),
+    no_index: bool = typer.Option(False, "--no-index", help="Only convert; do not re-index."),
+) -> None:
+    """Import a bank's documents into the knowledge base and re-index what changed.
+
+    Each source keeps its title, URL and SHA-256 in the document's front matter; an unchanged source
+    is not rewritten, so only changed documents are re-embedded. Skipped sources are listed with why."""
+    s = get_settings()
+    target = into or s.kb_dir
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SahayakError(f"no such file or folder: {', '.join(missing)}")
+    report = import_documents(paths, target, progress=lambda files: tqdm(files, desc="importing", unit="file"))
+    for source, why in report.skipped:
+        typer.echo(f"skipped {source}: {why}", err=True)
+    summary: dict = {"into": str(target), **report.to_dict()}
+    if not no_index:
+        index = index or (s.index_dir if Path(target).resolve() == Path(s.kb_dir).resolve() else Path(target).parent / "index")
+        summary["index"] = build_index(target, index, progress=True).to_dict() | {"path": str(index)}
+    typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
 @kb_app.command("index")
