@@ -139,6 +139,33 @@ def test_killed_graph_server_is_restarted_on_its_port(services):
     assert "graph server restarted" in stack.log_path.read_text(encoding="utf-8")
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc)."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return tree
+
+
+def _freeze(pid: int, within_s: float = 5.0) -> list[int]:
+    """SIGSTOP the graph server and anything it started, and return once the kernel reports all of
+    them stopped (state T): a query sent before the stop lands would still be answered."""
+    tree = _process_tree(pid)
+    for p in tree:
+        os.kill(p, signal.SIGSTOP)
+    deadline = time.monotonic() + within_s
+    while not all(Path(f"/proc/{p}/stat").read_text().split(") ", 1)[1][0] == "T" for p in tree):
+        assert time.monotonic() < deadline, "the graph server did not stop"
+        time.sleep(0.02)
+    return tree
+
+
 def test_frozen_graph_gives_the_staff_console_a_clear_graph_unavailable(services, monkeypatch):
     from app.web.audit import overview
     from provenance.graph import GraphUnavailable
@@ -150,7 +177,7 @@ def test_frozen_graph_gives_the_staff_console_a_clear_graph_unavailable(services
     graph = _child(stack, "graph server")
     with Audit() as audit:
         audit.inferences(limit=1)  # a pooled connection, as the console has after its first page
-        os.kill(graph.pid, signal.SIGSTOP)
+        frozen = _freeze(graph.pid)
         try:
             with pytest.raises(GraphUnavailable, match="graph unavailable: .* did not answer within 2s"):
                 audit.inferences(limit=1)
@@ -160,7 +187,8 @@ def test_frozen_graph_gives_the_staff_console_a_clear_graph_unavailable(services
             assert any(p.startswith("audit graph: graph unavailable") for p in page["problems"]), page["problems"]
             assert isinstance(page["handoffs"], list)
         finally:
-            os.kill(graph.pid, signal.SIGCONT)
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
     # Thawed, the graph answers again and the stack never restarted it (it was not dead).
     with Audit() as audit:
         assert isinstance(audit.inferences(limit=1), list)
