@@ -20,6 +20,8 @@ from typing import Callable, Iterable
 
 import yaml
 
+from retrieval.corpus import parse_markdown
+
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf", ".csv": "csv"}
 QUESTION_COLUMNS = ("question", "q", "title")
 ANSWER_COLUMNS = ("answer", "a", "text", "body")
@@ -140,16 +142,10 @@ class _HTMLText(HTMLParser):
 
 
 def _read_markdown(path: Path) -> Iterable[_Doc]:
-    raw = path.read_text(encoding="utf-8")
-    meta: dict = {}
-    body = raw
-    if raw.startswith("---"):
-        parts = raw.split("---", 2)
-        if len(parts) == 3:
-            meta = yaml.safe_load(parts[1]) or {}
-            body = parts[2]
-    title = str(meta.get("title") or next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("# ")), path.stem))
-    yield _Doc(str(meta.get("id") or slug(path.stem)), title, body.strip(), path.name, str(meta.get("url") or ""))
+    doc = parse_markdown(path)  # the corpus's own front-matter reader
+    title = str(doc.meta.get("title") or next((ln[2:].strip() for ln in doc.text.splitlines() if ln.startswith("# ")),
+                                              path.stem))
+    yield _Doc(str(doc.meta.get("id") or slug(path.stem)), title, doc.text, path.name, str(doc.meta.get("url") or ""))
 
 
 def _read_html(path: Path) -> Iterable[_Doc]:
